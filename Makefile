@@ -1,0 +1,29 @@
+# Two entry points on a fresh machine: `make demo` (the whole study on the demo cohort) and
+# `make test` (the test suite). Both create .venv and install axilla into it when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
+CORES ?= all
+
+.PHONY: demo test install dag clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+dag: $(STAMP)
+	$(BIN)/snakemake --rulegraph | dot -Tsvg > dag.svg
+
+clean:
+	rm -rf results resources/demo .snakemake

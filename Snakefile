@@ -1,0 +1,39 @@
+# axilla: axillary lymph-node metastasis study pipeline.
+# The rule graph is the method section: `snakemake --rulegraph | dot -Tsvg > dag.svg`.
+import os
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+# Rules call into the axilla package; make it importable in every job (also inside conda envs).
+_pkg = os.path.join(workflow.basedir, "workflow")
+if _pkg not in sys.path:
+    sys.path.insert(0, _pkg)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_pkg, os.environ.get("PYTHONPATH")) if p))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/validate.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/radiomics.smk"
+include: "workflow/rules/deep.smk"
+include: "workflow/rules/reproducibility.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/select.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        f"{RESULTS}/report.html",

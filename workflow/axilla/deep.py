@@ -1,0 +1,655 @@
+"""Deep features: MONAI backbones, honest weights (file / fine-tuned / random), penultimate features.
+
+The features are the globally pooled activations that feed the final linear layer. Where the
+weights come from is recorded in a provenance dict whose `description` says it in plain words.
+Fine-tuning sees only the training images and labels it is given: `prepare_model` has no
+parameter through which evaluation data could reach it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import math
+import os
+import random
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.networks import nets
+
+from axilla import roi
+
+log = logging.getLogger(__name__)
+
+BACKBONES = ("resnet18", "resnet50", "densenet121")
+
+# Classification heads of the formats we read: torchvision (fc, classifier), MONAI
+# (fc, class_layers.out), MedicalNet (conv_seg). Never loaded: features stop before the head.
+_SOURCE_HEADS = ("fc.", "classifier.", "class_layers.out.", "conv_seg.")
+
+# First convolution and the batch norm right after it, per architecture (MONAI names).
+_STEM = {"resnet": ("conv1.weight", "bn1"), "densenet": ("features.conv0.weight", "features.norm0")}
+
+# torchvision's ImageNet input normalisation (RGB).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# --------------------------------------------------------------------------- set-up helpers
+
+
+def set_determinism(seed: int) -> None:
+    """Seed python, numpy and torch and ask torch for deterministic kernels."""
+    # cuBLAS needs a fixed workspace to be deterministic; must be set before the first CUDA call.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def choose_device() -> str:
+    """'cuda' when a GPU is visible at run time, else 'cpu'."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """Hash of every parameter and buffer (names, dtypes, shapes, values): a model fingerprint."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- backbones
+
+
+def build_backbone(
+    name: str, spatial_dims: int, in_channels: int = 1, num_classes: int = 1, **overrides
+) -> torch.nn.Module:
+    """A MONAI ResNet18/50 (2D or 3D) or DenseNet121 (2D) with a `num_classes` linear head.
+
+    ResNets use the standard ImageNet stem (7x7 conv with stride 2, then max-pool) and bias-free
+    downsample convolutions, i.e. exactly torchvision's architecture, so ImageNet weights map
+    one-to-one; MONAI's defaults (stride-1 stem, biased downsample) would not. `overrides` go to
+    the MONAI constructor (e.g. shortcut_type="A" for MedicalNet ResNet18 weights).
+    """
+    if spatial_dims not in (2, 3):
+        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+    if name in ("resnet18", "resnet50"):
+        kw = dict(
+            spatial_dims=spatial_dims,
+            n_input_channels=in_channels,
+            num_classes=num_classes,
+            conv1_t_stride=2,
+            bias_downsample=False,
+            shortcut_type="B",
+        )
+        kw.update(overrides)
+        return getattr(nets, name)(**kw)
+    if name == "densenet121":
+        if spatial_dims != 2:
+            raise ValueError("densenet121 is offered in 2D only; use resnet18/resnet50 for 3D")
+        return nets.DenseNet121(
+            spatial_dims=2, in_channels=in_channels, out_channels=num_classes, **overrides
+        )
+    raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+
+
+def _family(model: torch.nn.Module) -> str:
+    if isinstance(model, nets.ResNet):
+        return "resnet"
+    if isinstance(model, nets.DenseNet):
+        return "densenet"
+    raise TypeError(f"unsupported model type {type(model).__name__}")
+
+
+def _head(model: torch.nn.Module) -> tuple[str, torch.nn.Linear]:
+    """Name and module of the final linear layer (its input is the feature vector)."""
+    if _family(model) == "resnet":
+        return "fc", model.fc
+    return "class_layers.out", model.class_layers.out
+
+
+def feature_dim(model: torch.nn.Module) -> int:
+    """Length of the penultimate feature vector (512 ResNet18, 2048 ResNet50, 1024 DenseNet121)."""
+    return int(_head(model)[1].in_features)
+
+
+def extract_features(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    batch_size: int = 16,
+    device: str = "cpu",
+    threads: int | None = None,
+) -> np.ndarray:
+    """Penultimate-layer activations, shape (N, feature_dim), float32.
+
+    A forward pre-hook on the head captures its input, so the model itself is not changed.
+    Eval mode (batch norm uses its running statistics) makes each image's features independent
+    of the batch it is in; no gradients; the model's train/eval mode is restored afterwards.
+    """
+    _set_threads(threads)
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim < 4:
+        raise ValueError(f"images must be (N, C, *spatial), got shape {images.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _, head = _head(model)
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                model(torch.from_numpy(images[start : start + batch_size]).to(device))
+    finally:
+        hook.remove()
+        model.train(was_training)
+    if not captured:
+        return np.zeros((0, feature_dim(model)), dtype=np.float32)
+    return torch.cat([c.float().cpu() for c in captured]).numpy()
+
+
+# --------------------------------------------------------------------------- weights from a file
+
+
+def _unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
+    # Checkpoints often nest the weights ({"state_dict": ...} in MedicalNet, {"model": ...}).
+    for _ in range(3):
+        if isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+            for key in ("state_dict", "model", "model_state_dict", "net"):
+                if isinstance(obj.get(key), dict):
+                    obj = obj[key]
+                    break
+            else:
+                break
+    if not isinstance(obj, dict) or not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError("the file holds no state dict (a mapping of names to tensors)")
+    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
+_TV_DENSE = re.compile(r"^(features\.denseblock\d+\.denselayer\d+)\.(norm|conv)\.?([12])\.(.+)$")
+
+
+def _to_monai_key(key: str, family: str) -> str:
+    """Source key -> MONAI key. torchvision ResNet names already equal MONAI's (see build_backbone);
+    torchvision DenseNet layers lack MONAI's `.layers` level (and old files write norm.1)."""
+    key = key.removeprefix("module.")  # saved from DataParallel (MedicalNet does this)
+    if family == "densenet":
+        m = _TV_DENSE.match(key)
+        if m:
+            key = f"{m.group(1)}.layers.{m.group(2)}{m.group(3)}.{m.group(4)}"
+    return key
+
+
+def load_weights_file(
+    model: torch.nn.Module,
+    path: str | os.PathLike,
+    *,
+    strict: bool = True,
+    input_norm: str | None = None,
+) -> dict:
+    """Load a local state dict (torchvision ImageNet, MedicalNet or MONAI format) into `model`.
+
+    The classification head is never loaded. A 3-channel first convolution is turned into a
+    1-channel one by summing over the input-channel axis: our images are grey, and a grey image
+    replicated to R=G=B through the summed kernel gives exactly the activations the RGB kernel
+    gives, so the pretrained filters keep their meaning. With input_norm="imagenet" the ImageNet
+    per-channel normalisation is folded in as well (kernel / std, mean shift moved into the next
+    batch norm's running mean), so [0, 1] grey crops are seen as the network saw ImageNet images
+    (exact except within the stem's padding border).
+
+    Raises ValueError when nothing matches, when a tensor's shape cannot be mapped, or (strict)
+    when a backbone tensor is left without a value. Returns a report dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    if input_norm not in (None, "imagenet"):
+        raise ValueError(f"input_norm must be None or 'imagenet', got {input_norm!r}")
+    family = _family(model)
+    stem_conv, stem_bn = _STEM[family]
+    head_name, _ = _head(model)
+    source = _unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    target = model.state_dict()
+
+    mapped: dict[str, torch.Tensor] = {}
+    skipped_head, unexpected, bad_shape = [], [], []
+    summed_from, rgb = None, None
+    for key, value in source.items():
+        tkey = _to_monai_key(key, family)
+        if tkey.startswith(head_name + ".") or key.removeprefix("module.").startswith(_SOURCE_HEADS):
+            skipped_head.append(key)
+            continue
+        if tkey not in target:
+            unexpected.append(key)
+            continue
+        want = target[tkey]
+        if tkey == stem_conv and value.shape != want.shape and value.ndim == want.ndim:
+            if want.shape[1] == 1 and value.shape[0] == want.shape[0] and value.shape[2:] == want.shape[2:]:
+                summed_from, rgb = int(value.shape[1]), value
+                if input_norm == "imagenet" and summed_from == 3:
+                    value = value / _channel_view(IMAGENET_STD, value)
+                value = value.sum(dim=1, keepdim=True)
+        if value.shape != want.shape:
+            bad_shape.append(f"{key} {tuple(value.shape)} -> {tkey} {tuple(want.shape)}")
+            continue
+        mapped[tkey] = value.to(want.dtype)
+
+    if not mapped:
+        raise ValueError(
+            f"no tensor in {path} matches the {family} model: source keys start "
+            f"{list(source)[:4]}, model keys start {list(target)[:4]} "
+            "(is it a weights file for this architecture and dimensionality?)"
+        )
+    if input_norm == "imagenet":
+        # Grey x replicated to RGB and normalised: sum_c w_c (x - m_c) / s_c
+        #   = (sum_c w_c / s_c) * x - sum_{c,k} w_c m_c / s_c.
+        # The kernel part is done above; the constant shifts the next batch norm's running mean.
+        rm_key = f"{stem_bn}.running_mean"
+        if summed_from != 3 or rm_key not in mapped:
+            raise ValueError(
+                "input_norm='imagenet' needs a 3-channel (RGB) first conv reduced to 1 channel "
+                f"and the stem batch norm's running_mean ({rm_key}) in the file"
+            )
+        offset = (rgb * _channel_view(IMAGENET_MEAN, rgb) / _channel_view(IMAGENET_STD, rgb)).flatten(1).sum(1)
+        mapped[rm_key] = mapped[rm_key] + offset.to(mapped[rm_key].dtype)
+    if bad_shape:
+        raise ValueError(
+            f"{len(bad_shape)} tensor(s) in {path} have shapes that do not fit the model "
+            f"(wrong architecture or 2D/3D?): " + "; ".join(bad_shape[:5])
+        )
+    missing = [k for k in target if k not in mapped and not k.startswith(head_name + ".")]
+    if missing and strict:
+        raise ValueError(
+            f"{len(missing)} backbone tensor(s) of the model are not in {path}, e.g. {missing[:5]}; "
+            "the features would come from a partly random network (set strict: false to allow)"
+        )
+    model.load_state_dict(mapped, strict=False)
+    report = {
+        "path": str(path),
+        "sha256": file_sha256(path),
+        "n_mapped": len(mapped),
+        "n_source": len(source),
+        "skipped_head": skipped_head,
+        "unexpected": unexpected,
+        "missing": missing,
+        "first_conv_summed_from_channels": summed_from,
+        "input_norm": input_norm,
+    }
+    for what in ("unexpected", "missing"):
+        if report[what]:
+            log.warning("weights %s: %d %s key(s), e.g. %s", path, len(report[what]), what, report[what][:5])
+    return report
+
+
+def _channel_view(values, like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, dtype=like.dtype).view(1, -1, *([1] * (like.ndim - 2)))
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+FINETUNE_DEFAULTS = {
+    "epochs": 10,
+    "lr": 0.01,
+    "momentum": 0.9,
+    "weight_decay": 1e-4,
+    "batch_size": 16,
+    "patience": 3,
+    "val_fraction": 0.2,
+    "init": "random",  # "random", a path to a weights file, or a {"source": "file", ...} dict
+    "flip": True,  # random flips along every spatial axis
+    "intensity_jitter": 0.1,  # x * U(1 +- j) + U(+- j/2): small contrast/brightness changes
+}
+_FILE_KEYS = {"source", "path", "strict", "input_norm", "architecture"}
+
+
+def inner_split(
+    labels: np.ndarray, val_fraction: float, seed: int, groups: Sequence | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified split of the training patients into inner-train / inner-validation indices.
+
+    Whole groups (patients) go to one side. Each class gives round(val_fraction * n) patients to
+    validation, at least one and never all of them (a class with one patient stays in training).
+    """
+    labels = np.asarray(labels)
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    uniq = list(dict.fromkeys(groups.tolist()))  # first-seen order: deterministic
+    glabel = np.array([labels[groups == g].max() for g in uniq])
+    val_groups: set = set()
+    if val_fraction > 0:
+        for c in np.unique(glabel):
+            members = [g for g, gl in zip(uniq, glabel) if gl == c]
+            n = len(members)
+            if n < 2:
+                continue
+            k = min(max(int(round(val_fraction * n)), 1), n - 1)
+            order = rng.permutation(n)
+            val_groups.update(members[i] for i in order[:k])
+    is_val = np.array([g in val_groups for g in groups.tolist()], dtype=bool)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator, flip: bool, jitter: float) -> torch.Tensor:
+    n, spatial = x.shape[0], x.ndim - 2
+    if flip:
+        for dim in range(2, 2 + spatial):
+            sel = torch.rand(n, generator=gen) < 0.5
+            x = torch.where(sel.view(-1, *([1] * (x.ndim - 1))), x.flip(dim), x)
+    if jitter > 0:
+        shape = (n,) + (1,) * (x.ndim - 1)
+        scale = 1 + (torch.rand(shape, generator=gen) * 2 - 1) * jitter
+        shift = (torch.rand(shape, generator=gen) * 2 - 1) * jitter / 2
+        x = x * scale + shift
+    return x
+
+
+def _mean_loss(model, x, y, batch_size, device, loss_fn) -> float:
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for s in range(0, len(x), batch_size):
+            logits = model(x[s : s + batch_size].to(device)).squeeze(1)
+            total += float(loss_fn(logits, y[s : s + batch_size].to(device))) * len(logits)
+    return total / len(x)
+
+
+def finetune(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    settings: dict,
+    seed: int,
+    device: str,
+    groups: Sequence | None = None,
+) -> dict:
+    """Fine-tune `model` in place on the training images (BCE with logits on node status).
+
+    SGD with momentum, cosine-annealed learning rate over `epochs`, random flips and intensity
+    jitter, early stopping on the loss of an inner stratified validation split, best epoch
+    restored. Returns the training record.
+    """
+    s = {**FINETUNE_DEFAULTS, **settings}
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    y = torch.from_numpy(np.asarray(labels, dtype=np.float32))
+    tr, va = inner_split(np.asarray(labels), s["val_fraction"], seed, groups)
+    if len(tr) < 2:
+        raise ValueError(f"fine-tuning needs at least 2 inner-training images, got {len(tr)}")
+    xtr, ytr, xva, yva = x[tr], y[tr], x[va], y[va]
+    bs, epochs, patience = int(s["batch_size"]), int(s["epochs"]), int(s["patience"])
+
+    model.to(device)
+    gen = torch.Generator().manual_seed(seed)  # CPU generator: same shuffles/augmentation on any device
+    opt = torch.optim.SGD(
+        model.parameters(), lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"]
+    )
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    history, best_loss, best_epoch, best_state, since_best = [], math.inf, None, None, 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        perm = torch.randperm(len(xtr), generator=gen)
+        batches = list(perm.split(bs))
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches.pop()  # batch norm cannot train on one sample; shuffling drops another next time
+        lr, seen, total = opt.param_groups[0]["lr"], 0, 0.0
+        for idx in batches:
+            xb = _augment(xtr[idx], gen, bool(s["flip"]), float(s["intensity_jitter"]))
+            loss = loss_fn(model(xb.to(device)).squeeze(1), ytr[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        sched.step()
+        rec = {"epoch": epoch, "lr": lr, "train_loss": total / seen}
+        if len(va):
+            rec["val_loss"] = _mean_loss(model, xva, yva, bs, device, loss_fn)
+            if rec["val_loss"] < best_loss:
+                best_loss, best_epoch, since_best = rec["val_loss"], epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                since_best += 1
+        history.append(rec)
+        log.info("fine-tune epoch %d: %s", epoch, rec)
+        if len(va) and since_best >= patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:  # no validation split: keep the last epoch
+        best_epoch = history[-1]["epoch"] if history else None
+    model.eval()
+    return {
+        "settings": s,
+        "n_train": int(len(tr)),
+        "n_val": int(len(va)),
+        "epochs_run": len(history),
+        "early_stopped": len(history) < epochs,
+        "best_epoch": best_epoch,
+        "best_val_loss": None if best_state is None else float(best_loss),
+        "history": history,
+    }
+
+
+# --------------------------------------------------------------------------- the one entry point
+
+
+def _check_train(images, labels, spatial_dims, in_channels):
+    images = np.asarray(images, dtype=np.float32)
+    labels = np.asarray(labels)
+    if images.ndim != 2 + spatial_dims:
+        raise ValueError(
+            f"training images must be (N, C, *{spatial_dims} spatial dims), got shape {images.shape}"
+        )
+    if images.shape[1] != in_channels:
+        raise ValueError(f"training images have {images.shape[1]} channels, the model {in_channels}")
+    if labels.shape != (len(images),):
+        raise ValueError(f"{len(images)} training images but labels of shape {labels.shape}")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"training labels must be 0/1, got values {sorted(set(labels.tolist()))[:5]}")
+    if len(np.unique(labels)) < 2:
+        raise ValueError("fine-tuning needs both node-positive and node-negative training patients")
+    if not np.isfinite(images).all():
+        raise ValueError("training images contain NaN or infinite values")
+    return images, labels
+
+
+def prepare_model(
+    name: str,
+    spatial_dims: int,
+    weights: dict,
+    train_images: np.ndarray | None = None,
+    train_labels: np.ndarray | None = None,
+    seed: int = 0,
+    threads: int | None = 1,
+    device: str | None = None,
+    *,
+    in_channels: int = 1,
+    train_groups: Sequence | None = None,
+) -> tuple[torch.nn.Module, dict]:
+    """Build the backbone and give it the weights `weights` asks for; return (model, provenance).
+
+    weights: {"source": "file", "path": ..., ["strict": true], ["input_norm": "imagenet"],
+              ["architecture": {MONAI ResNet overrides}]}
+           | {"source": "finetune", **FINETUNE_DEFAULTS overrides}   (init: "random" | path | file dict)
+           | {"source": "random"}
+    train_images / train_labels (training patients only) are needed for "finetune" and unused
+    otherwise; train_groups (patient ids) keeps a patient's images on one side of the inner split.
+    The model comes back in eval mode on `device` (default: choose_device()).
+    """
+    device = device or choose_device()
+    _set_threads(threads)
+    set_determinism(seed)
+    if not isinstance(weights, dict) or "source" not in weights:
+        raise ValueError("weights must be a mapping with a 'source' of 'file', 'finetune' or 'random'")
+    source = weights["source"]
+    prov: dict = {
+        "source": source,
+        "backbone": name,
+        "spatial_dims": spatial_dims,
+        "seed": seed,
+        "device": device,
+        "torch": torch.__version__,
+    }
+    import monai
+
+    prov["monai"] = monai.__version__
+
+    def build(file_spec: dict | None = None) -> torch.nn.Module:
+        arch = dict((file_spec or {}).get("architecture") or {})
+        prov["architecture_overrides"] = arch
+        return build_backbone(name, spatial_dims, in_channels=in_channels, **arch)
+
+    def load(model, spec: dict) -> tuple[dict, str]:
+        unknown = set(spec) - _FILE_KEYS
+        if unknown or "path" not in spec:
+            raise ValueError(
+                f"file weights need 'path' and accept only {sorted(_FILE_KEYS)}; got {sorted(spec)}"
+            )
+        rep = load_weights_file(
+            model, spec["path"], strict=spec.get("strict", True), input_norm=spec.get("input_norm")
+        )
+        words = f"weights from {rep['path']} (sha256 {rep['sha256'][:12]}…), {rep['n_mapped']} tensors mapped"
+        if rep["first_conv_summed_from_channels"]:
+            words += f", first conv summed from {rep['first_conv_summed_from_channels']} channels to 1"
+        if rep["input_norm"]:
+            words += f", {rep['input_norm']} input normalisation folded in"
+        if rep["skipped_head"]:
+            words += f", head not loaded ({', '.join(rep['skipped_head'])})"
+        if rep["missing"]:
+            words += f", {len(rep['missing'])} backbone tensors left at random initialisation"
+        if rep["unexpected"]:
+            words += f", {len(rep['unexpected'])} file tensors unused"
+        return rep, words
+
+    if source == "random":
+        if set(weights) - {"source"}:
+            raise ValueError(f"random weights take no settings; got {sorted(weights)}")
+        model = build()
+        prov["description"] = (
+            f"random initialisation of {name} ({spatial_dims}D, seed {seed}); no pretrained or "
+            "fine-tuned weights, so the features come from an untrained network"
+        )
+    elif source == "file":
+        model = build(weights)
+        prov["file"], words = load(model, weights)
+        prov["sha256"] = prov["file"]["sha256"]
+        prov["description"] = f"{name} ({spatial_dims}D) loaded {words}"
+    elif source == "finetune":
+        unknown = set(weights) - set(FINETUNE_DEFAULTS) - {"source"}
+        if unknown:
+            raise ValueError(
+                f"unknown fine-tuning setting(s) {sorted(unknown)}; allowed: {sorted(FINETUNE_DEFAULTS)}"
+            )
+        if train_images is None or train_labels is None:
+            raise ValueError("fine-tuning needs train_images and train_labels (training patients only)")
+        images, labels = _check_train(train_images, train_labels, spatial_dims, in_channels)
+        settings = {k: v for k, v in weights.items() if k != "source"}
+        init = settings.get("init", FINETUNE_DEFAULTS["init"])
+        if init == "random":
+            model = build()
+            init_words = "random initialisation"
+        else:
+            spec = {"source": "file", "path": init} if isinstance(init, (str, os.PathLike)) else dict(init)
+            spec.pop("source", None)
+            model = build(spec)
+            prov["file"], init_words = load(model, spec)
+            prov["sha256"] = prov["file"]["sha256"]
+        rec = finetune(model, images, labels, settings, seed, device, train_groups)
+        prov["finetune"] = rec
+        prov.update(
+            epochs_run=rec["epochs_run"], best_epoch=rec["best_epoch"], best_val_loss=rec["best_val_loss"]
+        )
+        n_pat = len(set(train_groups)) if train_groups is not None else len(labels)
+        stop = (
+            f"early stop at epoch {rec['epochs_run']}, " if rec["early_stopped"] else ""
+        )
+        if rec["best_val_loss"] is not None:
+            tail = (
+                f"({stop}best epoch {rec['best_epoch']}, best validation loss "
+                f"{rec['best_val_loss']:.3f} on {rec['n_val']} inner-validation images)"
+            )
+        else:
+            tail = "(no inner validation split; last epoch kept)"
+        prov["description"] = (
+            f"{name} ({spatial_dims}D) fine-tuned from {init_words} on {n_pat} training patients "
+            f"({rec['n_train']} images trained on) for {rec['epochs_run']} epochs {tail}"
+        )
+    else:
+        raise ValueError(f"unknown weights source {source!r}; choose 'file', 'finetune' or 'random'")
+
+    model.to(device).eval()
+    prov["feature_dim"] = feature_dim(model)
+    prov["model_sha256"] = state_dict_sha256(model)
+    return model, prov
+
+
+# --------------------------------------------------------------------------- inputs from images
+
+
+def make_inputs(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    spatial_dims: int,
+    size: Sequence[int],
+    margin: int | float | Sequence[float] = 0,
+    *,
+    keep_aspect: bool = False,
+    return_info: bool = False,
+) -> np.ndarray | tuple[np.ndarray, list[dict]]:
+    """Stack ROI crops into a model input (N, 1, *size), float32 in [0, 1].
+
+    3D model: the 3D box around the mask. 2D model: the 2D box; a 3D image (e.g. MRI for a 2D
+    network) is first reduced to its largest-mask slice along z, and a 2D image stored with a
+    leading singleton axis (as SimpleITK reads some PNG/DICOM) is squeezed.
+    """
+    if spatial_dims not in (2, 3):
+        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+    size = tuple(int(v) for v in size)
+    if len(size) != spatial_dims:
+        raise ValueError(f"size {size} does not match spatial_dims={spatial_dims}")
+    if len(images) != len(masks):
+        raise ValueError(f"{len(images)} images but {len(masks)} masks")
+    out = np.zeros((len(images), 1, *size), dtype=np.float32)
+    infos = []
+    for i, (img, msk) in enumerate(zip(images, masks)):
+        img, msk = np.asarray(img), np.asarray(msk)
+        info: dict = {}
+        if spatial_dims == 2 and img.ndim == 3:
+            if img.shape[0] == 1:
+                img, msk = img[0], msk[0]
+            else:
+                img, msk, info["slice"] = roi.largest_slice(img, msk, axis=0)
+        if img.ndim != spatial_dims:
+            raise ValueError(f"image {i} is {img.ndim}D {img.shape}; a {spatial_dims}D model needs {spatial_dims}D")
+        try:
+            out[i, 0], crop_info = roi.crop_roi(img, msk, margin, size, keep_aspect=keep_aspect)
+        except ValueError as e:
+            raise ValueError(f"image {i}: {e}") from None
+        infos.append({**info, **crop_info})
+    return (out, infos) if return_info else out

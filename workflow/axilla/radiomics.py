@@ -1,0 +1,63 @@
+"""Radiomics with pyradiomics: one job per image, every rater's mask of that image.
+
+Feature columns are named `<modality>_<view>_<imageType>_<class>_<feature>`, e.g.
+`MRI_DCE2_original_glcm_Contrast`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .io import write_csv
+from .preprocess import raters_in
+
+log = logging.getLogger(__name__)
+
+
+def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out_csv: str) -> pd.DataFrame:
+    """Extract features for every rater's mask of one preprocessed image; write a tidy table."""
+    import SimpleITK as sitk
+    from radiomics import featureextractor, setVerbosity
+
+    setVerbosity(logging.WARNING)
+    extractor = featureextractor.RadiomicsFeatureExtractor(str(params_file))
+    image = sitk.ReadImage(str(Path(prep_dir) / "image.nii.gz"))
+    rows = []
+    for rater in raters_in(prep_dir):
+        mask = sitk.ReadImage(str(Path(prep_dir) / f"mask-{rater}.nii.gz"))
+        result = extractor.execute(image, mask)
+        for key, value in result.items():
+            if key.startswith("diagnostics_"):
+                continue
+            rows.append((rater, f"{modality}_{view}_{key}", float(np.asarray(value))))
+    df = pd.DataFrame(rows, columns=["rater", "feature", "value"])
+    write_csv(df, out_csv)
+    log.info("%s %s %s: %d features x %d raters", modality, view, prep_dir,
+             df.feature.nunique(), df.rater.nunique())
+    return df
+
+
+def aggregate(tables: dict[str, str], primary_rater: str, out_wide: str, out_raters: str) -> None:
+    """Per-image tidy tables → a wide per-patient table (primary rater) and one row per patient × rater.
+
+    `tables` maps patient_id → list of per-image CSV paths.
+    """
+    frames = []
+    for pid, paths in sorted(tables.items()):
+        for p in paths:
+            df = pd.read_csv(p)
+            df.insert(0, "patient_id", pid)
+            frames.append(df)
+    long = pd.concat(frames, ignore_index=True)
+    by_rater = long.pivot_table(index=["patient_id", "rater"], columns="feature", values="value",
+                                aggfunc="first", sort=True).reset_index()
+    by_rater.columns.name = None
+    primary = by_rater[by_rater.rater == primary_rater].drop(columns="rater")
+    write_csv(primary, out_wide)
+    write_csv(by_rater, out_raters)
+    log.info("radiomics table: %d patients x %d features (rater %s)", len(primary), primary.shape[1] - 1,
+             primary_rater)

@@ -1,0 +1,108 @@
+"""Feature reproducibility from multi-rater masks: ICC per radiomics feature.
+
+ICC forms follow Shrout & Fleiss (1979) / McGraw & Wong (1996), as psych::ICC and pingouin
+compute them from the two-way ANOVA mean squares:
+- ICC(2,1), two-way random effects, absolute agreement, single rater (`ICC2`): raters are a
+  sample of possible raters and systematic rater offsets count as disagreement — the usual
+  choice when a second reader will redraw the ROI.
+- ICC(3,1), two-way mixed effects, consistency (`ICC3`): rater offsets are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .io import write_csv
+
+log = logging.getLogger(__name__)
+
+
+def icc(ratings: np.ndarray, form: str = "ICC2", level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ICC with confidence interval for many features at once.
+
+    Parameters
+    ----------
+    ratings : array (n_subjects, k_raters, n_features)
+    form : "ICC2" (absolute agreement) or "ICC3" (consistency), single-rater forms.
+
+    Returns
+    -------
+    icc, ci_low, ci_high : arrays of n_features
+    """
+    x = np.asarray(ratings, dtype=float)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    n, k, _ = x.shape
+    if n < 2 or k < 2:
+        raise ValueError(f"ICC needs at least 2 subjects and 2 raters, got {n} and {k}")
+    grand = x.mean(axis=(0, 1))
+    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum(axis=0)
+    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum(axis=0)
+    ss_tot = ((x - grand) ** 2).sum(axis=(0, 1))
+    ss_err = ss_tot - ss_rows - ss_cols
+    df_r, df_c, df_e = n - 1, k - 1, (n - 1) * (k - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        msr, msc, mse = ss_rows / df_r, ss_cols / df_c, ss_err / df_e
+        alpha = 1 - level
+        f_obs = msr / mse
+        if form == "ICC3":
+            value = (msr - mse) / (msr + (k - 1) * mse)
+            fl = f_obs / stats.f.ppf(1 - alpha / 2, df_r, df_e)
+            fu = f_obs * stats.f.ppf(1 - alpha / 2, df_e, df_r)
+            lo, hi = (fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)
+        elif form == "ICC2":
+            value = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+            # Satterthwaite-type df for the CI (Shrout & Fleiss eq. 12), as psych and pingouin.
+            a = k * value / (n * (1 - value))
+            b = 1 + k * value * (n - 1) / (n * (1 - value))
+            v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / df_c + (b * mse) ** 2 / df_e)
+            fs = stats.f.ppf(1 - alpha / 2, df_r, v)
+            fi = stats.f.ppf(1 - alpha / 2, v, df_r)
+            lo = n * (msr - fs * mse) / (fs * (k * msc + (k * n - k - n) * mse) + n * msr)
+            hi = n * (fi * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fi * msr)
+        else:
+            raise ValueError(f"unknown ICC form '{form}' (ICC2 or ICC3)")
+    # A feature constant across subjects and raters has no defined reliability.
+    const = ss_tot == 0
+    value, lo, hi = (np.where(const, np.nan, a_) for a_ in (value, lo, hi))
+    return value, lo, hi
+
+
+def feature_icc(by_rater: pd.DataFrame, pairs: list[tuple[str, str]], form: str) -> pd.DataFrame:
+    """ICC per feature and rater pair from a table with one row per patient × rater."""
+    features = [c for c in by_rater.columns if c not in ("patient_id", "rater")]
+    rows = []
+    for a, b in pairs:
+        xa = by_rater[by_rater.rater == a].set_index("patient_id")[features]
+        xb = by_rater[by_rater.rater == b].set_index("patient_id")[features]
+        common = xa.index.intersection(xb.index).sort_values()
+        if len(common) < 3:
+            log.warning("rater pair %s-%s: only %d patients in common, no ICC computed", a, b, len(common))
+            continue
+        r = np.stack([xa.loc[common].to_numpy(float), xb.loc[common].to_numpy(float)], axis=1)
+        value, lo, hi = icc(r, form)
+        rows.append(pd.DataFrame({"feature": features, "pair": f"{a}-{b}", "n": len(common), "form": form,
+                                  "icc": value, "ci_low": lo, "ci_high": hi}))
+    if not rows:
+        return pd.DataFrame(columns=["feature", "pair", "n", "form", "icc", "ci_low", "ci_high"])
+    return pd.concat(rows, ignore_index=True)
+
+
+def run(by_rater_csv: str, pairs: list, form: str, threshold: float, out_icc: str, out_keep: str) -> None:
+    """The `reproducibility` rule: ICC per feature; keep features reproducible in every rater pair."""
+    by_rater = pd.read_csv(by_rater_csv, dtype={"patient_id": str})
+    table = feature_icc(by_rater, [tuple(p) for p in pairs], form)
+    features = [c for c in by_rater.columns if c not in ("patient_id", "rater")]
+    if table.empty:
+        log.warning("no rater pair has enough patients: every radiomics feature is kept unfiltered")
+        keep = features
+    else:
+        worst = table.groupby("feature")["icc"].min()
+        keep = [f for f in features if f in worst.index and worst[f] >= threshold]
+    write_csv(table, out_icc)
+    write_csv(pd.DataFrame({"feature": keep}), out_keep)
+    log.info("%s >= %.2f in all pairs: %d of %d features kept", form, threshold, len(keep), len(features))

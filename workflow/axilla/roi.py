@@ -1,0 +1,157 @@
+"""ROI crops for the deep models: largest slice, mask bounding box + margin, resize, min-max scale.
+
+Pure numpy/scipy; arrays are in SimpleITK's axis order (z, y, x) for 3D and (y, x) for 2D.
+Any nonzero mask voxel counts as ROI.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+
+def _check_pair(image: np.ndarray, mask: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    image = np.asarray(image)
+    mask = np.asarray(mask) != 0
+    if image.shape != mask.shape:
+        raise ValueError(f"{what}: image shape {image.shape} and mask shape {mask.shape} differ")
+    if not mask.any():
+        raise ValueError(
+            f"{what}: the ROI mask is empty (no nonzero voxel in a {'x'.join(map(str, mask.shape))} "
+            "mask); check the mask file and that it belongs to this image"
+        )
+    return image, mask
+
+
+def largest_slice(
+    image3d: np.ndarray, mask3d: np.ndarray, axis: int = 0
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The slice (along `axis`) where the mask has the largest area; ties go to the lowest index."""
+    image3d, mask3d = _check_pair(image3d, mask3d, "largest_slice")
+    if image3d.ndim != 3:
+        raise ValueError(f"largest_slice: expected a 3D image, got {image3d.ndim}D {image3d.shape}")
+    other = tuple(a for a in range(3) if a != axis % 3)
+    areas = mask3d.sum(axis=other)
+    index = int(np.argmax(areas))
+    return (
+        np.take(image3d, index, axis=axis),
+        np.take(mask3d, index, axis=axis).astype(np.uint8),
+        index,
+    )
+
+
+def mask_bbox(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Per-axis [start, stop) of the nonzero voxels."""
+    mask = np.asarray(mask) != 0
+    if not mask.any():
+        raise ValueError("mask_bbox: the ROI mask is empty")
+    out = []
+    for ax in range(mask.ndim):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != ax)))
+        out.append((int(hit[0]), int(hit[-1]) + 1))
+    return out
+
+
+def _per_axis(value, ndim: int, name: str) -> list[float]:
+    if np.isscalar(value):
+        return [float(value)] * ndim
+    value = [float(v) for v in value]
+    if len(value) != ndim:
+        raise ValueError(f"{name} has {len(value)} entries for a {ndim}D image")
+    return value
+
+
+def crop_roi(
+    image: np.ndarray,
+    mask: np.ndarray,
+    margin: int | float | Sequence[float] = 0,
+    out_size: Sequence[int] | None = None,
+    *,
+    keep_aspect: bool = False,
+    antialias: bool = True,
+) -> tuple[np.ndarray, dict]:
+    """Crop the mask's bounding box plus `margin` voxels, resize to `out_size`, scale to [0, 1].
+
+    Returns (crop float32, info). The box is clipped to the image and the part of it outside the
+    image is padded with the image minimum, so the ROI keeps its place in the crop. A fractional
+    margin is rounded up so the crop always holds at least the requested context.
+    keep_aspect widens the shorter box sides (symmetrically) to the aspect of out_size so the
+    resize does not stretch the lesion. antialias smooths before a downsampling resize (Gaussian,
+    sigma = (factor - 1) / 2 as in scikit-image) to avoid aliasing from linear interpolation.
+    """
+    image, mask = _check_pair(image, mask, "crop_to_mask")
+    ndim = image.ndim
+    if ndim not in (2, 3):
+        raise ValueError(f"crop_to_mask: expected a 2D or 3D image, got shape {image.shape}")
+    margins = [int(math.ceil(m)) for m in _per_axis(margin, ndim, "margin")]
+    if any(m < 0 for m in margins):
+        raise ValueError(f"crop_to_mask: margin must be >= 0, got {margin}")
+    if out_size is not None:
+        out_size = tuple(int(s) for s in out_size)
+        if len(out_size) != ndim or any(s < 1 for s in out_size):
+            raise ValueError(f"crop_to_mask: out_size {out_size} does not fit a {ndim}D image")
+
+    bbox = mask_bbox(mask)
+    box = [[lo - m, hi + m] for (lo, hi), m in zip(bbox, margins)]
+    if keep_aspect and out_size is not None:
+        # Box edge per output voxel must be equal on every axis; grow the others to the largest.
+        step = max((hi - lo) / s for (lo, hi), s in zip(box, out_size))
+        for b, s in zip(box, out_size):
+            extra = int(math.ceil(step * s)) - (b[1] - b[0])
+            b[0] -= extra // 2
+            b[1] += extra - extra // 2
+
+    # Part of the box that lies inside the image, and the padding needed around it.
+    inner = tuple(slice(max(lo, 0), min(hi, n)) for (lo, hi), n in zip(box, image.shape))
+    pad = [(max(0, -lo), max(0, hi - n)) for (lo, hi), n in zip(box, image.shape)]
+    fill = float(image.min())
+    crop = image[inner].astype(np.float64)
+    if any(p != (0, 0) for p in pad):
+        crop = np.pad(crop, pad, mode="constant", constant_values=fill)
+
+    constant = bool(crop.min() == crop.max())  # judged before resampling adds rounding noise
+    zoom = [1.0] * ndim
+    sigma = [0.0] * ndim
+    if out_size is not None and crop.shape != out_size:
+        zoom = [o / c for o, c in zip(out_size, crop.shape)]
+        if antialias:
+            sigma = [max(0.0, (1.0 / z - 1.0) / 2.0) for z in zoom]
+            if any(s > 0 for s in sigma):
+                crop = ndimage.gaussian_filter(crop, sigma, mode="nearest")
+        # order=1: linear; grid_mode=False maps first/last voxel centres onto each other.
+        crop = ndimage.zoom(crop, zoom, order=1, mode="nearest")
+        if crop.shape != out_size:  # zoom rounds the shape; guard against an off-by-one
+            raise RuntimeError(f"resize gave {crop.shape}, expected {out_size}")
+
+    lo, hi = float(crop.min()), float(crop.max())
+    if not constant and hi > lo:
+        crop = (crop - lo) / (hi - lo)
+    else:  # a constant crop carries no contrast; zeros rather than a division by zero
+        crop = np.zeros_like(crop)
+    info = {
+        "image_shape": list(image.shape),
+        "bbox": [list(b) for b in bbox],  # mask bounding box, [start, stop) per axis
+        "margin": margins,
+        "box": [list(b) for b in box],  # expanded box actually cropped, may exceed the image
+        "pad": [list(p) for p in pad],
+        "pad_value": fill,
+        "zoom": zoom,
+        "antialias_sigma": sigma,
+        "out_size": list(crop.shape),
+        "scale": {"min": lo, "max": hi},
+    }
+    return crop.astype(np.float32), info
+
+
+def crop_to_mask(
+    image: np.ndarray,
+    mask: np.ndarray,
+    margin: int | float | Sequence[float] = 0,
+    out_size: Sequence[int] | None = None,
+    **kwargs,
+) -> np.ndarray:
+    """crop_roi without the record; see crop_roi."""
+    return crop_roi(image, mask, margin, out_size, **kwargs)[0]

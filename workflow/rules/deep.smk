@@ -1,0 +1,47 @@
+rule deep:
+    """Deep features of one modality × view: a MONAI ResNet, weights as configured."""
+    input:
+        preps=lambda wc: [prep_dir(p, f"{wc.modality}_{wc.view}") for p in images_of_view(f"{wc.modality}_{wc.view}")],
+        split=f"{RESULTS}/split/split.csv",
+    output:
+        features=f"{RESULTS}/deep/{{modality}}_{{view}}.csv",
+        provenance=f"{RESULTS}/deep/{{modality}}_{{view}}.json",
+    params:
+        settings=config["deep"],
+        primary_rater=PRIMARY,
+        seed=SEED,
+    log:
+        f"{RESULTS}/logs/deep/{{modality}}_{{view}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/deep/{{modality}}_{{view}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    conda:
+        "../../envs/deep.yaml"
+    script:
+        "../scripts/deep.py"
+
+
+rule deep_table:
+    """Deep features of every view in one per-patient table, with the weights used."""
+    input:
+        features=[f"{RESULTS}/deep/{k}.csv" for k in VIEW_KEYS],
+        provenance=[f"{RESULTS}/deep/{k}.json" for k in VIEW_KEYS],
+    output:
+        table=f"{RESULTS}/features/deep.csv",
+        provenance=f"{RESULTS}/features/deep_weights.json",
+    log:
+        f"{RESULTS}/logs/deep_table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/deep_table.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/deep_table.py"

@@ -1,0 +1,25 @@
+if USE_DEMO:
+
+    rule demo:
+        """Synthesise the demo cohort: images, masks from raters A/B/A2, clinical table."""
+        output:
+            manifest=MANIFEST,
+            clinical=CLINICAL,
+            files=sorted(set(_plan.image) | set(_plan["mask"])),
+        params:
+            outdir=lambda wildcards, output: os.path.dirname(output.manifest),
+            n_patients=config["demo"]["n_patients"],
+            rater_fraction=config["demo"]["rater_fraction"],
+            seed=SEED,
+        log:
+            f"{RESULTS}/logs/demo.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/demo.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=20,
+        conda:
+            "../../envs/imaging.yaml"
+        script:
+            "../scripts/demo.py"

@@ -1,0 +1,43 @@
+rule radiomics:
+    """pyradiomics on one preprocessed image, for every rater's mask of it."""
+    input:
+        prep=lambda wc: prep_dir(wc.patient, f"{wc.modality}_{wc.view}"),
+        params=radiomics_params,
+    output:
+        f"{RESULTS}/radiomics/{{patient}}/{{modality}}_{{view}}.csv",
+    log:
+        f"{RESULTS}/logs/radiomics/{{patient}}/{{modality}}_{{view}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/radiomics/{{patient}}/{{modality}}_{{view}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/radiomics.py"
+
+
+rule radiomics_table:
+    """Per-image tables → one wide per-patient table (primary rater) and one per rater."""
+    input:
+        [f"{RESULTS}/radiomics/{r.patient_id}/{r.modality}_{r.view}.csv"
+         for r in IMAGES.drop_duplicates(["patient_id", "modality", "view"]).itertuples()],
+    output:
+        wide=f"{RESULTS}/features/radiomics.csv",
+        by_rater=f"{RESULTS}/features/radiomics_by_rater.csv",
+    params:
+        primary_rater=PRIMARY,
+    log:
+        f"{RESULTS}/logs/radiomics_table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/radiomics_table.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/radiomics_table.py"

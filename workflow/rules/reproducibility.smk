@@ -1,0 +1,21 @@
+rule reproducibility:
+    """ICC per radiomics feature between raters; keep the reproducible ones."""
+    input:
+        rules.radiomics_table.output.by_rater,
+    output:
+        icc=f"{RESULTS}/reproducibility/icc.csv",
+        keep=f"{RESULTS}/reproducibility/reproducible_features.csv",
+    params:
+        settings=config["reproducibility"],
+    log:
+        f"{RESULTS}/logs/reproducibility.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/reproducibility.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/reproducibility.py"

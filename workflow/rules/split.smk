@@ -1,0 +1,22 @@
+rule split:
+    """Patient-level cohorts: training, internal hold-out, external."""
+    input:
+        rules.validate.output.clinical,
+    output:
+        f"{RESULTS}/split/split.csv",
+    params:
+        settings=config["split"],
+        outcome=config["outcome"],
+        seed=SEED,
+    log:
+        f"{RESULTS}/logs/split.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/split.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/split.py"

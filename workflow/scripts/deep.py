@@ -1,0 +1,8 @@
+from axilla.io import setup_logging
+
+setup_logging(snakemake.log[0])
+from axilla import deep
+
+w, p = snakemake.wildcards, snakemake.params
+deep.run(snakemake.input.preps, snakemake.input.split, w.modality, w.view, p.settings, p.primary_rater, p.seed,
+         snakemake.threads, snakemake.output.features, snakemake.output.provenance)

@@ -1,0 +1,9 @@
+from axilla.io import setup_logging
+
+setup_logging(snakemake.log[0])
+from axilla import select
+from axilla.train import load_feature_tables
+
+p, o = snakemake.params, snakemake.output
+X, kinds, split = load_feature_tables(snakemake.input, p.features, p.variables)
+select.run(X, kinds, split, p.settings, p.seed, o.selection, o.selected, o.funnel)

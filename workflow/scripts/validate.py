@@ -1,0 +1,8 @@
+from axilla.io import setup_logging
+
+setup_logging(snakemake.log[0])
+from axilla import validate
+
+p, o = snakemake.params, snakemake.output
+validate.run(snakemake.input.manifest, snakemake.input.clinical, p.views, p.primary_rater, p.outcome,
+             p.variables, o.manifest, o.clinical, o.qc)
