@@ -1,6 +1,7 @@
 """Deep features: backbones, penultimate features, weight files, fine-tuning without leakage."""
 
 import inspect
+import json
 
 import numpy as np
 import pytest
@@ -286,6 +287,7 @@ def test_finetune_provenance_and_record(ft_run):
     d = prov["description"]
     assert "fine-tuned from random initialisation on 16 training patients" in d
     assert "best validation loss" in d
+    json.dumps(prov)  # provenance goes into the report as JSON
 
 
 def test_finetune_from_weight_file_3d_init_path(tmp_path):

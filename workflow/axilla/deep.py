@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import monai
 import numpy as np
 import torch
 from monai.networks import nets
@@ -285,9 +286,12 @@ def load_weights_file(
         )
     missing = [k for k in target if k not in mapped and not k.startswith(head_name + ".")]
     if missing and strict:
+        hint = ""
+        if all(".downsample." in k for k in missing):
+            hint = " (MedicalNet ResNet18/34 use shortcut_type 'A': set architecture: {shortcut_type: A})"
         raise ValueError(
             f"{len(missing)} backbone tensor(s) of the model are not in {path}, e.g. {missing[:5]}; "
-            "the features would come from a partly random network (set strict: false to allow)"
+            f"the features would come from a partly random network (set strict: false to allow){hint}"
         )
     model.load_state_dict(mapped, strict=False)
     report = {
@@ -395,6 +399,13 @@ def finetune(
     restored. Returns the training record.
     """
     s = {**FINETUNE_DEFAULTS, **settings}
+    if isinstance(s["init"], os.PathLike):
+        s["init"] = str(s["init"])  # keep the record JSON-serialisable
+    if int(s["epochs"]) < 1 or int(s["batch_size"]) < 2 or not 0 <= s["val_fraction"] < 1:
+        raise ValueError(
+            "fine-tuning needs epochs >= 1, batch_size >= 2 (batch norm) and 0 <= val_fraction < 1; "
+            f"got epochs={s['epochs']}, batch_size={s['batch_size']}, val_fraction={s['val_fraction']}"
+        )
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     y = torch.from_numpy(np.asarray(labels, dtype=np.float32))
     tr, va = inner_split(np.asarray(labels), s["val_fraction"], seed, groups)
@@ -515,10 +526,8 @@ def prepare_model(
         "seed": seed,
         "device": device,
         "torch": torch.__version__,
+        "monai": monai.__version__,
     }
-    import monai
-
-    prov["monai"] = monai.__version__
 
     def build(file_spec: dict | None = None) -> torch.nn.Module:
         arch = dict((file_spec or {}).get("architecture") or {})
@@ -592,13 +601,14 @@ def prepare_model(
         if rec["best_val_loss"] is not None:
             tail = (
                 f"({stop}best epoch {rec['best_epoch']}, best validation loss "
-                f"{rec['best_val_loss']:.3f} on {rec['n_val']} inner-validation images)"
+                f"{rec['best_val_loss']:.3f})"
             )
         else:
             tail = "(no inner validation split; last epoch kept)"
         prov["description"] = (
             f"{name} ({spatial_dims}D) fine-tuned from {init_words} on {n_pat} training patients "
-            f"({rec['n_train']} images trained on) for {rec['epochs_run']} epochs {tail}"
+            f"({rec['n_train']} inner-training / {rec['n_val']} inner-validation images) "
+            f"for {rec['epochs_run']} epochs {tail}"
         )
     else:
         raise ValueError(f"unknown weights source {source!r}; choose 'file', 'finetune' or 'random'")
@@ -653,3 +663,72 @@ def make_inputs(
             raise ValueError(f"image {i}: {e}") from None
         infos.append({**info, **crop_info})
     return (out, infos) if return_info else out
+
+
+# --- file-level entry points of the `deep` and `deep_table` rules ------------------------------
+
+def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, settings: dict, primary_rater: str,
+        seed: int, threads: int, out_features: str, out_provenance: str) -> None:
+    """Deep features of one modality × view for every patient.
+
+    The network sees only training-cohort patients while its weights are fitted, so the
+    features of evaluation cohorts come from a network trained without them.
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+    import SimpleITK as sitk
+
+    from .io import atomic_path, write_csv
+
+    split = pd.read_csv(split_csv, dtype={"patient_id": str}).set_index("patient_id")
+    patients = [Path(d).parent.name for d in prep_dirs]  # .../preprocess/<patient>/<MOD>_<view>
+    images, masks = [], []
+    for d in prep_dirs:
+        images.append(sitk.GetArrayFromImage(sitk.ReadImage(str(Path(d) / "image.nii.gz"))))
+        masks.append(sitk.GetArrayFromImage(sitk.ReadImage(str(Path(d) / f"mask-{primary_rater}.nii.gz"))))
+    dims = 3 if modality == "MRI" else 2
+    size = tuple(settings.get("size_3d" if dims == 3 else "size_2d", (32, 32, 32) if dims == 3 else (64, 64)))
+    x = make_inputs(images, masks, dims, size, margin=settings.get("margin", 4))
+    cohort = split.loc[patients, "cohort"].to_numpy()
+    is_train = cohort == "train"
+    y = split.loc[patients, "y"].to_numpy()
+    name = settings.get("backbone", {}).get(modality, "resnet18")
+    weights = settings.get("weights", {"source": "finetune"})
+    device = choose_device()
+    model, prov = prepare_model(name, dims, weights, train_images=x[is_train], train_labels=y[is_train], seed=seed,
+                                threads=threads, device=device)
+    feats = extract_features(model, x, batch_size=settings.get("batch_size", 16), device=device, threads=threads)
+    cols = [f"{modality}_{view}_deep_{i:04d}" for i in range(feats.shape[1])]
+    table = pd.DataFrame(feats, columns=cols)
+    table.insert(0, "patient_id", patients)
+    write_csv(table.sort_values("patient_id"), out_features)
+    prov.update(backbone=name, spatial_dims=dims, input_size=list(size), device=device, n_patients=len(patients),
+                n_train=int(is_train.sum()))
+    with atomic_path(out_provenance) as tmp:
+        tmp.write_text(json.dumps(prov, indent=2, sort_keys=True, default=str) + "\n")
+    log.info("%s %s: %s; %d features per patient on %s", modality, view, prov.get("description", ""),
+             feats.shape[1], device)
+
+
+def combine(feature_csvs: Sequence[str], provenance_jsons: Sequence[str], out_table: str, out_provenance: str) -> None:
+    """All views' deep features in one per-patient table; the weights used per view."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .io import write_csv, write_json
+
+    table = None
+    for path in feature_csvs:
+        df = pd.read_csv(path, dtype={"patient_id": str})
+        table = df if table is None else table.merge(df, on="patient_id", how="outer")
+    write_csv(table.sort_values("patient_id"), out_table)
+    prov = {}
+    for path in provenance_jsons:
+        p = json.loads(Path(path).read_text())
+        prov[Path(path).stem] = {"backbone": f"{p.get('backbone')} ({p.get('spatial_dims')}D)",
+                                 "weights": p.get("description", p.get("source")), "details": p}
+    write_json(prov, out_provenance)

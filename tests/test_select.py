@@ -1,0 +1,404 @@
+"""Feature-selection chain: each step on a small synthetic table, the funnel, and no leakage.
+
+The per-class samples of the "normal" features are Blom normal scores (exactly normal-looking,
+whatever the seed), shuffled per column, so which test each feature gets is not left to chance.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.preprocessing import StandardScaler
+
+from axilla.select import (
+    CorrelationFilter,
+    LassoSelector,
+    SelectionChain,
+    UnivariateFilter,
+    VarianceFilter,
+    ZScore,
+    build_chain,
+)
+
+N = 40  # per class
+
+
+def _blom(n=N):
+    return stats.norm.ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))
+
+
+def _table(seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], N)
+
+    def two(neg, pos):
+        return np.concatenate([rng.permutation(neg), rng.permutation(pos)])
+
+    z = _blom()
+    t_feat = two(z, z + 1.0)                         # normal, equal variances → Student t
+    X = pd.DataFrame({
+        "t_feat": t_feat,
+        "welch_feat": two(z, 3 * z + 1.5),           # normal, variance ratio 9 → Welch
+        "skew_feat": two(np.exp(z), np.exp(z + 1)),  # log-normal → Mann–Whitney
+        "noise": two(z, z),                          # same distribution in both classes
+        "dup_t": t_feat - 0.3 * y,                   # r > 0.9 with t_feat, smaller shift
+        "const": 5.0,
+        "nzv": np.r_[np.zeros(2 * N - 2), [1.0, 1.0]],
+        "cat_fisher": np.r_[np.zeros(N), np.zeros(N - 4), np.ones(4)],
+        "cat_chi2": np.r_[np.zeros(N - 10), np.ones(10), np.zeros(10), np.ones(N - 10)],
+        "cat_str": two(np.array(list("ab" * (N // 2))), np.array(list("abcc" * (N // 4)))),
+    }, index=[f"P{i:03d}" for i in rng.permutation(2 * N)])
+    return X, y
+
+
+# ------------------------------------------------------------------------------------------
+# VarianceFilter
+# ------------------------------------------------------------------------------------------
+
+def test_variance_filter_drops_constant_and_near_zero():
+    X, y = _table()
+    vf = VarianceFilter().fit(X, y)
+    assert dict(vf.drop_reasons_) == {"const": "constant", "nzv": "near-zero"}
+    assert list(vf.transform(X).columns) == [c for c in X.columns if c not in ("const", "nzv")]
+    # caret's metrics: most/second most common = 78/2, 2 distinct values in 80 rows
+    assert vf.freq_ratio_["nzv"] == 39.0 and vf.percent_unique_["nzv"] == pytest.approx(2.5)
+    # cat_fisher is 76/4 = 19, not > 95/5, so it stays
+    assert vf.freq_ratio_["cat_fisher"] == 19.0 and "cat_fisher" in vf.selected_
+    assert "nzv" in VarianceFilter(near_zero=False).fit(X).selected_
+    assert "dup_t" not in VarianceFilter(threshold=2.0).fit(X).selected_  # variance ~1.2
+
+
+def test_variance_filter_names_out_and_numpy_input():
+    vf = VarianceFilter().fit(np.c_[np.ones(10), np.arange(10.0)])
+    assert list(vf.get_feature_names_out()) == ["x1"]
+    assert list(vf.get_support(indices=True)) == [1]
+
+
+# ------------------------------------------------------------------------------------------
+# ZScore
+# ------------------------------------------------------------------------------------------
+
+def test_zscore_uses_training_mean_and_population_sd():
+    X, y = _table()
+    num = X.drop(columns=["cat_str"])
+    train, test = num.iloc[::2], num.iloc[1::2]
+    zs = ZScore().fit(train)
+    cols = [c for c in num.columns if c != "const"]
+    ref = StandardScaler().fit(train[cols])  # ddof=0
+    out = zs.transform(test)
+    assert np.allclose(out[cols].to_numpy(), ref.transform(test[cols]))
+    assert np.allclose(zs.scale_[cols], train[cols].std(ddof=0))
+    assert (out["const"] == 0).all()
+    assert list(out.index) == list(test.index)
+
+
+def test_zscore_passes_non_numeric_through():
+    X, _ = _table()
+    out = ZScore().fit(X).transform(X)
+    assert out["cat_str"].tolist() == X["cat_str"].tolist()
+    assert list(out.columns) == list(X.columns)
+
+
+# ------------------------------------------------------------------------------------------
+# UnivariateFilter
+# ------------------------------------------------------------------------------------------
+
+def test_univariate_picks_the_right_test_per_feature():
+    X, y = _table()
+    uf = UnivariateFilter().fit(X, y)
+    assert uf.tests_.to_dict() == {
+        "t_feat": "t", "welch_feat": "welch", "skew_feat": "mwu", "noise": "t", "dup_t": "t",
+        "const": "constant", "nzv": "fisher", "cat_fisher": "fisher", "cat_chi2": "chi2",
+        "cat_str": "chi2",
+    }
+    assert set(uf.selected_) == {"t_feat", "welch_feat", "skew_feat", "dup_t", "cat_chi2", "cat_str"}
+    assert not uf.fallback_
+
+
+def test_univariate_pvalues_equal_scipy():
+    X, y = _table()
+    uf = UnivariateFilter().fit(X, y)
+    a, b = (y == 0), (y == 1)
+    col = X.to_dict("series")
+    expect = {
+        "t_feat": stats.ttest_ind(col["t_feat"][a], col["t_feat"][b]).pvalue,
+        "welch_feat": stats.ttest_ind(col["welch_feat"][a], col["welch_feat"][b], equal_var=False).pvalue,
+        "skew_feat": stats.mannwhitneyu(col["skew_feat"][a], col["skew_feat"][b]).pvalue,
+        "cat_fisher": stats.fisher_exact(pd.crosstab(col["cat_fisher"], y)).pvalue,
+        "cat_chi2": stats.chi2_contingency(pd.crosstab(col["cat_chi2"], y)).pvalue,
+        "cat_str": stats.chi2_contingency(pd.crosstab(col["cat_str"], y)).pvalue,
+        "const": 1.0,
+    }
+    for name, p in expect.items():
+        assert uf.pvalues_[name] == pytest.approx(p, rel=1e-12), name
+    assert uf.details_.loc["welch_feat", "levene_p"] < 0.05 < uf.details_.loc["t_feat", "levene_p"]
+    assert uf.details_.loc["skew_feat", "shapiro_p_pos"] < 0.05
+
+
+def test_univariate_categorical_by_name_and_fallback():
+    X, y = _table()
+    # named categorical: a 3-level numeric column gets χ² instead of a two-sample test
+    X3 = pd.DataFrame({"grade": np.r_[np.tile([1, 2, 3], 27)[: 2 * N]]})
+    assert UnivariateFilter(categorical=["grade"]).fit(X3, y).tests_["grade"] == "chi2"
+    assert UnivariateFilter().fit(X3, y).tests_["grade"] != "chi2"
+    # nothing significant → the lowest-p feature is kept and the fallback recorded
+    uf = UnivariateFilter().fit(X[["noise", "const"]], y)
+    assert uf.fallback_ and uf.selected_ == ["noise"]
+
+
+def test_univariate_ignores_missing_values_per_feature():
+    X, y = _table()
+    Xm = X[["t_feat"]].copy()
+    Xm.iloc[:5, 0] = np.nan
+    uf = UnivariateFilter().fit(Xm, y)
+    v = Xm["t_feat"].to_numpy()
+    ok = ~np.isnan(v)
+    assert uf.pvalues_["t_feat"] == pytest.approx(stats.ttest_ind(v[ok & (y == 0)], v[ok & (y == 1)]).pvalue)
+
+
+# ------------------------------------------------------------------------------------------
+# CorrelationFilter
+# ------------------------------------------------------------------------------------------
+
+def test_correlation_filter_keeps_the_more_relevant_of_a_pair():
+    X, y = _table()
+    num = X[["dup_t", "noise", "t_feat", "welch_feat"]]
+    assert abs(np.corrcoef(num["t_feat"], num["dup_t"])[0, 1]) > 0.9
+    cf = CorrelationFilter().fit(num, y)
+    assert cf.selected_ == ["noise", "t_feat", "welch_feat"]
+    pair = cf.dropped_pairs_.iloc[0]
+    assert (pair["dropped"], pair["kept"]) == ("dup_t", "t_feat") and pair["r"] > 0.9
+    assert cf.relevance_["t_feat"] < cf.relevance_["dup_t"]
+    # column order does not matter
+    assert set(CorrelationFilter().fit(num[num.columns[::-1]], y).selected_) == set(cf.selected_)
+
+
+def test_spearman_catches_monotone_duplicates():
+    X, y = _table()
+    d = pd.DataFrame({"skew_feat": X["skew_feat"], "log_skew": np.log(X["skew_feat"]) * 0.5 + 0.01 * y})
+    assert abs(np.corrcoef(d["skew_feat"], d["log_skew"])[0, 1]) < 0.9
+    assert len(CorrelationFilter(method="pearson").fit(d, y).selected_) == 2
+    assert len(CorrelationFilter(method="spearman").fit(d, y).selected_) == 1
+
+
+def test_correlation_filter_leaves_non_numeric_columns():
+    X, y = _table()
+    cf = CorrelationFilter().fit(X, y)
+    assert "cat_str" in cf.selected_ and "dup_t" not in cf.selected_
+
+
+# ------------------------------------------------------------------------------------------
+# LassoSelector
+# ------------------------------------------------------------------------------------------
+
+def _logistic_table(n=120, p=15, seed=2):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"f{j:02d}" for j in range(p)])
+    eta = (2.0 * X["f00"] - 1.5 * X["f01"] + 1.0 * X["f02"]).to_numpy()
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    return X, y
+
+
+def test_lasso_keeps_informative_features_and_exposes_the_fit():
+    X, y = _logistic_table()
+    sel = LassoSelector(n_lambda=30, random_state=0).fit(X, y)
+    assert {"f00", "f01", "f02"} <= set(sel.selected_) and len(sel.selected_) <= 6
+    assert sel.coef_["f00"] > 0 > sel.coef_["f01"]
+    assert sel.coef_path_.shape == (30, 15) and len(sel.cv_mean_) == len(sel.cv_se_) == 30
+    assert sel.lambda_1se_ >= sel.lambda_min_ and sel.lambda_ == sel.lambda_1se_
+    assert set(sel.coef_.index[sel.coef_ != 0]) == set(sel.selected_)
+    # RadScore: the linear predictor, also from the selected columns alone
+    eta = sel.intercept_ + X.to_numpy() @ sel.coef_.to_numpy()
+    assert np.allclose(sel.score(X), eta) and np.allclose(sel.score(sel.transform(X)), eta)
+    f = sel.formula(name="RadScore")
+    assert f.startswith(f"RadScore = {sel.intercept_:.4f}") and all(c in f for c in sel.selected_)
+
+
+def test_lasso_is_deterministic_and_seeded():
+    X, y = _logistic_table()
+    a = LassoSelector(n_lambda=20, random_state=4).fit(X, y)
+    b = LassoSelector(n_lambda=20, random_state=4).fit(X, y)
+    c = LassoSelector(n_lambda=20, random_state=5).fit(X, y)
+    assert np.array_equal(a.cv_mean_, b.cv_mean_) and np.array_equal(a.foldid_, b.foldid_)
+    assert not np.array_equal(a.foldid_, c.foldid_)
+
+
+def test_repeated_cv_averages_the_repeats():
+    X, y = _logistic_table(n=60, p=6)
+    rng = np.random.default_rng(0)
+    f1, f2 = rng.permutation(np.arange(60) % 5), rng.permutation(np.arange(60) % 5)
+    both = LassoSelector(n_lambda=15, foldid=np.vstack([f1, f2])).fit(X, y)
+    one = LassoSelector(n_lambda=15, foldid=f1).fit(X, y)
+    two = LassoSelector(n_lambda=15, foldid=f2).fit(X, y)
+    assert np.allclose(both.cv_mean_, (one.cv_mean_ + two.cv_mean_) / 2)
+    assert np.allclose(both.cv_se_, (one.cv_se_ + two.cv_se_) / 2)
+    stratified = LassoSelector(n_lambda=15, n_repeats=3, random_state=0).fit(X, y)
+    assert stratified.foldid_.shape == (3, 60)
+    for f in stratified.foldid_:  # stratified: every fold has its share of positives
+        assert all(abs(y[f == k].mean() - y.mean()) < 0.15 for k in range(5))
+
+
+@pytest.mark.parametrize("seed,expected", [(8, "lambda_min"), (1, "max_abs_path")])
+def test_lasso_fallbacks_when_nothing_is_selected(seed, expected):
+    rng = np.random.default_rng(seed)  # pure noise: CV prefers the empty model
+    X = pd.DataFrame(rng.normal(size=(40, 6)), columns=list("abcdef"))
+    y = np.array([0, 1] * 20)
+    sel = LassoSelector(n_lambda=20, random_state=0).fit(X, y)
+    assert sel.fallback_ == expected
+    i_1se = list(sel.lambdas_).index(sel.lambda_1se_)
+    assert not sel.coef_path_.iloc[i_1se].any()
+    if expected == "lambda_min":
+        assert sel.lambda_ == sel.lambda_min_ and sel.selected_
+    else:
+        peak = sel.coef_path_.abs().max()
+        assert sel.lambda_ == 0.0 and sel.selected_ == [peak.idxmax()]
+
+
+def test_lasso_rejects_bad_input():
+    X, y = _logistic_table(n=30, p=3)
+    Xn = X.copy()
+    Xn.iloc[0, 0] = np.nan
+    with pytest.raises(ValueError, match="missing"):
+        LassoSelector(n_lambda=5).fit(Xn, y)
+    with pytest.raises(ValueError, match="foldid"):
+        LassoSelector(n_lambda=5, foldid=np.arange(10) % 5).fit(X, y)
+    with pytest.raises(ValueError, match="two classes"):
+        LassoSelector(n_lambda=5).fit(X, np.zeros(30))
+
+
+# ------------------------------------------------------------------------------------------
+# chain and funnel
+# ------------------------------------------------------------------------------------------
+
+SETTINGS = {"steps": ["variance", "zscore", "univariate", "correlation", "lasso"],
+            "univariate": {"p": 0.05}, "correlation": {"threshold": 0.9, "method": "pearson"},
+            "lasso": {"folds": 5, "repeats": 1, "rule": "1se", "n_lambda": 25}}
+
+
+def _mixed_table(seed=0, n=100):
+    """Informative, duplicated, noisy and constant numeric features; patient-id index."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 20)), columns=[f"rad_{j:02d}" for j in range(20)])
+    eta = (1.8 * X["rad_00"] - 1.2 * X["rad_01"]).to_numpy()
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    X["rad_dup"] = X["rad_00"] + 0.1 * rng.normal(size=n)
+    X["const"] = 1.0
+    X["rare"] = (np.arange(n) < 2).astype(float)
+    X.index = [f"P{i:04d}" for i in rng.permutation(n)]
+    return X, pd.Series(y, index=X.index)
+
+
+def test_chain_funnel_is_consistent():
+    X, y = _mixed_table()
+    chain = build_chain(SETTINGS, random_state=0).fit(X, y)
+    f = chain.funnel_
+    assert list(f.columns) == ["step", "n_in", "n_out"] and list(f["step"]) == SETTINGS["steps"]
+    assert f["n_in"].iloc[0] == X.shape[1]
+    assert (f["n_in"].iloc[1:].to_numpy() == f["n_out"].iloc[:-1].to_numpy()).all()
+    assert (f["n_out"] <= f["n_in"]).all() and f["n_out"].iloc[-1] == len(chain.get_feature_names_out())
+    assert f.set_index("step").loc["variance", "n_out"] == X.shape[1] - 2
+    kept = set(chain.get_feature_names_out())
+    assert "rad_01" in kept and len({"rad_00", "rad_dup"} & kept) == 1  # one of the near-twins
+    assert not {"rad_00", "rad_dup"} <= set(chain["correlation"].selected_)
+    out = chain.transform(X)
+    assert list(out.columns) == list(chain.get_feature_names_out()) and list(out.index) == list(X.index)
+    assert np.allclose(chain.score(X), chain["lasso"].score(out))
+
+
+def test_build_chain_defaults_and_errors():
+    chain = build_chain({}, random_state=3)
+    assert [n for n, _ in chain.steps] == ["variance", "zscore", "univariate", "correlation", "lasso"]
+    assert chain["lasso"].random_state == 3 and chain["lasso"].rule == "1se"
+    short = build_chain({"steps": ["zscore", "lasso"], "lasso": {"rule": "min", "folds": 3}})
+    assert short["lasso"].n_folds == 3 and short["lasso"].rule == "min"
+    with pytest.raises(ValueError, match="unknown step"):
+        build_chain({"steps": ["mrmr_typo"]})
+    with pytest.raises(ValueError, match="unknown option"):
+        build_chain({"lasso": {"fold": 5}})
+    with pytest.raises(ValueError, match="unique"):
+        SelectionChain([("a", ZScore()), ("a", ZScore())]).fit(*_mixed_table())
+
+
+def test_chain_accepts_numpy_labels_like_the_train_stage():
+    X, y = _mixed_table()
+    chain = build_chain({"steps": ["variance", "zscore", "univariate"]}).fit(X, y.to_numpy())
+    assert chain.transform(X).shape[1] == chain.funnel_["n_out"].iloc[-1]
+
+
+# ------------------------------------------------------------------------------------------
+# no leakage
+# ------------------------------------------------------------------------------------------
+
+def _assert_same(a, b, where):
+    if isinstance(a, pd.DataFrame | pd.Series):
+        (pd.testing.assert_frame_equal if isinstance(a, pd.DataFrame) else pd.testing.assert_series_equal)(
+            a, b, check_exact=True, obj=where)
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (u, v) in enumerate(zip(a, b)):
+            _assert_same(u, v, f"{where}[{i}]")
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}[{k}]")
+    elif isinstance(a, float) and np.isnan(a):
+        assert isinstance(b, float) and np.isnan(b), where
+    else:
+        assert a == b, where
+
+
+def _fitted_state(chain):
+    return {name: {k: v for k, v in vars(step).items() if k.endswith("_") and not k.startswith("_")}
+            for name, step in chain.steps} | {"funnel_": chain.funnel_}
+
+
+def test_no_leakage_fit_sees_only_training_rows():
+    A, yA = _mixed_table(seed=1, n=140)
+    train = A.index[np.random.default_rng(9).permutation(140)[:100]]
+    test = A.index.difference(train)
+    # a second "full table" that agrees on the training rows only: test values and labels changed
+    rng = np.random.default_rng(123)
+    B, yB = A.copy(), yA.copy()
+    B.loc[test] = rng.normal(50, 30, size=(len(test), A.shape[1]))
+    yB.loc[test] = 1 - yB.loc[test]
+
+    chain_a = build_chain(SETTINGS, random_state=7).fit(A.loc[train], yA.loc[train])
+    chain_b = build_chain(SETTINGS, random_state=7).fit(B.loc[train], yB.loc[train])
+    state = _fitted_state(chain_a)
+    _assert_same(state, _fitted_state(chain_b), "chain")
+    for key in ("mean_", "scale_"):
+        assert key in state["zscore"]
+    for key in ("pvalues_", "tests_"):
+        assert key in state["univariate"]
+    for key in ("lambda_min_", "lambda_1se_", "coef_", "coef_path_", "cv_mean_"):
+        assert key in state["lasso"]
+
+    # evaluation rows are only ever mapped with the training statistics
+    zs = chain_a["zscore"]
+    cols = list(zs.mean_.index)
+    manual = (A.loc[test, cols] - A.loc[train, cols].mean()) / A.loc[train, cols].std(ddof=0)
+    assert np.allclose(zs.transform(A.loc[test, cols]).to_numpy(), manual.to_numpy())
+    pd.testing.assert_frame_equal(chain_a.transform(A.loc[test]), chain_b.transform(A.loc[test]))
+
+    # nothing keeps a reference to the training frame: changing it afterwards changes nothing
+    Xtr = A.loc[train].copy()
+    chain_c = build_chain(SETTINGS, random_state=7).fit(Xtr, yA.loc[train])
+    Xtr.iloc[:, :] = 0.0
+    _assert_same(_fitted_state(chain_c), state, "chain after mutating its input")
+
+
+def test_no_leakage_each_step_alone():
+    X, y = _table()
+    rows = np.arange(0, 2 * N, 2)  # every other patient: both classes present
+    X2 = X.copy()
+    y2 = y.copy()
+    other = np.setdiff1d(np.arange(2 * N), rows)
+    X2.iloc[other, :5] = -X2.iloc[other, :5] * 7
+    y2[other] = 1 - y2[other]
+    for step in (VarianceFilter(), ZScore(), UnivariateFilter(), CorrelationFilter()):
+        a = type(step)().fit(X.iloc[rows], y[rows])
+        b = type(step)().fit(X2.iloc[rows], y2[rows])
+        _assert_same({k: v for k, v in vars(a).items() if k.endswith("_")},
+                     {k: v for k, v in vars(b).items() if k.endswith("_")}, type(step).__name__)

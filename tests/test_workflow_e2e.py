@@ -1,0 +1,74 @@
+"""End to end: the workflow runs on a small demo cohort, writes the promised files, and is complete after."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+SMALL = {
+    "study": "e2e",
+    "demo": {"n_patients": 40},
+    "views": {"MG": ["CC"], "MRI": ["DCE2"], "US": ["node"]},
+    "deep": {"weights": {"source": "finetune", "epochs": 2, "batch_size": 8, "patience": 1}},
+    "select": {"lasso": {"folds": 3}},
+}
+
+
+def _merge(base, over):
+    for k, v in over.items():
+        base[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return base
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A copy of the workflow (not the venv or results) with a small study config."""
+    d = tmp_path_factory.mktemp("wf")
+    for item in ["Snakefile", "workflow", "config", "envs", "resources", "profiles"]:
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, d / item,
+                                                            **({"ignore": shutil.ignore_patterns("demo", "__pycache__")}
+                                                               if src.is_dir() else {}))
+    cfg = _merge(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), SMALL)
+    (d / "config" / "e2e.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return d
+
+
+def _snakemake(d, *args, check=True):
+    return subprocess.run([*SNAKEMAKE, "--cores", "2", "--configfile", "config/e2e.yaml", *args], cwd=d,
+                          capture_output=True, text=True, check=check, timeout=1500)
+
+
+@pytest.mark.slow
+def test_small_study_end_to_end(workdir):
+    r = _snakemake(workdir, check=False)
+    assert r.returncode == 0, r.stderr[-4000:]
+    res = workdir / "results" / "e2e"
+    for cohort in ["train", "internal", "external"]:
+        pred = pd.read_csv(res / "predictions" / f"{cohort}.csv", dtype={"patient_id": str})
+        assert list(pred.columns[:2]) == ["patient_id", "y"]
+        assert set(pred.columns[2:]) == {"clinical", "radiomics", "deep", "prefusion", "postfusion"}
+        assert pred.iloc[:, 2:].apply(lambda c: c.between(0, 1).all()).all()
+        met = pd.read_csv(res / "metrics" / f"{cohort}.csv")
+        assert list(met.columns[:6]) == ["model", "n", "n_positive", "auc", "auc_ci_low", "auc_ci_high"]
+        assert (met.auc_ci_low <= met.auc).all() and (met.auc <= met.auc_ci_high).all()
+    # external = centre B patients only
+    split = pd.read_csv(res / "split" / "split.csv", dtype={"patient_id": str})
+    clin = pd.read_csv(workdir / "resources" / "demo" / "n40_seed42" / "clinical.csv", dtype={"patient_id": str})
+    ext = set(clin.patient_id[clin.center == "B"])
+    assert set(split.patient_id[split.cohort == "external"]) == ext
+    report = (res / "report.html").read_text()
+    for section in ["Cohorts", "Reproducibility", "Deep features: weights used", "Feature selection",
+                    "Discrimination", "Provenance"]:
+        assert section in report
+    assert "fine-tuned" in report and "data:image/png;base64" in report
+    # Complete: a dry run right after has nothing to do.
+    dry = _snakemake(workdir, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
