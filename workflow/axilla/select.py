@@ -18,6 +18,7 @@ seeded from ``random_state``; the global NumPy RNG is never used.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -31,6 +32,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils.validation import check_is_fitted
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "VarianceFilter",
@@ -809,3 +812,29 @@ def build_chain(settings: Mapping | None, random_state: int | None = 0) -> Selec
             raise ValueError(f"select.steps: unknown step {name!r}; known: {sorted(STEP_BUILDERS)}")
         chain.append((name, STEP_BUILDERS[name](dict(settings.get(name) or {}), random_state)))
     return SelectionChain(chain)
+
+
+def run(X: pd.DataFrame, kinds: dict, split: pd.DataFrame, settings: dict, seed: int, out_selection: str,
+        out_selected: str, out_funnel: str) -> None:
+    """The `select` rule: encode clinical variables and fit the chain on the training cohort only."""
+    from .io import write_csv
+    from .split import TRAIN
+    from .train import FeatureModel, save_model
+
+    is_train = (split.set_index("patient_id").loc[X.index, "cohort"] == TRAIN).to_numpy()
+    y = split.set_index("patient_id").loc[X.index, "y"].to_numpy()
+    model = FeatureModel(kinds=kinds, select=settings, random_state=seed).fit_selection(X[is_train], y[is_train])
+    chain = model.chain_
+    funnel = chain.funnel_.copy()
+    funnel = pd.concat([pd.DataFrame([{"step": "input", "n_in": X.shape[1], "n_out": model.encoder_.transform(
+        X.iloc[:1]).shape[1]}]), funnel], ignore_index=True)
+    selected = pd.DataFrame({"feature": model.selected_})
+    if "lasso" in chain.named_steps:
+        lasso = chain.named_steps["lasso"]
+        selected["lasso_coef_standardised"] = lasso.coef_std_.reindex(selected.feature).to_numpy()
+        log.info("LASSO: λ=%.4g (%s rule); score formula: %s", lasso.lambda_, lasso.rule, lasso.formula())
+    save_model(model, out_selection)
+    write_csv(selected, out_selected)
+    write_csv(funnel, out_funnel)
+    log.info("selection on %d training patients: %s", is_train.sum(),
+             " → ".join(f"{r.step} {r.n_out}" for r in funnel.itertuples()))

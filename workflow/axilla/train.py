@@ -28,7 +28,7 @@ OOF_FOLDS = 5
 def logistic() -> LogisticRegression:
     # Unpenalised: the selection chain already chose a small set of z-scored predictors, and an
     # unpenalised fit gives the odds ratios a reader expects from "logistic regression".
-    return LogisticRegression(penalty=None, max_iter=5000, tol=1e-8)
+    return LogisticRegression(C=np.inf, max_iter=5000, tol=1e-8)
 
 
 class FeatureModel(BaseEstimator, ClassifierMixin):
