@@ -10,13 +10,17 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
 # Rules call into the axilla package; make it importable in every job (also inside conda envs).
 _pkg = os.path.join(workflow.basedir, "workflow")
 if _pkg not in sys.path:
     sys.path.insert(0, _pkg)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_pkg, os.environ.get("PYTHONPATH")) if p))
+
+from axilla.config import check as check_config
+
+# Every problem at once, by key; then Snakemake's validate fills the schema's defaults.
+check_config(config, "workflow/schemas/config.schema.yaml")
+validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"

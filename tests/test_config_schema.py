@@ -41,3 +41,21 @@ def test_bad_config_rejected(config, edit, fragment):
     with pytest.raises(WorkflowError) as e:
         validate(bad, SCHEMA)
     assert fragment in str(e.value)
+
+
+def test_check_reports_every_problem_with_its_key(config):
+    from axilla.config import check
+    from axilla.errors import InputError
+
+    bad = copy.deepcopy(config)
+    bad["sede"] = 1
+    bad["select"]["lasso"]["folds"] = "five"
+    bad["models"]["both"] = {"features": ["clinical"], "fuse": ["a", "b"]}
+    with pytest.raises(InputError) as e:
+        check(bad, SCHEMA)
+    msg = str(e.value)
+    assert msg.startswith("3 input problems found:")
+    assert "key '(top level)': Additional properties are not allowed ('sede' was unexpected)" in msg
+    assert "key 'select.lasso.folds': 'five' is not of type 'integer'" in msg
+    assert "key 'models.both': a model needs exactly one of 'features'" in msg
+    check(config, SCHEMA)  # the demo config passes

@@ -131,7 +131,10 @@ def write_image(image, path: str | os.PathLike) -> None:
 
 def setup_logging(logfile: str | os.PathLike | None) -> logging.Logger:
     """Send the package's log records to the rule's log file (and stderr)."""
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    console = logging.StreamHandler()
+    # Thousands of per-image jobs share one terminal: only warnings go there, everything to the log.
+    console.setLevel(logging.WARNING if logfile else logging.INFO)
+    handlers: list[logging.Handler] = [console]
     if logfile:
         Path(logfile).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(logfile, mode="w"))

@@ -1,0 +1,29 @@
+"""Config checking with readable messages: every schema violation, each with its key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import InputError, Problem
+
+
+def check(config: dict, schema_path: str | Path, source: str = "config") -> None:
+    """Raise InputError listing every schema violation (Snakemake's own validate shows only the first,
+    followed by the whole schema)."""
+    from jsonschema import Draft202012Validator
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    problems = []
+    for e in errors:
+        key = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        msg = e.message
+        if e.validator == "additionalProperties":
+            msg += " — unknown key (misspelt?); see config/README.md for the keys"
+        elif e.validator == "oneOf" and e.absolute_path and "models" in e.absolute_path:
+            msg = "a model needs exactly one of 'features' (a feature model) or 'fuse' (post-fusion)"
+        problems.append(Problem(source, f"key '{key}': {msg}"))
+    if problems:
+        raise InputError(problems)
