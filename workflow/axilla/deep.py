@@ -422,8 +422,16 @@ def finetune(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     loss_fn = torch.nn.BCEWithLogitsLoss()
     history, best_loss, best_epoch, best_state, since_best = [], math.inf, None, None, 0
+    # With few images an epoch is only a handful of batches: exponential running averages
+    # (momentum 0.1) would still be near their initial values and blow up eval-mode outputs.
+    # Cumulative averages, reset every epoch, give each epoch's exact batch statistics instead.
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.momentum = None
     for epoch in range(1, epochs + 1):
         model.train()
+        for m in norms:
+            m.reset_running_stats()
         perm = torch.randperm(len(xtr), generator=gen)
         batches = list(perm.split(bs))
         if len(batches) > 1 and len(batches[-1]) == 1:
