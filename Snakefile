@@ -23,6 +23,14 @@ check_config(config, "workflow/schemas/config.schema.yaml")
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+onstart:
+    # Snakemake 9 re-arms a 1-s rate-limiter timer after every scheduling round, so each finished
+    # job adds a perpetual chain of rounds (snakemake PR #3744). With ~2000 per-image jobs the
+    # main process spent a whole core re-scanning ready jobs. A local run has nothing to rate-limit.
+    if workflow.executor_plugin.name == "local" and getattr(workflow, "scheduler", None) is not None:
+        workflow.scheduler.job_rate_limiter = None
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/validate.smk"

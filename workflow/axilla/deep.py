@@ -422,16 +422,8 @@ def finetune(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     loss_fn = torch.nn.BCEWithLogitsLoss()
     history, best_loss, best_epoch, best_state, since_best = [], math.inf, None, None, 0
-    # With few images an epoch is only a handful of batches: exponential running averages
-    # (momentum 0.1) would still be near their initial values and blow up eval-mode outputs.
-    # Cumulative averages, reset every epoch, give each epoch's exact batch statistics instead.
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.momentum = None
     for epoch in range(1, epochs + 1):
         model.train()
-        for m in norms:
-            m.reset_running_stats()
         perm = torch.randperm(len(xtr), generator=gen)
         batches = list(perm.split(bs))
         if len(batches) > 1 and len(batches[-1]) == 1:
@@ -446,6 +438,7 @@ def finetune(
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
         sched.step()
+        _precise_batch_norm(model, xtr, bs, device)
         rec = {"epoch": epoch, "lr": lr, "train_loss": total / seen}
         if len(va):
             rec["val_loss"] = _mean_loss(model, xva, yva, bs, device, loss_fn)
@@ -473,6 +466,30 @@ def finetune(
         "best_val_loss": None if best_state is None else float(best_loss),
         "history": history,
     }
+
+
+def _precise_batch_norm(model, x, batch_size: int, device) -> None:
+    """Recompute batch-norm running statistics for the current weights (Wu & Johnson 2021).
+
+    With a few dozen images an epoch is only a handful of SGD steps; running averages collected
+    while the weights moved do not describe the final weights, and eval-mode outputs blew up
+    (validation losses of 1e7 and more on 3D crops). One no-grad pass over the un-augmented
+    training images with cumulative averages gives the statistics the network will be used with.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the pass
+    model.train()
+    with torch.no_grad():
+        for xb in x.split(batch_size):
+            if len(xb) > 1:
+                model(xb.to(device))
+    for m, mom in zip(norms, saved):
+        m.momentum = mom
 
 
 # --------------------------------------------------------------------------- the one entry point

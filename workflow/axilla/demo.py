@@ -78,7 +78,7 @@ US_SHAPE, US_SPACING = (200, 200), (0.2, 0.2)
 
 CENTRE_B_FRACTION = 0.3
 _GAIN = {"A": 1.0, "B": 1.12}
-_NOISE = {"A": 1.0, "B": 1.45}
+_NOISE = {"A": 1.0, "B": 1.25}
 
 # Rater disagreement is calibrated per mask: Dice against rater A is drawn from these ranges.
 _DICE_B = (0.865, 0.915)

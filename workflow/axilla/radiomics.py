@@ -24,6 +24,8 @@ def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out
     from radiomics import featureextractor, setVerbosity
 
     setVerbosity(logging.WARNING)
+    # Informational, but logged as a warning once per image: it would flood the console.
+    logging.getLogger("radiomics.glcm").setLevel(logging.ERROR)
     extractor = featureextractor.RadiomicsFeatureExtractor(str(params_file))
     image = sitk.ReadImage(str(Path(prep_dir) / "image.nii.gz"))
     rows = []
@@ -66,3 +68,26 @@ def aggregate(tables: dict[str, str], primary_rater: str, out_wide: str, out_rat
     write_csv(by_rater, out_raters)
     log.info("radiomics table: %d patients x %d features (rater %s)", len(primary), primary.shape[1] - 1,
              primary_rater)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m axilla.radiomics`: the `radiomics` rule's command (a shell command for the
+    same per-job start-up reason as `python -m axilla.preprocess`)."""
+    import argparse
+
+    from .io import setup_logging
+
+    ap = argparse.ArgumentParser(prog="python -m axilla.radiomics", description=main.__doc__)
+    ap.add_argument("--prep", required=True, help="the image's preprocess output folder")
+    ap.add_argument("--params", required=True, help="pyradiomics parameter file")
+    ap.add_argument("--modality", required=True)
+    ap.add_argument("--view", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--log")
+    a = ap.parse_args(argv)
+    setup_logging(a.log)
+    extract_image(a.prep, a.params, a.modality, a.view, a.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,17 @@
 # Shared settings and input functions. The manifest is read at parse time (cheaply, structure
 # only) because it defines the per-image jobs; the `validate` rule does the full check.
+import json
+import shlex
+
 import pandas as pd
+from snakemake.settings.types import DeploymentMethod
 
 from axilla import demo as demo_module
 from axilla.validate import load_manifest
+
+# Shell rules run the package with this interpreter: the conda env's python under --use-conda,
+# otherwise the one running Snakemake (the venv), whatever is first on PATH.
+PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else shlex.quote(sys.executable)
 
 STUDY = config["study"]
 RESULTS = f"results/{STUDY}"
@@ -70,13 +78,15 @@ def image_rows(wildcards):
 
 
 def raw_files(wildcards):
-    """The raw image and mask files of one image, once they exist.
+    """Every raw image and mask of the study, once they all exist.
 
-    Missing files are left out of the DAG so that `validate` can report all of them at once,
-    with file, row and column, instead of Snakemake stopping at the first.
+    They are inputs of `validate` only: a changed file reruns validation and everything after
+    it. Per-image jobs depend on the validated manifest alone, because Snakemake stats every
+    input of every ready job in each scheduling round, which made ~1000 ready per-image jobs
+    cost a whole core. Missing files are left out so that `validate` reports all of them at
+    once, with file, row and column, instead of Snakemake stopping at the first.
     """
-    rows = image_rows(wildcards)
-    files = sorted({rows.image.iloc[0], *rows["mask"]})
+    files = sorted(set(IMAGES.image) | set(IMAGES["mask"]))
     return files if USE_DEMO or all(os.path.exists(f) for f in files) else []
 
 

@@ -5,18 +5,23 @@ rule radiomics:
         params=radiomics_params,
     output:
         f"{RESULTS}/radiomics/{{patient}}/{{modality}}_{{view}}.csv",
+    params:
+        python=PYTHON,
     log:
         f"{RESULTS}/logs/radiomics/{{patient}}/{{modality}}_{{view}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/radiomics/{{patient}}/{{modality}}_{{view}}.tsv"
     threads: 1
+    # Run each image's radiomics as soon as it is preprocessed, so few jobs wait in the ready set.
+    priority: 1
     resources:
         mem_mb=2000,
         runtime=15,
     conda:
         "../../envs/imaging.yaml"
-    script:
-        "../scripts/radiomics.py"
+    shell:
+        "{params.python} -m axilla.radiomics --prep {input.prep:q} --params {input.params:q}"
+        " --modality {wildcards.modality} --view {wildcards.view} --out {output:q} --log {log:q}"
 
 
 rule radiomics_table:

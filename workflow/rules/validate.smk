@@ -3,6 +3,7 @@ rule validate:
     input:
         manifest=MANIFEST,
         clinical=CLINICAL,
+        raw=raw_files,
     output:
         manifest=f"{RESULTS}/validate/manifest.csv",
         clinical=f"{RESULTS}/validate/clinical.csv",
