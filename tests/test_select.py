@@ -4,6 +4,8 @@ The per-class samples of the "normal" features are Blom normal scores (exactly n
 whatever the seed), shuffled per column, so which test each feature gets is not left to chance.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,9 @@ from axilla.select import (
     UnivariateFilter,
     VarianceFilter,
     ZScore,
+    _categorical_test,
+    _is_numeric,
+    _numeric_test,
     build_chain,
 )
 
@@ -402,3 +407,148 @@ def test_no_leakage_each_step_alone():
         b = type(step)().fit(X2.iloc[rows], y2[rows])
         _assert_same({k: v for k, v in vars(a).items() if k.endswith("_")},
                      {k: v for k, v in vars(b).items() if k.endswith("_")}, type(step).__name__)
+
+
+# ------------------------------------------------------------------------------------------
+# vectorised fits == the per-column definitions
+# ------------------------------------------------------------------------------------------
+
+def _reference_variance(X, threshold=0.0, near_zero=True, freq_cut=95 / 5, unique_cut=10.0):
+    """VarianceFilter.fit column by column (the original implementation)."""
+    n = X.shape[0]
+    var, ratio, pct, reasons = {}, {}, {}, {}
+    for c in X.columns:
+        s = X[c]
+        counts = s.dropna().value_counts(sort=True)
+        k = len(counts)
+        ratio[c] = float(counts.iloc[0] / counts.iloc[1]) if k >= 2 else 0.0
+        pct[c] = 100.0 * k / n
+        var[c] = float(np.nanvar(s.to_numpy(float))) if _is_numeric(s) and k else np.nan
+        if k <= 1:
+            reasons[c] = "constant"
+        elif _is_numeric(s) and var[c] <= threshold:
+            reasons[c] = "variance"
+        elif near_zero and ratio[c] > freq_cut and pct[c] <= unique_cut:
+            reasons[c] = "near-zero"
+    return {"variances_": pd.Series(var, dtype=float), "freq_ratio_": pd.Series(ratio, dtype=float),
+            "percent_unique_": pd.Series(pct, dtype=float), "drop_reasons_": pd.Series(reasons, dtype=object),
+            "support_": np.array([c not in reasons for c in X.columns])}
+
+
+def _reference_univariate(X, y, categorical=None, alpha=0.05, levene_center="median", yates=True,
+                          p_threshold=0.05):
+    """UnivariateFilter.fit column by column (the original implementation)."""
+    y01 = (y == np.unique(y)[1]).astype(float)
+    pos = y01 == 1
+    rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for c in X.columns:
+            s = X[c]
+            if (categorical is not None and c in set(categorical)) or not _is_numeric(s) \
+                    or s.dropna().nunique() == 2:
+                rows[c] = _categorical_test(s, y01, yates)
+            else:
+                v = s.to_numpy(float)
+                ok = ~np.isnan(v)
+                rows[c] = _numeric_test(v[ok & ~pos], v[ok & pos], alpha, levene_center)
+    details = pd.DataFrame.from_dict(rows, orient="index")
+    details["p"] = details["p"].fillna(1.0)
+    details = details[["kind", "test", "p", "shapiro_p_neg", "shapiro_p_pos", "levene_p", "min_expected"]]
+    support = np.array(details["p"] < p_threshold, dtype=bool)
+    fallback = not support.any()
+    if fallback:
+        support[int(np.argmin(details["p"].to_numpy()))] = True
+    return {"details_": details, "pvalues_": details["p"].astype(float),
+            "tests_": details["test"].astype(object), "support_": support, "fallback_": fallback}
+
+
+def _wide_table(n=60, seed=11):
+    """A radiomics-like matrix: every kind of column the two filters treat differently."""
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.zeros(n // 2 - 3), np.ones(n - n // 2 + 3)].astype(int)[rng.permutation(n)]
+    shift = 0.8 * y[:, None]
+    cols = {}
+
+    def add(prefix, block):
+        for j in range(block.shape[1]):
+            cols[f"{prefix}_{j:02d}"] = block[:, j]
+
+    add("normal", rng.normal(size=(n, 60)) * rng.uniform(0.1, 50, 60) + shift * rng.integers(0, 2, 60))
+    add("welch", rng.normal(size=(n, 15)) * np.where(y[:, None] == 1, 4.0, 1.0) + shift)
+    add("skew", np.exp(rng.normal(size=(n, 60)) + shift * rng.integers(0, 2, 60)))
+    add("ties", np.round(rng.normal(size=(n, 60)) * rng.choice([0.5, 2, 8], 60) + shift))
+    add("const", np.full((n, 5), 3.25))
+    add("nzv", (rng.random((n, 30)) < rng.uniform(0.01, 0.12, 30)) * rng.integers(1, 4, (n, 30)) * 1.0)
+    add("binary", (rng.random((n, 15)) < rng.uniform(0.05, 0.6, 15)) * 1.0 + 2.0)
+    add("oneclass_const", np.where(y[:, None] == 1, 7.0, rng.normal(size=(n, 5))))
+    add("gamma", rng.gamma(rng.uniform(0.5, 5, 40), size=(n, 40)) + shift)
+    X = pd.DataFrame(cols)
+    X["nan_one"] = rng.normal(size=n)
+    X.loc[rng.choice(n, 4, replace=False), "nan_one"] = np.nan
+    shared = rng.choice(n, 6, replace=False)                   # two columns, one NaN pattern
+    for c in ("nan_shared_a", "nan_shared_b"):
+        X[c] = np.exp(rng.normal(size=n))
+        X.loc[shared, c] = np.nan
+    X["nan_class"] = np.where(y == 1, np.nan, rng.normal(size=n))  # one class entirely missing
+    X["all_nan"] = np.nan
+    X["ints"] = rng.integers(0, 12, n)
+    X["big_ints"] = np.int64(2**62) + rng.integers(0, 3, n)     # distinct only as integers
+    X["grade"] = rng.integers(1, 4, n).astype(float)            # named categorical
+    X["site"] = rng.choice(["a", "b", "c"], n)                  # string categorical
+    X["flag"] = rng.random(n) < 0.3                             # bool
+    X["nullable"] = pd.array(rng.integers(0, 5, n), dtype="Int64")
+    X["negzero"] = np.where(rng.random(n) < 0.5, 0.0, -0.0) + (np.arange(n) == 0)
+    return X, y
+
+
+def _assert_fit_equal(fitted, ref, exact):
+    for key, want in ref.items():
+        got = getattr(fitted, key)
+        if isinstance(want, pd.DataFrame):
+            pd.testing.assert_frame_equal(got, want, check_exact=exact, rtol=1e-12, atol=0, obj=key)
+        elif isinstance(want, pd.Series):
+            pd.testing.assert_series_equal(got, want, check_exact=exact or want.dtype == object,
+                                           rtol=1e-12, atol=0, obj=key)
+        elif isinstance(want, np.ndarray):
+            np.testing.assert_array_equal(got, want, err_msg=key)
+        else:
+            assert got == want, key
+
+
+@pytest.mark.parametrize("n,seed", [(60, 11), (61, 12), (14, 13)])
+def test_variance_filter_equals_per_column_reference(n, seed):
+    X, y = _wide_table(n, seed)
+    vf = VarianceFilter().fit(X, y)
+    _assert_fit_equal(vf, _reference_variance(X), exact=True)
+    if n >= 60:  # with 14 rows, 10 % unique means a single value: nothing is "near-zero"
+        assert {"constant", "near-zero"} <= set(vf.drop_reasons_)
+    for kw in ({"threshold": 1.0}, {"near_zero": False}, {"freq_cut": 4.0, "unique_cut": 20.0}):
+        _assert_fit_equal(VarianceFilter(**kw).fit(X), _reference_variance(X, **kw), exact=True)
+
+
+@pytest.mark.parametrize("n,seed", [(60, 11), (61, 12), (14, 13)])
+def test_univariate_filter_equals_per_column_reference(n, seed):
+    X, y = _wide_table(n, seed)
+    uf = UnivariateFilter(categorical=["grade"]).fit(X, y)
+    _assert_fit_equal(uf, _reference_univariate(X, y, categorical=["grade"]), exact=False)
+    if n >= 60:
+        assert {"t", "welch", "mwu", "constant", "fisher", "chi2"} <= set(uf.tests_)
+    # other settings: Levene centred on the mean / trimmed mean, stricter α, no Yates
+    for kw in ({"levene_center": "mean", "alpha": 0.2}, {"levene_center": "trimmed", "yates": False}):
+        _assert_fit_equal(UnivariateFilter(**kw).fit(X, y), _reference_univariate(X, y, **kw), exact=False)
+
+
+def test_univariate_mann_whitney_method_is_chosen_per_feature():
+    # classes of <= 8: scipy's "auto" is exact without ties and asymptotic with ties, decided
+    # once per call, so a vectorised call over both kinds must still match the per-column p
+    X, y = _wide_table(14, 13)
+    uf = UnivariateFilter().fit(X, y)
+    mwu = [c for c in X.columns if uf.tests_[c] == "mwu"]
+    tied = [c for c in mwu if X[c].dropna().nunique() < X[c].notna().sum()]
+    assert tied and len(tied) < len(mwu)
+    for c in mwu:
+        v = X[c].to_numpy(float)
+        ok = ~np.isnan(v)
+        p = stats.mannwhitneyu(v[ok & (y == 0)], v[ok & (y == 1)], alternative="two-sided").pvalue
+        assert uf.pvalues_[c] == pytest.approx(p, rel=1e-12, abs=0), c

@@ -100,6 +100,69 @@ def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
+def _fast_columns(X: pd.DataFrame, exclude=()) -> list:
+    """Columns with a plain NumPy int/uint/float dtype: the ones the vectorised paths handle.
+
+    Everything else (bool, complex, nullable extension dtypes, strings, categoricals) takes the
+    per-column path, which defines the results.
+    """
+    return [c for c, dt in X.dtypes.items()
+            if isinstance(dt, np.dtype) and dt.kind in "iuf" and c not in exclude]
+
+
+def _value_counts_top2(X: pd.DataFrame, cols: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of ``X[cols]`` (NumPy numeric dtypes): the number of distinct non-missing values
+    and the counts of the most and second most common value (0 where there is none).
+
+    Equal to ``s.dropna().value_counts()`` per column (0.0 and -0.0 count as one value, as there);
+    values are compared in their own dtype, so large integers are not merged by a float cast.
+    """
+    n = X.shape[0]
+    k = np.empty(len(cols), dtype=np.int64)
+    top = np.zeros((len(cols), 2), dtype=np.int64)
+    pos = {c: i for i, c in enumerate(cols)}
+    dtypes = dict(X.dtypes.items())
+    by_dtype: dict[np.dtype, list] = {}
+    for c in cols:
+        by_dtype.setdefault(dtypes[c], []).append(c)
+    for dt, group in by_dtype.items():
+        idx = np.fromiter((pos[c] for c in group), dtype=np.intp, count=len(group))
+        S = np.sort(X[group].to_numpy(dt).T, axis=1)  # one row per column; NaN sorts last
+        m = S.shape[0]
+        valid = ~np.isnan(S) if dt.kind == "f" else np.ones(S.shape, dtype=bool)
+        new = np.ones(S.shape, dtype=bool)
+        new[:, 1:] = S[:, 1:] != S[:, :-1]
+        k[idx] = (new & valid).sum(axis=1)
+        # run lengths: every run of equal values (and every NaN) starts at a boundary
+        bounds = np.flatnonzero(new.ravel())
+        lengths = np.diff(np.append(bounds, m * n))
+        runs = np.zeros(m * n, dtype=np.int64)
+        runs[bounds] = np.where(valid.ravel()[bounds], lengths, 0)
+        runs = runs.reshape(m, n)
+        if n >= 2:
+            part = np.partition(runs, n - 2, axis=1)
+            top[idx, 0], top[idx, 1] = part[:, n - 1], part[:, n - 2]
+        else:
+            top[idx, 0] = runs[:, 0]
+    return k, top[:, 0], top[:, 1]
+
+
+def _nanvar_rows(A: np.ndarray) -> np.ndarray:
+    """``np.nanvar`` of each row, bit-identical to calling it on each row alone.
+
+    Rows are reduced along their contiguous axis (the same pairwise summation as a 1-D call), and
+    rows with and without NaN are done separately because ``np.nanvar`` takes a different code
+    path (``np.var``) when its input has no NaN.
+    """
+    A = np.ascontiguousarray(A)
+    out = np.empty(A.shape[0])
+    has_nan = np.isnan(A).any(axis=1)
+    for rows in (~has_nan, has_nan):
+        if rows.any():
+            out[rows] = np.nanvar(A[rows], axis=1)
+    return out
+
+
 class _Selector(BaseEstimator, TransformerMixin):
     """Base for steps that keep a subset of the columns (SelectorMixin-like, but pandas in/out)."""
 
@@ -163,18 +226,33 @@ class VarianceFilter(_Selector):
     def fit(self, X, y=None) -> "VarianceFilter":
         X = self._start_fit(X)
         n = X.shape[0]
+        # Plain NumPy numeric columns: all at once (same numbers as the per-column definition in
+        # _variance_stats, which the other dtypes still go through).
+        fast = _fast_columns(X)
+        stats_of = {}
+        if fast:
+            n_unique, most, second = _value_counts_top2(X, fast)
+            ratio = np.zeros(len(fast))  # caret returns 0 for fewer than two distinct values
+            two = n_unique >= 2
+            ratio[two] = most[two] / second[two]
+            pct = 100.0 * n_unique / n
+            var = np.full(len(fast), np.nan)
+            some = n_unique > 0
+            var[some] = _nanvar_rows(X[[fast[i] for i in np.flatnonzero(some)]].to_numpy(float).T)
+            stats_of = {c: (v, r, q, k) for c, v, r, q, k in
+                        zip(fast, var.tolist(), ratio.tolist(), pct.tolist(), n_unique.tolist())}
         var, ratio, pct, reasons = {}, {}, {}, {}
         for c in X.columns:
-            s = X[c]
-            counts = s.dropna().value_counts(sort=True)
-            n_unique = len(counts)
-            # caret returns 0 for a column with fewer than two distinct values
-            ratio[c] = float(counts.iloc[0] / counts.iloc[1]) if n_unique >= 2 else 0.0
-            pct[c] = 100.0 * n_unique / n
-            var[c] = float(np.nanvar(s.to_numpy(float))) if _is_numeric(s) and n_unique else np.nan
+            if c in stats_of:
+                var[c], ratio[c], pct[c], n_unique = stats_of[c]
+                numeric = True
+            else:
+                s = X[c]
+                var[c], ratio[c], pct[c], n_unique = _variance_stats(s, n)
+                numeric = _is_numeric(s)
             if n_unique <= 1:
                 reasons[c] = "constant"
-            elif _is_numeric(s) and var[c] <= self.threshold:
+            elif numeric and var[c] <= self.threshold:
                 reasons[c] = "variance"
             elif self.near_zero and ratio[c] > self.freq_cut and pct[c] <= self.unique_cut:
                 reasons[c] = "near-zero"
@@ -184,6 +262,17 @@ class VarianceFilter(_Selector):
         self.drop_reasons_ = pd.Series(reasons, dtype=object)
         self._set_support([c not in reasons for c in X.columns])
         return self
+
+
+def _variance_stats(s: pd.Series, n: int) -> tuple[float, float, float, int]:
+    """Per-column definition of VarianceFilter's numbers: (variance, freq ratio, % unique, n distinct)."""
+    counts = s.dropna().value_counts(sort=True)
+    n_unique = len(counts)
+    # caret returns 0 for a column with fewer than two distinct values
+    ratio = float(counts.iloc[0] / counts.iloc[1]) if n_unique >= 2 else 0.0
+    pct = 100.0 * n_unique / n
+    var = float(np.nanvar(s.to_numpy(float))) if _is_numeric(s) and n_unique else np.nan
+    return var, ratio, pct, n_unique
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,12 +349,140 @@ def _numeric_test(neg: np.ndarray, pos: np.ndarray, alpha: float, levene_center:
     return {**out, "test": test, "p": float(p)}
 
 
+def _levene_p(a: np.ndarray, b: np.ndarray, center: str) -> np.ndarray:
+    """``stats.levene(a[i], b[i], center=center).pvalue`` for every row i, vectorised.
+
+    scipy's levene takes ``axis`` but loops over the slices in Python; this is its formula for two
+    samples, operation for operation, along each row's contiguous axis, so the p-values are the
+    same bit for bit. ``center="trimmed"`` is left to scipy.
+    """
+    if center not in ("median", "mean"):
+        return np.asarray(stats.levene(a, b, center=center, axis=1).pvalue, dtype=float)
+    func = np.median if center == "median" else np.mean
+    n_a, n_b = float(a.shape[1]), float(b.shape[1])
+    n_tot = n_a + n_b
+    z_a = np.abs(a - func(a, axis=1)[:, None])
+    z_b = np.abs(b - func(b, axis=1)[:, None])
+    zbar_a, zbar_b = np.mean(z_a, axis=1), np.mean(z_b, axis=1)
+    zbar = (zbar_a * n_a + zbar_b * n_b) / n_tot
+    numer = (n_tot - 2) * (n_a * (zbar_a - zbar) ** 2 + n_b * (zbar_b - zbar) ** 2)
+    dvar = np.sum((z_a - zbar_a[:, None]) ** 2, axis=1) + np.sum((z_b - zbar_b[:, None]) ** 2, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = numer / (1.0 * dvar)
+    return np.asarray(stats.f.sf(w, 1, n_tot - 2), dtype=float)
+
+
+def _mwu_methods(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The method ``mannwhitneyu(method="auto")`` picks for each row on its own.
+
+    "auto" decides once per call (exact only when a sample has <= 8 values and there are no ties
+    anywhere in the call), so a vectorised call could differ from the per-feature one; the rows
+    are grouped by this and each group is run with its method named.
+    """
+    m = a.shape[0]
+    if a.shape[1] > 8 and b.shape[1] > 8:
+        return np.full(m, "asymptotic", dtype=object)
+    s = np.sort(np.concatenate([a, b], axis=1), axis=1)
+    ties = (s[:, 1:] == s[:, :-1]).any(axis=1)
+    return np.where(ties, "asymptotic", "exact").astype(object)
+
+
+def _numeric_tests(neg: np.ndarray, pos: np.ndarray, alpha: float, levene_center: str) -> list[dict]:
+    """:func:`_numeric_test` for many features at once: row i of ``neg``/``pos`` holds feature i's
+    values in each class (no missing values). Returns one dict per row, equal to
+    ``_numeric_test(neg[i], pos[i], ...)``.
+
+    Samples lie along the rows' contiguous last axis, so scipy's reductions sum in the same order
+    as on a 1-D sample and the p-values equal the per-feature calls bit for bit (Student's t,
+    Shapiro, Levene, Mann–Whitney), except that Welch's p can differ in the last bit or two
+    (relative ~4e-16, about 1 feature in 1000): scipy squares the variances with a scalar
+    ``pow`` on 1-D input and with an array square here, which rounds the Welch df differently.
+    Mann–Whitney uses, per feature, the method that ``method="auto"`` picks for it alone.
+    """
+    m, n_neg, n_pos = neg.shape[0], neg.shape[1], pos.shape[1]
+    if m == 0:
+        return []
+    nan = np.full(m, np.nan)
+    sw = {"neg": nan.copy(), "pos": nan.copy()}
+    lev, p = nan.copy(), np.ones(m)
+    test = np.full(m, "constant", dtype=object)
+    if n_neg and n_pos:
+        spread = np.ptp(np.concatenate([neg, pos], axis=1), axis=1) != 0
+        normal = spread.copy()
+        for key, g in (("neg", neg), ("pos", pos)):
+            # Shapiro–Wilk needs 3 values and some spread; otherwise normality cannot be shown.
+            ok = spread & (np.ptp(g, axis=1) > 0) if g.shape[1] >= 3 else np.zeros(m, dtype=bool)
+            if ok.any():
+                sw[key][ok] = stats.shapiro(g[ok], axis=1).pvalue
+            normal &= ok & (sw[key] > alpha)
+        if normal.any():
+            lev[normal] = _levene_p(neg[normal], pos[normal], levene_center)
+        equal = normal & (lev > alpha)
+        welch = normal & ~equal
+        for rows, kind, equal_var in ((equal, "t", True), (welch, "welch", False)):
+            if rows.any():
+                p[rows] = stats.ttest_ind(neg[rows], pos[rows], equal_var=equal_var, axis=1).pvalue
+                test[rows] = kind
+        mwu = spread & ~normal
+        if mwu.any():
+            idx = np.flatnonzero(mwu)
+            methods = _mwu_methods(neg[idx], pos[idx])
+            for method in ("asymptotic", "exact"):
+                sub = idx[methods == method]
+                if sub.size:
+                    p[sub] = stats.mannwhitneyu(neg[sub], pos[sub], alternative="two-sided",
+                                                method=method, axis=1).pvalue
+            test[idx] = "mwu"
+    return [{"kind": "numeric", "shapiro_p_neg": a, "shapiro_p_pos": b, "levene_p": c,
+             "min_expected": np.nan, "test": t, "p": q}
+            for a, b, c, t, q in zip(sw["neg"].tolist(), sw["pos"].tolist(), lev.tolist(), test.tolist(),
+                                     p.tolist())]
+
+
+def _numeric_tests_by_nan_pattern(V: np.ndarray, pos: np.ndarray, alpha: float,
+                                  levene_center: str) -> list[dict]:
+    """:func:`_numeric_tests` on the rows of V (one per feature, samples along the row), missing
+    values left out per feature: features sharing a pattern of missing values form one block."""
+    out: list[dict | None] = [None] * V.shape[0]
+    missing = np.isnan(V)
+    has = missing.any(axis=1)
+    blocks = [(np.flatnonzero(~has), np.ones(V.shape[1], dtype=bool))]
+    if has.any():
+        with_nan = np.flatnonzero(has)
+        patterns, which = np.unique(missing[with_nan], axis=0, return_inverse=True)
+        blocks += [(with_nan[which.ravel() == i], ~pat) for i, pat in enumerate(patterns)]
+    for idx, ok in blocks:
+        if idx.size:
+            sub = V[idx]
+            res = _numeric_tests(np.ascontiguousarray(sub[:, ok & ~pos]),
+                                 np.ascontiguousarray(sub[:, ok & pos]), alpha, levene_center)
+            for i, r in zip(idx.tolist(), res):
+                out[i] = r
+    return out
+
+
 def _categorical_test(x: pd.Series, y: np.ndarray, yates: bool) -> dict:
     """χ² test of independence; Fisher's exact test for a 2×2 table with an expected count < 5."""
+    keep = x.notna().to_numpy()
+    return _table_test(pd.crosstab(x.to_numpy()[keep], y[keep]).to_numpy(), yates)
+
+
+def _two_value_table(v: np.ndarray, y01: np.ndarray) -> np.ndarray:
+    """``pd.crosstab(v, y01).to_numpy()`` (missing values dropped) for a NumPy numeric column with
+    exactly two distinct values: rows low/high value, columns the classes present (0, 1)."""
+    if v.dtype.kind == "f":
+        keep = ~np.isnan(v)
+        v, y01 = v[keep], y01[keep]
+    high = v == v.max()
+    present = [c for c in (0.0, 1.0) if (y01 == c).any()]
+    return np.array([[np.count_nonzero(~high & (y01 == c)) for c in present],
+                     [np.count_nonzero(high & (y01 == c)) for c in present]], dtype=np.int64)
+
+
+def _table_test(table: np.ndarray, yates: bool) -> dict:
+    """The test of :func:`_categorical_test` on a contingency table (feature levels × classes)."""
     out = {"kind": "categorical", "shapiro_p_neg": np.nan, "shapiro_p_pos": np.nan,
            "levene_p": np.nan, "min_expected": np.nan}
-    keep = x.notna().to_numpy()
-    table = pd.crosstab(x.to_numpy()[keep], y[keep]).to_numpy()
     if table.shape[0] < 2 or table.shape[1] < 2:
         return {**out, "test": "constant", "p": 1.0}
     expected = stats.contingency.expected_freq(table)
@@ -315,10 +532,26 @@ class UnivariateFilter(_Selector):
         X = self._start_fit(X)
         y01, self.classes_ = _binary_target(y, X)
         pos = y01 == 1
+        # Plain NumPy numeric columns that are not categorical get the two-sample tests all at
+        # once (_numeric_tests, equal to _numeric_test per column); the rest go column by column.
+        named = set(self.categorical) if self.categorical is not None else set()
+        fast = _fast_columns(X, exclude=named)
+        numeric, two_valued = [], []
+        if fast:
+            for c, k in zip(fast, _value_counts_top2(X, fast)[0].tolist()):
+                (two_valued if k == 2 else numeric).append(c)
         rows = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Shapiro on n > 5000, precision loss on near-ties
+            if numeric:
+                V = np.ascontiguousarray(X[numeric].to_numpy(float).T)  # one row per feature
+                rows = dict(zip(numeric, _numeric_tests_by_nan_pattern(V, pos, self.alpha,
+                                                                       self.levene_center)))
+            for c in two_valued:  # categorical by the two-values rule: crosstab without pandas
+                rows[c] = _table_test(_two_value_table(X[c].to_numpy(), y01), self.yates)
             for c in X.columns:
+                if c in rows:
+                    continue
                 s = X[c]
                 if self._is_categorical(c, s):
                     rows[c] = _categorical_test(s, y01, self.yates)
@@ -326,6 +559,7 @@ class UnivariateFilter(_Selector):
                     v = s.to_numpy(float)
                     ok = ~np.isnan(v)
                     rows[c] = _numeric_test(v[ok & ~pos], v[ok & pos], self.alpha, self.levene_center)
+        rows = {c: rows[c] for c in X.columns}  # column order
         details = pd.DataFrame.from_dict(rows, orient="index")
         details["p"] = details["p"].fillna(1.0)
         self.details_ = details[["kind", "test", "p", "shapiro_p_neg", "shapiro_p_pos", "levene_p",
