@@ -88,21 +88,139 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def read_image(path: str | os.PathLike):
-    """Read an image with SimpleITK: NIfTI, NRRD, MHA, 2D raster formats, or a DICOM series folder."""
+RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+ITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+# ITU-R BT.601 luma, the weights Pillow's RGB -> "L" conversion uses; applied in floating point
+# so no rounding is added. Alpha is ignored (exports put annotations in colour, not in alpha).
+LUMA = (0.299, 0.587, 0.114)
+SPACING_KEY = "axilla:spacing_source"  # metadata key recording where a 2D spacing came from
+
+
+def is_dicom_file(path: str | os.PathLike) -> bool:
+    """A DICOM Part 10 file carries 'DICM' after a 128-byte preamble, whatever its name."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def to_grey(image):
+    """Multi-component (RGB/RGBA) image -> float32 luminance by BT.601; scalar images pass through.
+
+    An RGB export of a grey image (R = G = B) keeps its values exactly.
+    """
+    import numpy as np
     import SimpleITK as sitk
 
+    if image.GetNumberOfComponentsPerPixel() == 1:
+        return image
+    arr = sitk.GetArrayFromImage(image).astype(np.float64)  # (..., channels)
+    rgb = arr[..., :3]
+    if arr.shape[-1] < 3:  # grey + alpha
+        grey = arr[..., 0]
+    elif np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        grey = rgb[..., 0]
+    else:
+        grey = rgb @ np.asarray(LUMA)
+    out = sitk.GetImageFromArray(grey.astype(np.float32))
+    out.CopyInformation(image)
+    return out
+
+
+def _raster_dpi_spacing(path: Path) -> tuple[float, float] | None:
+    """Pixel spacing in mm from the file's resolution, when it is stated in physical units."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        dpi = im.info.get("dpi")  # Pillow sets it only for inch/cm units (PNG pHYs in metres, TIFF, JFIF)
+    if not dpi or min(float(d) for d in dpi) <= 0:
+        return None
+    return (25.4 / float(dpi[0]), 25.4 / float(dpi[1]))
+
+
+def _dicom_2d_spacing(path: Path) -> tuple[float, float] | None:
+    """Row/column spacing for 2D DICOM that GDCM leaves at 1: detector pitch (MG) or US regions."""
+    import pydicom
+
+    ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+    for tag in ("PixelSpacing", "ImagerPixelSpacing"):  # [row, column] = [y, x] in mm
+        v = ds.get(tag)
+        if v is not None and len(v) == 2:
+            return (float(v[1]), float(v[0]))
+    regions = ds.get("SequenceOfUltrasoundRegions")
+    if regions:
+        r = regions[0]
+        # Units 3 = cm; PhysicalDelta in cm per pixel.
+        if r.get("PhysicalUnitsXDirection") == 3 and r.get("PhysicalUnitsYDirection") == 3:
+            return (10 * float(r.PhysicalDeltaX), 10 * float(r.PhysicalDeltaY))
+    return None
+
+
+def read_image(path: str | os.PathLike, *, pixel_spacing=None, fallback_spacing=None):
+    """Read any supported image as a scalar SimpleITK image without its metadata dictionary.
+
+    Formats: a folder holding one DICOM series; a single DICOM file (MG/US, returned 2D when it has
+    one frame); NIfTI, NRRD, MHA/MHD; PNG/JPEG/TIFF/BMP. Colour is converted to grey by BT.601 luma
+    (`LUMA`). DICOM header fields (names, dates, accession numbers) are dropped so none can reach
+    an output file.
+
+    2D spacing, in order: `pixel_spacing` (a per-row value: it is the most specific), the file's own
+    (DICOM PixelSpacing / ImagerPixelSpacing / US regions; raster resolution in physical units),
+    then `fallback_spacing` (per-modality config). A 2D file with none of them is an error rather
+    than a silent 1 mm. The source is recorded under the metadata key `SPACING_KEY`.
+    """
+    import SimpleITK as sitk
+
+    from .errors import InputError, Problem
+
     path = Path(path)
+    raster = path.suffix.lower() in RASTER_SUFFIXES
+    file_spacing = None
     if path.is_dir():
         reader = sitk.ImageSeriesReader()
         series = reader.GetGDCMSeriesIDs(str(path))
         if not series:
-            raise ValueError(f"{path}: folder holds no DICOM series")
+            raise InputError(Problem(str(path), "folder holds no DICOM series"))
         if len(series) > 1:
-            raise ValueError(f"{path}: folder holds {len(series)} DICOM series; give one per folder")
+            raise InputError(Problem(str(path), f"folder holds {len(series)} DICOM series; give one per folder"))
         reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
-        return reader.Execute()
-    return sitk.ReadImage(str(path))
+        image = reader.Execute()
+    elif raster:
+        image = sitk.ReadImage(str(path))
+        file_spacing = _raster_dpi_spacing(path)
+    elif is_dicom_file(path):
+        image = sitk.ReadImage(str(path), imageIO="GDCMImageIO")
+        if image.GetDimension() == 3 and image.GetSize()[2] == 1:
+            image = image[:, :, 0]
+        if image.GetDimension() == 2:
+            file_spacing = _dicom_2d_spacing(path)
+    else:
+        image = sitk.ReadImage(str(path))
+    image = to_grey(image)
+    # A fresh image from the pixels: geometry kept, every header field (and PHI) dropped.
+    clean = sitk.Image(image)
+    for key in clean.GetMetaDataKeys():
+        clean.EraseMetaData(key)
+    if clean.GetDimension() == 2 and (raster or file_spacing is not None or pixel_spacing is not None
+                                      or is_dicom_file(path)):
+        for source, value in (("row", pixel_spacing), ("file", file_spacing), ("config", fallback_spacing)):
+            if value is not None:
+                clean.SetSpacing(tuple(float(v) for v in value))
+                clean.SetMetaData(SPACING_KEY, source)
+                break
+        else:
+            raise InputError(Problem(str(path), "no pixel spacing: the file states none; give it in the manifest's "
+                                                "pixel_spacing column or the config's preprocess.<MOD>.pixel_spacing"))
+    elif clean.GetDimension() >= 2:
+        clean.SetMetaData(SPACING_KEY, "file")
+    return clean
+
+
+def spacing_source(image) -> str:
+    """Where read_image took the spacing from: 'row', 'file' or 'config'."""
+    return image.GetMetaData(SPACING_KEY) if image.HasMetaDataKey(SPACING_KEY) else "file"
 
 
 def image_info(path: str | os.PathLike) -> dict:
@@ -126,6 +244,10 @@ def write_image(image, path: str | os.PathLike) -> None:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if image.GetMetaDataKeys():  # headers (NRRD writes every key) must never carry input metadata
+        image = sitk.Image(image)
+        for key in image.GetMetaDataKeys():
+            image.EraseMetaData(key)
     sitk.WriteImage(image, str(path), useCompression=True)
 
 

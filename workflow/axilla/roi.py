@@ -155,3 +155,18 @@ def crop_to_mask(
 ) -> np.ndarray:
     """crop_roi without the record; see crop_roi."""
     return crop_roi(image, mask, margin, out_size, **kwargs)[0]
+
+
+def peritumoral_ring(mask: np.ndarray, spacing: Sequence[float], ring_mm: float) -> np.ndarray:
+    """Voxels outside the ROI within `ring_mm` millimetres of it (Euclidean, physical spacing).
+
+    `spacing` is in the array's axis order. The ring is cut at the image edge; as the
+    peritumoral region of the seeds it excludes the tumour itself.
+    """
+    mask = np.asarray(mask) != 0
+    if not mask.any():
+        raise ValueError("peritumoral_ring: the ROI mask is empty")
+    if ring_mm <= 0:
+        raise ValueError(f"peritumoral_ring: ring width must be > 0 mm, got {ring_mm}")
+    dist = ndimage.distance_transform_edt(~mask, sampling=[float(s) for s in spacing])
+    return (dist > 0) & (dist <= ring_mm)
