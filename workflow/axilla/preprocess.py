@@ -217,7 +217,7 @@ def dce_select(image, view: str, dce: DceSettings, pre_image=None, pre_path: str
         if geometry_mismatch(image, pre_image) > 1e-3 or image.GetSize() != pre_image.GetSize():
             raise InputError(Problem(pre_path or "pre-contrast", "pre-contrast image is not on the grid of the "
                                                                   "post-contrast image; cannot subtract"))
-        pre = _strip(pre_image)
+        image, pre = _strip(image), _strip(pre_image)
         pre.CopyInformation(image)
         return image - pre, f"subtracted pre-contrast ({dce.pre_view})"
     return image, step
@@ -360,12 +360,12 @@ def preprocess_image(image_path: str, masks: dict[str, str], modality: str, view
     image = read_image(image_path, pixel_spacing=pixel_spacing, fallback_spacing=settings.pixel_spacing)
     spacing_from = spacing_source(image)
     raw_spacing = list(image.GetSpacing())
-    image = sitk.Cast(image, sitk.sitkFloat32)
     steps, warnings = [], []
     pre = read_image(pre_image_path) if pre_image_path else None
     image, step = dce_select(image, view, settings.dce, pre, pre_image_path)
     if step:
         steps.append(step)
+    image = _strip(image)  # float32
     raw_range = _range(image)
 
     label = settings.label_for(view)
