@@ -57,7 +57,7 @@ PATHS = {
     "linear_minmax_image_clip": dict(spacing=[1, 1, 1], interpolation="linear", normalize="minmax",
                                      normalize_region="image", clip_percentiles=[1, 99]),
     "nearest_none": dict(spacing=[1, 1, 1], interpolation="nearest", normalize="none"),
-    "lanczos_zscore_image_ring": dict(spacing=[1, 1, 1], interpolation="lanczos", normalize_region="image",
+    "bspline_zscore_image_ring": dict(spacing=[1, 1, 1], interpolation="bspline", normalize_region="image",
                                       ring_mm=3),
     "native_grid_clip_zscore": dict(clip_percentiles=[0.5, 99.5]),
 }

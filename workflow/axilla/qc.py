@@ -147,7 +147,7 @@ def gallery_html(qc_table, base_dir) -> str:
     out.append(f"<p>{len(qc_table)} images, {n_warn} with warnings. Red: the primary rater's ROI outline on "
                "the preprocessed image (3D: the slice of largest ROI area).</p>")
     for (mod, view), grp in qc_table.groupby(["modality", "view"], sort=True):
-        grp = grp.assign(_w=pd.to_numeric(grp["n_warnings"]) > 0).sort_values(["_w", "patient_id"],
+        grp = grp.assign(has_warning=pd.to_numeric(grp["n_warnings"]) > 0).sort_values(["has_warning", "patient_id"],
                                                                              ascending=[False, True], kind="stable")
         out.append(f"<h4>{esc(str(mod))} {esc(str(view))} ({len(grp)})</h4>")
         roi_cols = sorted(c for c in grp.columns if c.startswith("roi_mm_"))
@@ -156,9 +156,9 @@ def gallery_html(qc_table, base_dir) -> str:
             data = base64.b64encode((base_dir / rr["png"]).read_bytes()).decode("ascii")
             sizes = ", ".join(f"{c[len('roi_mm_'):]} {float(rr[c]):.0f} {rr['roi_unit'].replace('mm', 'mm')}"
                               for c in roi_cols if str(rr[c]) not in ("", "nan"))
-            warn = f"<br><b>{esc(str(rr['warnings']))}</b>" if rr["_w"] else ""
+            warn = f"<br><b>{esc(str(rr['warnings']))}</b>" if rr["has_warning"] else ""
             title = esc(f"{rr['patient_id']} {mod} {view}: size {rr['size']}, spacing {rr['spacing']} mm")
-            out.append(f'<figure class="{"warn" if rr["_w"] else "ok"}"><img alt="{title}" title="{title}" '
+            out.append(f'<figure class="{"warn" if rr["has_warning"] else "ok"}"><img alt="{title}" title="{title}" '
                        f'src="data:image/png;base64,{data}"><figcaption>{esc(str(rr["patient_id"]))}: '
                        f"{esc(sizes)}{warn}</figcaption></figure>")
     out.append("</div>")
