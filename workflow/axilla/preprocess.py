@@ -31,7 +31,7 @@ class N4Settings:
     backend: str = "simpleitk"  # "ants" uses ANTsPy's N4 (as seed 001); SimpleITK's is cheaper to start
     shrink: int = 2
     iterations: tuple[int, ...] = (50, 50, 30)
-    tolerance: float = 1e-7  # ANTsPy's default convergence threshold
+    tolerance: float | None = None  # convergence threshold; None: the backend's (SimpleITK 1e-3, ANTsPy 1e-7)
     spline_distance: float | None = None  # mm between B-spline knots; None: one mesh element (both backends)
     mask: str = "foreground"  # fit the field inside the Otsu body mask ("foreground") or everywhere ("none")
     skip_views: tuple[str, ...] = ()
@@ -263,14 +263,16 @@ def n4_correct(image, settings: N4Settings, mask=None):
 
         out = ants.n4_bias_field_correction(to_ants(image), mask=None if mask is None else to_ants(mask),
                                             shrink_factor=settings.shrink, spline_param=mesh,
-                                            convergence={"iters": list(settings.iterations), "tol": settings.tolerance})
+                                            convergence={"iters": list(settings.iterations),
+                                                         "tol": 1e-7 if settings.tolerance is None else settings.tolerance})
         res = sitk.GetImageFromArray(out.numpy().T.astype(np.float32))
         res.CopyInformation(image)
         return res
     shrunk = sitk.Shrink(image, [settings.shrink] * d)
     f = sitk.N4BiasFieldCorrectionImageFilter()
     f.SetMaximumNumberOfIterations([int(i) for i in settings.iterations])
-    f.SetConvergenceThreshold(settings.tolerance)
+    if settings.tolerance is not None:
+        f.SetConvergenceThreshold(settings.tolerance)
     if mesh is not None:
         f.SetNumberOfControlPoints([m + f.GetSplineOrder() for m in mesh])
     if mask is None:

@@ -10,7 +10,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 
 def _check_pair(image: np.ndarray, mask: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -112,6 +111,8 @@ def crop_roi(
     if any(p != (0, 0) for p in pad):
         crop = np.pad(crop, pad, mode="constant", constant_values=fill)
 
+    from scipy import ndimage  # 1 s of import on a busy node: only where needed, not per preprocess job
+
     constant = bool(crop.min() == crop.max())  # judged before resampling adds rounding noise
     zoom = [1.0] * ndim
     sigma = [0.0] * ndim
@@ -168,5 +169,7 @@ def peritumoral_ring(mask: np.ndarray, spacing: Sequence[float], ring_mm: float)
         raise ValueError("peritumoral_ring: the ROI mask is empty")
     if ring_mm <= 0:
         raise ValueError(f"peritumoral_ring: ring width must be > 0 mm, got {ring_mm}")
+    from scipy import ndimage
+
     dist = ndimage.distance_transform_edt(~mask, sampling=[float(s) for s in spacing])
     return (dist > 0) & (dist <= ring_mm)
