@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 CORES ?= all
 
-.PHONY: demo test install dag clean
+.PHONY: demo test install dag clean bench-preprocess
 
 install: $(STAMP)
 
@@ -21,6 +21,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench-preprocess: $(STAMP)
+	$(BIN)/python -m axilla.preprocess bench --config config/config.yaml --n 3 --breast1 ../shared/data/pyradiomics
 
 dag: $(STAMP)
 	$(BIN)/snakemake --rulegraph | dot -Tsvg > dag.svg

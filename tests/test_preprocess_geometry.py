@@ -110,3 +110,19 @@ def test_raster_mask_takes_image_spacing(tmp_path):
     assert qc["warnings"] == [] and qc["roi_voxels"]["A"] == 150
     np.testing.assert_allclose(qc["spacing"], [0.1, 0.1], rtol=1e-3)
     assert qc["roi_mm"]["A"] == pytest.approx(150 * qc["spacing"][0] * qc["spacing"][1])
+
+
+def test_rule_extra_args_from_manifest():
+    import pandas as pd
+
+    from axilla.preprocess import rule_extra_args
+
+    images = pd.DataFrame({"patient_id": ["P1", "P1", "P1"], "modality": ["US", "MRI", "MRI"],
+                           "view": ["tumor", "DCE0", "DCE2"], "image": ["u.png", "pre dir", "post"],
+                           "pixel_spacing": ["0.1,0.1", None, None]})
+    cfg = {"MRI": {"dce": {"subtract": True, "pre_view": "DCE0"}}}
+    assert rule_extra_args(images, "P1", "US", "tumor", cfg) == "--pixel-spacing 0.1,0.1"
+    assert rule_extra_args(images, "P1", "MRI", "DCE2", cfg) == "--pre-image 'pre dir'"
+    assert rule_extra_args(images, "P1", "MRI", "DCE0", cfg) == ""  # the pre-contrast view itself
+    with pytest.raises(ValueError, match="pre_view DCE0: patient P2 has no such image"):
+        rule_extra_args(images, "P2", "MRI", "DCE2", cfg)

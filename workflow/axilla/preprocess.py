@@ -224,14 +224,17 @@ def dce_select(image, view: str, dce: DceSettings, pre_image=None, pre_path: str
 
 
 def chest_wall_side(image) -> str:
-    """'left' or 'right': the side of the image whose edge band (10 % of the width) holds more
-    Otsu foreground. The chest wall (or pectoral muscle) spans its whole edge; the skin line
-    side has air around the nipple."""
+    """'left' or 'right': the image edge band (10 % of the width) with the higher mean intensity.
+
+    The chest wall / pectoral muscle side is dense tissue along the whole edge; the other side
+    holds the skin line and air around the nipple (mean intensity, not an Otsu fraction, so that a
+    breast filling the whole image still gives the dense pectoral side).
+    """
     import SimpleITK as sitk
 
-    fg = sitk.GetArrayViewFromImage(foreground_mask(image)).astype(bool)
-    band = max(1, fg.shape[-1] // 10)
-    return "left" if fg[..., :band].mean() >= fg[..., -band:].mean() else "right"
+    a = sitk.GetArrayViewFromImage(image)
+    band = max(1, a.shape[-1] // 10)
+    return "left" if a[..., :band].mean() >= a[..., -band:].mean() else "right"
 
 
 def flip_x(image):
@@ -451,6 +454,31 @@ def _range(image) -> list[float]:
 
     a = sitk.GetArrayViewFromImage(image)
     return [float(a.min()), float(a.max())]
+
+
+def rule_extra_args(images, patient: str, modality: str, view: str, preprocess_cfg: dict) -> str:
+    """Optional arguments of one `preprocess` job from the manifest table (`images`, a DataFrame).
+
+    `--pixel-spacing` from an optional manifest column `pixel_spacing` ("x,y" mm); `--pre-image`
+    (the same patient's `dce.pre_view` image) when separate-file DCE subtraction is configured.
+    """
+    import shlex
+
+    args = []
+    rows = images[(images.patient_id == patient) & (images.modality == modality) & (images.view == view)]
+    if "pixel_spacing" in images.columns and len(rows):
+        value = rows.pixel_spacing.iloc[0]
+        if isinstance(value, str) and value.strip():
+            args.append("--pixel-spacing " + shlex.quote(value.strip()))
+    dce = (preprocess_cfg.get(modality) or {}).get("dce") or {}
+    pre_view = dce.get("pre_view")
+    if dce.get("subtract") and pre_view and re.match(r"^DCE\d+$", view) and view != pre_view:
+        pre = images[(images.patient_id == patient) & (images.modality == modality) & (images.view == pre_view)]
+        if not len(pre):
+            raise ValueError(f"preprocess.{modality}.dce.pre_view {pre_view}: patient {patient} has no such image "
+                             "(list the view under 'views')")
+        args.append("--pre-image " + shlex.quote(str(pre.image.iloc[0])))
+    return " ".join(args)
 
 
 def raters_in(prep_dir) -> list[str]:

@@ -1,22 +1,4 @@
-def _pre_image(wc):
-    """DCE subtraction with separate phase images: the same patient's pre-contrast view."""
-    dce = config["preprocess"].get(wc.modality, {}).get("dce") or {}
-    pre_view = dce.get("pre_view")
-    if not (dce.get("subtract") and pre_view and wc.view.startswith("DCE") and wc.view != pre_view):
-        return ""
-    rows = IMAGES[(IMAGES.patient_id == wc.patient) & (IMAGES.modality == wc.modality) & (IMAGES.view == pre_view)]
-    if rows.empty:
-        raise ValueError(f"preprocess.{wc.modality}.dce.pre_view {pre_view}: patient {wc.patient} has no such "
-                         "image (list the view under 'views')")
-    return "--pre-image " + shlex.quote(rows.image.iloc[0])
-
-
-def _pixel_spacing(wc):
-    """Per-row 2D spacing from an optional manifest column `pixel_spacing` ('x,y' in mm)."""
-    if "pixel_spacing" not in IMAGES.columns:
-        return ""
-    value = image_rows(wc).pixel_spacing.iloc[0]
-    return "" if pd.isna(value) or str(value).strip() == "" else "--pixel-spacing " + shlex.quote(str(value))
+from axilla.preprocess import rule_extra_args
 
 
 rule preprocess:
@@ -30,7 +12,7 @@ rule preprocess:
         image=lambda wc: shlex.quote(image_rows(wc).image.iloc[0]),
         masks=lambda wc: " ".join(f"--mask {shlex.quote(f'{r}={m}')}" for r, m in mask_paths(wc).items()),
         settings=lambda wc: shlex.quote(json.dumps(config["preprocess"].get(wc.modality, {}))),
-        extra=lambda wc: " ".join(filter(None, [_pixel_spacing(wc), _pre_image(wc)])),
+        extra=lambda wc: rule_extra_args(IMAGES, wc.patient, wc.modality, wc.view, config["preprocess"]),
         primary=shlex.quote(PRIMARY),
     log:
         f"{RESULTS}/logs/preprocess/{{patient}}/{{modality}}_{{view}}.log",
@@ -57,7 +39,7 @@ rule qc_table:
         f"{RESULTS}/qc/preprocess.csv",
     params:
         python=PYTHON,
-        base=RESULTS,
+        base=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
     log:
         f"{RESULTS}/logs/qc_table.log",
     benchmark:
