@@ -130,6 +130,8 @@ def collect(prep_dirs, base_dir):
     df = pd.DataFrame([qc_row(d, base_dir) for d in prep_dirs])
     if df.empty:
         return pd.DataFrame(columns=COLUMNS + ["n_warnings", "warnings", "steps", "png"])
+    roi = sorted(c for c in df.columns if c.startswith("roi_voxels_") or c.startswith("roi_mm_"))
+    df = df[[c for c in COLUMNS if c in df.columns] + roi + ["n_warnings", "warnings", "steps", "png"]]
     return df.sort_values(["patient_id", "modality", "view"], kind="stable").reset_index(drop=True)
 
 
