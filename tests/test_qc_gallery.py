@@ -78,5 +78,7 @@ def test_qc_table_and_gallery(tmp_path):
     # also from the CSV path, as the report reads it
     table.to_csv(tmp_path / "qc.csv", index=False)
     assert qc.gallery_html(tmp_path / "qc.csv", base) == html
+    one = qc.gallery_html(table, base, max_per_view=1)
+    assert one.count("<img") == 1 and "(2 images, 1 more in the QC table)" in one and "P1:" in one
     png = Image.open(dirs[1] / "qc.png")
     assert png.mode == "RGB" and max(png.size) == 256

@@ -135,12 +135,13 @@ def collect(prep_dirs, base_dir):
     return df.sort_values(["patient_id", "modality", "view"], kind="stable").reset_index(drop=True)
 
 
-def gallery_html(qc_table, base_dir) -> str:
+def gallery_html(qc_table, base_dir, max_per_view: int | None = 20) -> str:
     """HTML fragment: one section per modality/view, a thumbnail per image (PNG embedded as base64)
-    captioned with patient, ROI size and warnings; images with warnings come first, outlined.
+    captioned with patient, ROI size and warnings; images with warnings come first, outlined red.
 
     `qc_table` is the DataFrame from `collect` or the path of its CSV; `png` paths are relative
-    to `base_dir`.
+    to `base_dir`. At most `max_per_view` images per view (None: all; each is ~20 kB, so the
+    demo's 1,080 would add ~25 MB to a report); the section says how many are left out.
     """
     import pandas as pd
 
@@ -158,9 +159,11 @@ def gallery_html(qc_table, base_dir) -> str:
     for (mod, view), grp in qc_table.groupby(["modality", "view"], sort=True):
         grp = grp.assign(has_warning=pd.to_numeric(grp["n_warnings"]) > 0).sort_values(["has_warning", "patient_id"],
                                                                              ascending=[False, True], kind="stable")
-        out.append(f"<h4>{esc(str(mod))} {esc(str(view))} ({len(grp)})</h4>")
+        shown = grp if max_per_view is None else grp.head(max_per_view)
+        more = f", {len(grp) - len(shown)} more in the QC table" if len(shown) < len(grp) else ""
+        out.append(f"<h4>{esc(str(mod))} {esc(str(view))} ({len(grp)} images{more})</h4>")
         roi_cols = sorted(c for c in grp.columns if c.startswith("roi_mm_"))
-        for r in grp.itertuples(index=False):
+        for r in shown.itertuples(index=False):
             rr = r._asdict()
             data = base64.b64encode((base_dir / rr["png"]).read_bytes()).decode("ascii")
             sizes = ", ".join(f"{c[len('roi_mm_'):]} {float(rr[c]):.0f} {rr['roi_unit'].replace('mm', 'mm')}"
