@@ -1152,16 +1152,27 @@ def build_chain(settings: Mapping | None, random_state: int | None = 0) -> Selec
     return SelectionChain(chain)
 
 
+def model_settings(select_settings: Mapping, model_spec: Mapping | None) -> tuple[dict, dict]:
+    """(selection settings, FeatureModel options) for one model: ``models.<name>.select`` replaces
+    the study-wide ``select`` section; ``classifier`` and ``smote`` come from the model entry."""
+    spec = dict(model_spec or {})
+    return dict(spec.get("select") or select_settings), {"classifier": spec.get("classifier"),
+                                                         "smote": spec.get("smote")}
+
+
 def run(X: pd.DataFrame, kinds: dict, split: pd.DataFrame, settings: dict, seed: int, out_selection: str,
-        out_selected: str, out_funnel: str) -> None:
+        out_selected: str, out_funnel: str, model_spec: Mapping | None = None,
+        out_odds: str | None = None) -> None:
     """The `select` rule: encode clinical variables and fit the chain on the training cohort only."""
     from .io import write_csv
     from .split import TRAIN
     from .train import FeatureModel, save_model
 
+    settings, opts = model_settings(settings, model_spec)
     is_train = (split.set_index("patient_id").loc[X.index, "cohort"] == TRAIN).to_numpy()
     y = split.set_index("patient_id").loc[X.index, "y"].to_numpy()
-    model = FeatureModel(kinds=kinds, select=settings, random_state=seed).fit_selection(X[is_train], y[is_train])
+    model = FeatureModel(kinds=kinds, select=settings, random_state=seed, **opts).fit_selection(X[is_train],
+                                                                                              y[is_train])
     chain = model.chain_
     funnel = chain.funnel_.copy()
     funnel = pd.concat([pd.DataFrame([{"step": "input", "n_in": X.shape[1], "n_out": model.encoder_.transform(
@@ -1174,5 +1185,29 @@ def run(X: pd.DataFrame, kinds: dict, split: pd.DataFrame, settings: dict, seed:
     save_model(model, out_selection)
     write_csv(selected, out_selected)
     write_csv(funnel, out_funnel)
+    if out_odds:
+        write_csv(odds_ratio_tables(chain), out_odds)
     log.info("selection on %d training patients: %s", is_train.sum(),
              " → ".join(f"{r.step} {r.n_out}" for r in funnel.itertuples()))
+
+
+def odds_ratio_tables(chain: SelectionChain) -> pd.DataFrame:
+    """The clinical-model tables of a chain (univariate ORs, multivariable ORs after stepwise, VIF),
+    one block per ``analysis``; empty (header only) without ``ulogit`` / ``stepwise`` steps."""
+    cols = ["analysis", "term", "coef", "se", "odds_ratio", "or_ci_low", "or_ci_high", "p", "vif"]
+    parts = []
+    for name, step in chain.steps:
+        if name == "ulogit":
+            parts.append(step.table_.assign(analysis="univariate"))
+        elif name == "stepwise":
+            parts.append(step.table_.assign(analysis="multivariable", vif=step.table_.term.map(step.vif_)))
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(parts, ignore_index=True).reindex(columns=cols)
+
+
+def combine_funnels(funnels: Mapping[str, str]) -> pd.DataFrame:
+    """One table `model, step, n_in, n_out` from the per-model funnel files (the report's funnel)."""
+    frames = [pd.read_csv(path).assign(model=name) for name, path in funnels.items()]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "step", "n_in", "n_out"])
+    return df[["model", "step", "n_in", "n_out"]]
