@@ -23,7 +23,10 @@ def _logit(X: pd.DataFrame, y01: np.ndarray):
     design = sm.add_constant(X.astype(float), has_constant="add")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (ConvergenceWarning, PerfectSeparationWarning, RuntimeWarning))
-        return sm.Logit(y01, design).fit(disp=0, maxiter=200, method="newton")
+        try:
+            return sm.Logit(y01, design).fit(disp=0, maxiter=200, method="newton")
+        except np.linalg.LinAlgError:  # singular Hessian (separation, collinear dummies)
+            return sm.Logit(y01, design).fit(disp=0, maxiter=2000, method="bfgs")
 
 
 def odds_ratio_table(fit, terms: list[str] | None = None) -> pd.DataFrame:
