@@ -49,3 +49,5 @@ rule all:
     default_target: True
     input:
         f"{RESULTS}/report.html",
+        f"{RESULTS}/selection/funnel.csv",
+        [f"{RESULTS}/models/{m}/nomogram.png" for m in NOMOGRAM_MODELS],

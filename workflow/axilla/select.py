@@ -921,6 +921,84 @@ class LassoSelector(_Selector):
 
 
 # ---------------------------------------------------------------------------------------------
+# mRMR and LightGBM importance with incremental CV
+# ---------------------------------------------------------------------------------------------
+
+class MRMRSelector(_Selector):
+    """Minimum-redundancy maximum-relevance: the first ``k`` features of mrmr-selection's ranking.
+
+    Relevance is the F statistic against the outcome, redundancy the mean absolute Pearson
+    correlation with the features already chosen (``mrmr_classif`` defaults; deterministic).
+    Fitted: ``ranking_`` (chosen order) and ``scores_`` (relevance).
+    """
+
+    def __init__(self, k: int = 20):
+        self.k = k
+
+    def fit(self, X, y) -> "MRMRSelector":
+        from mrmr import mrmr_classif
+
+        X = self._start_fit(X)
+        y01, self.classes_ = _binary_target(y, X)
+        num = X.astype(float).fillna(X.astype(float).median())
+        k = min(int(self.k), X.shape[1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # F statistic of a constant column
+            ranking, scores, _ = mrmr_classif(num.reset_index(drop=True), pd.Series(y01), K=k, return_scores=True,
+                                              n_jobs=1, show_progress=False)
+        self.ranking_ = list(ranking)
+        self.scores_ = pd.Series(scores, dtype=float)
+        self._set_support([c in set(self.ranking_) for c in X.columns])
+        return self
+
+
+class LGBMIncremental(_Selector):
+    """Seed 004's variable selection: rank features by LightGBM importance on the training rows,
+    then add them one at a time in that order and keep the prefix with the best mean AUC of
+    repeated stratified k-fold CV (ties: the shorter prefix).
+
+    Fitted: ``importances_`` (split gain), ``ranking_``, ``cv_auc_`` (mean AUC per prefix length).
+    """
+
+    def __init__(self, folds: int = 5, repeats: int = 1, max_features: int = 15, n_estimators: int = 100,
+                 random_state: int | None = 0):
+        self.folds = folds
+        self.repeats = repeats
+        self.max_features = max_features
+        self.n_estimators = n_estimators
+        self.random_state = random_state
+
+    def _model(self):
+        from lightgbm import LGBMClassifier
+
+        # small trees, one thread: training cohorts are tens to hundreds of patients
+        return LGBMClassifier(n_estimators=self.n_estimators, num_leaves=7, min_child_samples=5,
+                              learning_rate=0.05, importance_type="gain", n_jobs=1, verbose=-1,
+                              random_state=0 if self.random_state is None else int(self.random_state))
+
+    def fit(self, X, y) -> "LGBMIncremental":
+        from sklearn.model_selection import cross_val_score
+
+        X = self._start_fit(X)
+        y01, self.classes_ = _binary_target(y, X)
+        A = X.astype(float)
+        imp = self._model().fit(A, y01).feature_importances_
+        self.importances_ = pd.Series(imp, index=list(X.columns), dtype=float)
+        order = sorted(range(X.shape[1]), key=lambda j: (-imp[j], j))
+        self.ranking_ = [X.columns[j] for j in order[: max(1, min(self.max_features, X.shape[1]))]]
+        cv = RepeatedStratifiedKFold(n_splits=self.folds, n_repeats=self.repeats,
+                                     random_state=0 if self.random_state is None else int(self.random_state))
+        aucs = []
+        for k in range(1, len(self.ranking_) + 1):
+            aucs.append(float(np.mean(cross_val_score(self._model(), A[self.ranking_[:k]], y01, cv=cv,
+                                                      scoring="roc_auc"))))
+        self.cv_auc_ = pd.Series(aucs, index=range(1, len(aucs) + 1), name="cv_auc")
+        best = int(np.argmax(aucs)) + 1
+        self._set_support([c in set(self.ranking_[:best]) for c in X.columns])
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
 # chain
 # ---------------------------------------------------------------------------------------------
 
@@ -1018,13 +1096,39 @@ def _lasso(opts: Mapping, random_state) -> LassoSelector:
     return LassoSelector(random_state=random_state, **kw)
 
 
+def _mrmr(opts: Mapping, random_state) -> MRMRSelector:
+    return MRMRSelector(**_options("mrmr", opts, {"k": "k"}))
+
+
+def _lgbm(opts: Mapping, random_state) -> LGBMIncremental:
+    return LGBMIncremental(random_state=random_state, **_options("lgbm", opts, {
+        "folds": "folds", "repeats": "repeats", "max_features": "max_features", "n_estimators": "n_estimators"}))
+
+
+def _ulogit(opts: Mapping, random_state):
+    from .clinical_model import UnivariateLogitFilter
+
+    return UnivariateLogitFilter(**_options("ulogit", opts, {"p": "p_threshold"}))
+
+
+def _stepwise(opts: Mapping, random_state):
+    from .clinical_model import StepwiseSelector
+
+    return StepwiseSelector(**_options("stepwise", opts, {"criterion": "criterion", "p": "p_remove",
+                                                           "max_vif": "max_vif"}))
+
+
 # Config step name → builder(options, random_state). Other modules may register steps here.
 STEP_BUILDERS: dict[str, Callable[[Mapping, int | None], Any]] = {
     "variance": _variance,
     "zscore": _zscore,
     "univariate": _univariate,
     "correlation": _correlation,
+    "mrmr": _mrmr,
     "lasso": _lasso,
+    "lgbm": _lgbm,
+    "ulogit": _ulogit,
+    "stepwise": _stepwise,
 }
 
 
@@ -1048,16 +1152,27 @@ def build_chain(settings: Mapping | None, random_state: int | None = 0) -> Selec
     return SelectionChain(chain)
 
 
+def model_settings(select_settings: Mapping, model_spec: Mapping | None) -> tuple[dict, dict]:
+    """(selection settings, FeatureModel options) for one model: ``models.<name>.select`` replaces
+    the study-wide ``select`` section; ``classifier`` and ``smote`` come from the model entry."""
+    spec = dict(model_spec or {})
+    return dict(spec.get("select") or select_settings), {"classifier": spec.get("classifier"),
+                                                         "smote": spec.get("smote")}
+
+
 def run(X: pd.DataFrame, kinds: dict, split: pd.DataFrame, settings: dict, seed: int, out_selection: str,
-        out_selected: str, out_funnel: str) -> None:
+        out_selected: str, out_funnel: str, model_spec: Mapping | None = None,
+        out_odds: str | None = None) -> None:
     """The `select` rule: encode clinical variables and fit the chain on the training cohort only."""
     from .io import write_csv
     from .split import TRAIN
     from .train import FeatureModel, save_model
 
+    settings, opts = model_settings(settings, model_spec)
     is_train = (split.set_index("patient_id").loc[X.index, "cohort"] == TRAIN).to_numpy()
     y = split.set_index("patient_id").loc[X.index, "y"].to_numpy()
-    model = FeatureModel(kinds=kinds, select=settings, random_state=seed).fit_selection(X[is_train], y[is_train])
+    model = FeatureModel(kinds=kinds, select=settings, random_state=seed, **opts).fit_selection(X[is_train],
+                                                                                              y[is_train])
     chain = model.chain_
     funnel = chain.funnel_.copy()
     funnel = pd.concat([pd.DataFrame([{"step": "input", "n_in": X.shape[1], "n_out": model.encoder_.transform(
@@ -1070,5 +1185,29 @@ def run(X: pd.DataFrame, kinds: dict, split: pd.DataFrame, settings: dict, seed:
     save_model(model, out_selection)
     write_csv(selected, out_selected)
     write_csv(funnel, out_funnel)
+    if out_odds:
+        write_csv(odds_ratio_tables(chain), out_odds)
     log.info("selection on %d training patients: %s", is_train.sum(),
              " → ".join(f"{r.step} {r.n_out}" for r in funnel.itertuples()))
+
+
+def odds_ratio_tables(chain: SelectionChain) -> pd.DataFrame:
+    """The clinical-model tables of a chain (univariate ORs, multivariable ORs after stepwise, VIF),
+    one block per ``analysis``; empty (header only) without ``ulogit`` / ``stepwise`` steps."""
+    cols = ["analysis", "term", "coef", "se", "odds_ratio", "or_ci_low", "or_ci_high", "p", "vif"]
+    parts = []
+    for name, step in chain.steps:
+        if name == "ulogit":
+            parts.append(step.table_.assign(analysis="univariate"))
+        elif name == "stepwise":
+            parts.append(step.table_.assign(analysis="multivariable", vif=step.table_.term.map(step.vif_)))
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(parts, ignore_index=True).reindex(columns=cols)
+
+
+def combine_funnels(funnels: Mapping[str, str]) -> pd.DataFrame:
+    """One table `model, step, n_in, n_out` from the per-model funnel files (the report's funnel)."""
+    frames = [pd.read_csv(path).assign(model=name) for name, path in funnels.items()]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "step", "n_in", "n_out"])
+    return df[["model", "step", "n_in", "n_out"]]

@@ -1,13 +1,21 @@
 """Patient-level assignment to the training cohort and the evaluation cohorts.
 
-Cohorts: `train`, `internal` (stratified random hold-out), and `external` (patients selected by
-a column such as the centre), or a fixed assignment from a column of the clinical table.
+Cohorts, all at once when configured (as seed 002: internal, external and prospective):
+
+* ``external``: patients whose column (e.g. the centre) takes one of the listed values;
+* ``prospective`` (temporal): patients examined on or after a date (``temporal.from``);
+* of the rest, stratified random hold-outs: ``internal`` (``test_fraction``, the 7:3 / 8:2 split)
+  and optionally ``validation`` (``validation_fraction``: 70/30 train/validation + separate test);
+* or, with ``method: column``, the values of a fixed column of the clinical table.
+
+Names of the external and temporal cohorts can be changed (``name``).
 """
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
@@ -18,11 +26,32 @@ log = logging.getLogger(__name__)
 TRAIN = "train"
 
 
-def assign(clinical: pd.DataFrame, outcome: str, settings: dict, seed: int) -> pd.DataFrame:
-    """Return `patient_id, cohort, y` sorted by patient; deterministic for a given seed."""
+def _date_column(clinical: pd.DataFrame, col: str) -> pd.Series:
+    if col not in clinical.columns:
+        raise InputError(Problem("clinical table", "temporal split needs this column", column=col))
+    dates = pd.to_datetime(clinical[col], errors="coerce")
+    bad = dates.isna() & clinical[col].notna()
+    if bad.any():
+        rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad.to_numpy())[:10])
+        raise InputError(Problem("clinical table", f"unreadable dates (rows {rows})", column=col))
+    if dates.isna().any():
+        raise InputError(Problem("clinical table", "temporal split needs a date for every patient", column=col))
+    return dates
+
+
+def _stratified_holdout(ids: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str, outcome: str):
     from sklearn.model_selection import train_test_split
 
+    if pd.Series(y).value_counts().min() < 2 or np.unique(y).size < 2:
+        raise InputError(Problem("clinical table", f"too few patients of one class to split off the {what} cohort",
+                                 column=outcome))
+    return train_test_split(ids, test_size=fraction, stratify=y, random_state=seed)
+
+
+def assign(clinical: pd.DataFrame, outcome: str, settings: dict, seed: int) -> pd.DataFrame:
+    """Return `patient_id, cohort, y` sorted by patient; deterministic for a given seed."""
     df = clinical[["patient_id", outcome]].rename(columns={outcome: "y"}).copy()
+    df["patient_id"] = df.patient_id.astype(str)
     method = settings.get("method", "random")
     if method == "column":
         col = settings.get("column", "split")
@@ -37,20 +66,58 @@ def assign(clinical: pd.DataFrame, outcome: str, settings: dict, seed: int) -> p
             if col not in clinical.columns:
                 raise InputError(Problem("clinical table", "external split needs this column", column=col))
             is_ext = clinical[col].astype(str).isin([str(v) for v in ext["values"]]).to_numpy()
-            df.loc[is_ext, "cohort"] = "external"
+            df.loc[is_ext, "cohort"] = ext.get("name", "external")
+        tmp = settings.get("temporal")
+        if tmp:
+            dates = _date_column(clinical, tmp.get("column", "exam_date"))
+            late = (dates >= pd.Timestamp(str(tmp["from"]))).to_numpy()
+            # external patients stay external whatever their date
+            df.loc[late & (df.cohort == "").to_numpy(), "cohort"] = tmp.get("name", "prospective")
         rest = df[df.cohort == ""]
-        if rest.y.value_counts().min() < 2:
-            raise InputError(Problem("clinical table", "too few patients of one class to split train/internal",
-                                     column=outcome))
-        train_ids, test_ids = train_test_split(rest.patient_id.to_numpy(), test_size=settings.get("test_fraction", 0.3),
-                                               stratify=rest.y.to_numpy(), random_state=seed)
-        df.loc[df.patient_id.isin(train_ids), "cohort"] = TRAIN
-        df.loc[df.patient_id.isin(test_ids), "cohort"] = "internal"
+        ids, y = rest.patient_id.to_numpy(), rest.y.to_numpy()
+        test_f = settings.get("test_fraction", 0.3)
+        val_f = settings.get("validation_fraction", 0.0) or 0.0
+        if test_f + val_f >= 1:
+            raise InputError(Problem("config", "split.test_fraction + split.validation_fraction must be < 1",
+                                     column="split"))
+        if test_f > 0:
+            ids_tr, ids_te = _stratified_holdout(ids, y, test_f, seed, "internal", outcome)
+            df.loc[df.patient_id.isin(ids_te), "cohort"] = "internal"
+            keep = np.isin(ids, ids_tr)
+            ids, y = ids[keep], y[keep]
+        if val_f > 0:
+            # a share of the whole pool, so 0.2 / 0.2 gives 60:20:20
+            ids_tr, ids_va = _stratified_holdout(ids, y, val_f / (1 - test_f), seed + 1, "validation", outcome)
+            df.loc[df.patient_id.isin(ids_va), "cohort"] = "validation"
+            ids = ids_tr
+        df.loc[df.patient_id.isin(ids), "cohort"] = TRAIN
     train = df[df.cohort == TRAIN]
     if train.empty or train.y.nunique() < 2:
         raise InputError(Problem("clinical table", "the training cohort needs patients of both classes",
                                  column=outcome))
     return df[["patient_id", "cohort", "y"]].sort_values("patient_id").reset_index(drop=True)
+
+
+def planned_cohorts(settings: dict, clinical: pd.DataFrame | None = None) -> list[str]:
+    """The cohort names a split will produce, `train` first (for the rule graph at parse time).
+
+    With ``method: column`` the clinical table is needed; otherwise it is not read.
+    """
+    if settings.get("method", "random") == "column":
+        col = settings.get("column", "split")
+        if clinical is None or col not in clinical.columns:
+            raise ValueError(f"split method 'column' needs column '{col}' in the clinical table")
+        return [TRAIN, *sorted(set(clinical[col].astype(str).str.strip()) - {TRAIN})]
+    names = []
+    if settings.get("test_fraction", 0.3) > 0:
+        names.append("internal")
+    if settings.get("validation_fraction"):
+        names.append("validation")
+    if settings.get("external"):
+        names.append(settings["external"].get("name", "external"))
+    if settings.get("temporal"):
+        names.append(settings["temporal"].get("name", "prospective"))
+    return [TRAIN, *sorted(names)]
 
 
 def run(clinical_csv: str, outcome: str, settings: dict, seed: int, out_csv: str) -> None:

@@ -48,14 +48,12 @@ for _m in FUSION_MODELS:
 
 
 def _cohorts():
-    split = config["split"]
-    if split["method"] == "column":
-        table = pd.read_csv(CLINICAL, sep=None, engine="python") if os.path.exists(CLINICAL) else None
-        if table is None or split["column"] not in table:
-            raise ValueError(f"split method 'column' needs column '{split['column']}' in {CLINICAL}")
-        names = set(table[split["column"]].astype(str).str.strip())
-        return ["train", *sorted(names - {"train"})]
-    return ["train", "internal", *(["external"] if split.get("external") else [])]
+    from axilla.split import planned_cohorts
+
+    table = None
+    if config["split"]["method"] == "column" and os.path.exists(CLINICAL):
+        table = pd.read_csv(CLINICAL, sep=None, engine="python")
+    return planned_cohorts(config["split"], table)
 
 
 COHORTS = _cohorts()

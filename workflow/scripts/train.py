@@ -5,4 +5,5 @@ from axilla.train import load_feature_tables, run_feature_model
 
 p, o = snakemake.params, snakemake.output
 X, _, split = load_feature_tables(snakemake.input, p.features, p.variables)
-run_feature_model(X, split, snakemake.input.selection, p.seed, o.model, o.predictions, o.coefficients)
+run_feature_model(X, split, snakemake.input.selection, p.seed, o.model, o.predictions, o.coefficients,
+                  out_summary=o.summary, name=snakemake.wildcards.model)

@@ -1,0 +1,131 @@
+"""Every preset's training stage (split → select → train → post-fusion) runs on a small synthetic
+cohort shaped like the demo's tables, and produces the artefacts the report needs."""
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from axilla import select, split
+from axilla.train import load_feature_tables, run_feature_model, run_fusion_model
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = sorted((ROOT / "config" / "presets").glob("*.yaml"))
+VIEWS = ["MG_CC", "MG_MLO", "MRI_T2", "MRI_DWI", "MRI_ADC", "MRI_DCE1", "MRI_DCE2", "US_tumor", "US_node"]
+
+
+def _cohort(tmp, n=70, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.45).astype(int)
+    ids = [f"D{i:03d}" for i in range(n)]
+    dates = pd.Timestamp("2019-01-01") + pd.to_timedelta(rng.integers(0, 5 * 365, n), unit="D")
+    clin = pd.DataFrame({"patient_id": ids, "ln_status": y, "center": np.where(rng.random(n) < 0.2, "B", "A"),
+                         "exam_date": dates.strftime("%Y-%m-%d"),
+                         "age": np.round(55 + 8 * rng.normal(size=n) - 4 * y), "bmi": 24 + 3 * rng.normal(size=n),
+                         "tumor_diameter_mm": 20 + 6 * rng.normal(size=n) + 6 * y, "ki67": 20 + 10 * rng.random(n),
+                         "neutrophils": 3.6 + 0.5 * rng.normal(size=n) + 0.6 * y,
+                         "lymphocytes": 1.9 + 0.3 * rng.normal(size=n), "platelets": 250 + 30 * rng.normal(size=n),
+                         "monocytes": 0.45 + 0.05 * rng.normal(size=n), "wbc": 6 + rng.normal(size=n)})
+    for c, levels in {"shape": ["round", "oval", "irregular"], "margin": ["circumscribed", "spiculated"],
+                      "birads": ["4a", "4b", "5"], "er": ["0", "1"], "pr": ["0", "1"], "her2": ["0", "1"],
+                      "grade": ["1", "2", "3"], "histology": ["IDC", "ILC"], "imaging_node": ["0", "1"]}.items():
+        clin[c] = np.array(levels)[rng.integers(0, len(levels), n)]
+    clin.loc[y == 1, "imaging_node"] = np.where(rng.random((y == 1).sum()) < 0.7, "1", "0")
+    rad = {"patient_id": ids}
+    deep = {"patient_id": ids}
+    for v in VIEWS:
+        for j in range(4):
+            rad[f"{v}_original_firstorder_f{j}"] = rng.normal(size=n) + (0.9 * y if j < 2 else 0)
+            deep[f"{v}_deep_{j}"] = rng.normal(size=n) + (0.7 * y if j == 0 else 0)
+    paths = {"clinical": tmp / "clinical.csv", "radiomics": tmp / "radiomics.csv", "deep": tmp / "deep.csv",
+             "reproducible": tmp / "keep.csv"}
+    clin.to_csv(paths["clinical"], index=False)
+    pd.DataFrame(rad).to_csv(paths["radiomics"], index=False)
+    pd.DataFrame(deep).to_csv(paths["deep"], index=False)
+    pd.DataFrame({"feature": [c for c in rad if c != "patient_id"]}).to_csv(paths["reproducible"], index=False)
+    return clin, paths
+
+
+def _fast(settings):
+    """Fewer CV folds so the test takes seconds; the step sequence is the preset's."""
+    s = copy.deepcopy(settings)
+    if "lasso" in s:
+        s["lasso"].update(folds=3, repeats=1, n_lambda=15)
+    if "lgbm" in s:
+        s["lgbm"].update(folds=3, max_features=3, n_estimators=20)
+    return s
+
+
+def run_training_stage(cfg: dict, tmp: Path) -> dict:
+    clin, paths = _cohort(tmp)
+    sp = split.assign(clin, cfg["outcome"], cfg["split"], cfg["seed"])
+    assert set(sp.cohort) == set(split.planned_cohorts(cfg["split"]))
+    paths["split"] = tmp / "split.csv"
+    sp.to_csv(paths["split"], index=False)
+    out = {}
+    models = cfg["models"]
+    todo = [m for m in models if "features" in m or "features" in models[m]]
+    done = set()
+    while todo:  # score-fusion models after their base models
+        m = next(m for m in todo if set(models[m].get("scores", [])) <= done)
+        spec = copy.deepcopy(models[m])
+        if "select" in spec:
+            spec["select"] = _fast(spec["select"])
+        if spec.get("classifier", {}).get("tune"):
+            spec["classifier"]["tune"] = {"folds": 3, "repeats": 1, "grid": {}}
+        d = tmp / m
+        d.mkdir()
+        inputs = {k: str(v) for k, v in paths.items()}
+        inputs.update({f"score_{b}": str(tmp / b / "pred.csv") for b in spec.get("scores", [])})
+        X, kinds, s = load_feature_tables(inputs, spec["features"], cfg["clinical_variables"])
+        select.run(X, kinds, s, _fast(cfg["select"]), cfg["seed"], d / "sel.pkl", d / "selected.csv",
+                   d / "funnel.csv", model_spec=spec, out_odds=d / "odds.csv")
+        run_feature_model(X, s, str(d / "sel.pkl"), cfg["seed"], d / "model.pkl", d / "pred.csv", d / "coef.csv",
+                          out_summary=d / "summary.json", name=m)
+        out[m] = d
+        done.add(m)
+        todo.remove(m)
+    for m, spec in models.items():
+        if "fuse" in spec:
+            d = tmp / m
+            d.mkdir()
+            run_fusion_model({b: str(tmp / b / "pred.csv") for b in spec["fuse"]}, cfg["seed"], d / "model.pkl",
+                             d / "pred.csv", d / "coef.csv", meta=spec.get("meta", "lr"))
+            out[m] = d
+    return out
+
+
+def test_five_presets_exist():
+    assert {p.stem for p in PRESETS} == {"mg_postfusion", "mg_mri_zoo", "us_tumor_node", "us_dl_signature",
+                                         "dce_rad_dl_sii"}
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+def test_preset_training_stage(preset, tmp_path):
+    from axilla.config import check
+
+    cfg = yaml.safe_load(preset.read_text())
+    check(cfg, ROOT / "workflow" / "schemas" / "config.schema.yaml", preset.name)
+    out = run_training_stage(cfg, tmp_path)
+    assert set(out) == set(cfg["models"])
+    for m, d in out.items():
+        pred = pd.read_csv(d / "pred.csv")
+        train = pred[pred.cohort == "train"]
+        assert pred.prob.between(0, 1).all() and train.oof_prob.notna().all()
+        assert pred[pred.cohort != "train"].oof_prob.isna().all()
+        if "features" in cfg["models"][m]:
+            funnel = pd.read_csv(d / "funnel.csv")
+            steps = (cfg["models"][m].get("select") or cfg["select"])["steps"]
+            assert funnel.step.tolist() == ["input", *steps]
+            assert (funnel.n_out.iloc[1:].to_numpy() <= funnel.n_in.iloc[1:].to_numpy()).all()
+            summary = json.loads((d / "summary.json").read_text())
+            assert summary["selected"] == pd.read_csv(d / "selected.csv").feature.tolist()
+            if "lasso" in steps:  # the score is the LASSO linear predictor, formula written out
+                assert "score" in pred and summary["score"]["formula"].startswith(f"{m}_score = ")
+            if "stepwise" in steps:
+                odds = pd.read_csv(d / "odds.csv")
+                assert {"univariate", "multivariable"} <= set(odds.analysis)

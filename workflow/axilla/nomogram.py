@@ -1,0 +1,93 @@
+"""Nomogram of a logistic-regression model: points per predictor, total points → probability.
+
+Coefficients are taken back to the predictors' input scale (undoing the chain's z-score with the
+training mean and SD), so the axes read in the units clinicians know. The predictor with the
+widest effect over its training range spans 0-100 points (the rms::nomogram convention).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from .io import write_csv
+
+
+def raw_scale_terms(model) -> tuple[float, pd.Series]:
+    """(intercept, coefficients per design column) of a FeatureModel's LR on the input scale."""
+    from .models import linear_terms
+
+    lin = linear_terms(model.clf_)
+    if lin is None:
+        raise ValueError("a nomogram needs a logistic-regression classifier (classifier: lr)")
+    b0, b = lin[0], pd.Series(lin[1], index=model.design_columns_)
+    z = model.chain_.named_steps.get("zscore")
+    if z is not None:
+        for c in b.index:
+            if c in z.scale_.index and z.scale_[c] > 0:
+                b0 -= b[c] * z.mean_[c] / z.scale_[c]
+                b[c] = b[c] / z.scale_[c]
+    return float(b0), b
+
+
+def nomogram_table(model) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Points per predictor value (ticks over the training range) and total points → probability."""
+    b0, b = raw_scale_terms(model)
+    lo, hi = model.design_range_["min"], model.design_range_["max"]
+    effect = (b * (hi - lo)).abs()
+    scale = 100.0 / effect.max() if effect.max() > 0 else 0.0
+    low_end = pd.Series(np.where(b >= 0, lo, hi), index=b.index)  # the value scoring 0 points
+    rows = []
+    for c in b.index:
+        for v in np.linspace(lo[c], hi[c], 5 if lo[c] != hi[c] else 1):
+            rows.append({"predictor": c, "value": float(v), "points": float(scale * b[c] * (v - low_end[c]))})
+    points = pd.DataFrame(rows)
+    total_max = float(points.groupby("predictor").points.max().sum())
+    totals = np.linspace(0, total_max, 11)
+    eta = b0 + float((b * low_end).sum()) + (totals / scale if scale else 0 * totals)
+    prob = pd.DataFrame({"total_points": totals, "probability": expit(eta)})
+    return points, prob, {"intercept": b0, "points_per_unit_logit": scale}
+
+
+def run(model_pkl: str, out_csv: str, out_png: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .train import load_model
+
+    model = load_model(model_pkl)
+    points, prob, _ = nomogram_table(model)
+    write_csv(pd.concat([points.assign(kind="predictor"),
+                         prob.rename(columns={"total_points": "points", "probability": "value"})
+                         .assign(kind="total", predictor="probability")], ignore_index=True), out_csv)
+    preds = list(dict.fromkeys(points.predictor))
+    fig, ax = plt.subplots(figsize=(8, 0.6 * (len(preds) + 3)))
+    rows = ["points", *preds, "total points", "probability"]
+    for i, name in enumerate(rows):
+        yv = len(rows) - i
+        if name == "points":
+            ticks = [(p, f"{p:.0f}") for p in np.linspace(0, 100, 11)]
+        elif name in preds:
+            t = points[points.predictor == name]
+            ticks = [(p, f"{v:.3g}") for p, v in zip(t.points, t.value)]
+        else:
+            tmax = prob.total_points.max() or 1.0
+            if name == "total points":
+                ticks = [(100 * tp / tmax, f"{tp:.0f}") for tp in prob.total_points]
+            else:
+                ticks = [(100 * tp / tmax, f"{pr:.2f}") for tp, pr in zip(prob.total_points, prob.probability)]
+        xs = [x for x, _ in ticks]
+        ax.plot([min(xs), max(xs)], [yv, yv], color="black", lw=1)
+        for x, lab in ticks:
+            ax.plot([x, x], [yv, yv + 0.1], color="black", lw=1)
+            ax.text(x, yv + 0.15, lab, ha="center", fontsize=7)
+        ax.text(-5, yv, name, ha="right", va="center", fontsize=9)
+    ax.set_xlim(-40, 105)
+    ax.set_ylim(0, len(rows) + 1)
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
