@@ -120,3 +120,11 @@ def feature_inputs(wildcards):
     if "deep" in sources:
         inputs["deep"] = rules.deep_table.output.table
     return inputs
+
+
+def model_inputs(wildcards):
+    """Feature tables of a model plus, for score fusion, its base models' predictions (scores)."""
+    inputs = feature_inputs(wildcards)
+    for base in MODELS[wildcards.model].get("scores", []):
+        inputs[f"score_{base}"] = f"{RESULTS}/models/{base}/predictions.csv"
+    return inputs

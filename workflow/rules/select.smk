@@ -1,11 +1,3 @@
-def model_inputs(wildcards):
-    """Feature tables of a model plus, for score fusion, its base models' predictions (scores)."""
-    inputs = feature_inputs(wildcards)
-    for base in MODELS[wildcards.model].get("scores", []):
-        inputs[f"score_{base}"] = f"{RESULTS}/models/{base}/predictions.csv"
-    return inputs
-
-
 rule select:
     """Selection chain fitted on the training cohort only; the funnel per step."""
     input:
