@@ -175,6 +175,46 @@ def extract_features(
     return torch.cat([c.float().cpu() for c in captured]).numpy()
 
 
+# Input sizes when none is given: the schema defaults of deep.size_2d / deep.size_3d.
+DEFAULT_SIZE = {2: (64, 64), 3: (32, 32, 32)}
+
+
+def throughput(
+    backbone: str,
+    spatial_dims: int,
+    n_images: int = 32,
+    device: str = "cpu",
+    *,
+    size: Sequence[int] | None = None,
+    batch_size: int = 16,
+    threads: int | None = None,
+) -> float:
+    """Images per second of feature extraction (batched inference, randomly initialised network).
+
+    Speed does not depend on the weights' values. One untimed batch first (allocations, cuDNN
+    set-up); the GPU is synchronised before the clock stops so queued kernels are counted.
+    """
+    size = tuple(size or DEFAULT_SIZE.get(spatial_dims, ()))
+    if len(size) != spatial_dims:
+        raise ValueError(f"size {size} does not match spatial_dims={spatial_dims}")
+    if n_images < 1:
+        raise ValueError(f"n_images must be >= 1, got {n_images}")
+    import time
+
+    _set_threads(threads)
+    torch.manual_seed(0)
+    model = build_backbone(backbone, spatial_dims)
+    x = np.random.default_rng(0).random((n_images, 1, *size), dtype=np.float32)
+    extract_features(model, x[:batch_size], batch_size=batch_size, device=device)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    extract_features(model, x, batch_size=batch_size, device=device)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return n_images / (time.perf_counter() - start)
+
+
 # --------------------------------------------------------------------------- weights from a file
 
 
@@ -285,6 +325,10 @@ def load_weights_file(
             f"(wrong architecture or 2D/3D?): " + "; ".join(bad_shape[:5])
         )
     missing = [k for k in target if k not in mapped and not k.startswith(head_name + ".")]
+    # Files saved before PyTorch 0.4.1 (MedicalNet among them) carry no num_batches_tracked; the
+    # counter only matters for momentum-free batch norm, so it stays at 0 and counts as filled.
+    untracked = [k for k in missing if k.endswith(".num_batches_tracked")]
+    missing = [k for k in missing if k not in untracked]
     if missing and strict:
         hint = ""
         if all(".downsample." in k for k in missing):
@@ -302,6 +346,7 @@ def load_weights_file(
         "skipped_head": skipped_head,
         "unexpected": unexpected,
         "missing": missing,
+        "num_batches_tracked_absent": len(untracked),
         "first_conv_summed_from_channels": summed_from,
         "input_norm": input_norm,
     }
@@ -328,6 +373,7 @@ FINETUNE_DEFAULTS = {
     "init": "random",  # "random", a path to a weights file, or a {"source": "file", ...} dict
     "flip": True,  # random flips along every spatial axis
     "intensity_jitter": 0.1,  # x * U(1 +- j) + U(+- j/2): small contrast/brightness changes
+    "rotate_deg": 10.0,  # in-plane rotation by U(+- r) degrees (axial plane for 3D crops)
 }
 _FILE_KEYS = {"source", "path", "strict", "input_norm", "architecture"}
 
@@ -359,8 +405,31 @@ def inner_split(
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator, flip: bool, jitter: float) -> torch.Tensor:
+def rotate(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Rotate each image of a batch (N, C, H, W) or (N, C, D, H, W) by its angle (radians).
+
+    3D crops turn in the (H, W) plane of every slice: arrays are (z, y, x), and the in-plane
+    resolution is finer than the slice spacing, so tilting across slices would mostly blur.
+    Bilinear resampling, edge values continue past the border (no black corners to learn from).
+    """
     n, spatial = x.shape[0], x.ndim - 2
+    if spatial not in (2, 3):
+        raise ValueError(f"rotate needs (N, C, H, W) or (N, C, D, H, W), got shape {tuple(x.shape)}")
+    c, s = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
+    theta = torch.zeros(n, spatial, spatial + 1, dtype=x.dtype)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = c, -s, s, c
+    if spatial == 3:
+        theta[:, 2, 2] = 1  # affine_grid's third coordinate is depth
+    grid = torch.nn.functional.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _augment(
+    x: torch.Tensor, gen: torch.Generator, flip: bool, jitter: float, rotate_deg: float = 0.0
+) -> torch.Tensor:
+    n, spatial = x.shape[0], x.ndim - 2
+    if rotate_deg > 0:
+        x = rotate(x, (torch.rand(n, generator=gen) * 2 - 1) * math.radians(rotate_deg))
     if flip:
         for dim in range(2, 2 + spatial):
             sel = torch.rand(n, generator=gen) < 0.5
@@ -394,8 +463,8 @@ def finetune(
 ) -> dict:
     """Fine-tune `model` in place on the training images (BCE with logits on node status).
 
-    SGD with momentum, cosine-annealed learning rate over `epochs`, random flips and intensity
-    jitter, early stopping on the loss of an inner stratified validation split, best epoch
+    SGD with momentum, cosine-annealed learning rate over `epochs`, random flips, small in-plane
+    rotations and intensity jitter, early stopping on the loss of an inner stratified validation split, best epoch
     restored. Returns the training record.
     """
     s = {**FINETUNE_DEFAULTS, **settings}
@@ -430,7 +499,7 @@ def finetune(
             batches.pop()  # batch norm cannot train on one sample; shuffling drops another next time
         lr, seen, total = opt.param_groups[0]["lr"], 0, 0.0
         for idx in batches:
-            xb = _augment(xtr[idx], gen, bool(s["flip"]), float(s["intensity_jitter"]))
+            xb = _augment(xtr[idx], gen, bool(s["flip"]), float(s["intensity_jitter"]), float(s["rotate_deg"]))
             loss = loss_fn(model(xb.to(device)).squeeze(1), ytr[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -722,6 +791,10 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
     name = settings.get("backbone", {}).get(modality, "resnet18")
     weights = settings.get("weights", {"source": "finetune"})
     device = choose_device()
+    if settings.get("gpu") and device == "cpu":
+        log.warning("deep.gpu is set but no CUDA device is visible to this job; running on the CPU")
+    log.info("%s %s: device %s%s", modality, view, device,
+             f" ({torch.cuda.get_device_name(0)})" if device == "cuda" else f" ({torch.get_num_threads()} threads)")
     model, prov = prepare_model(name, dims, weights, train_images=x[is_train], train_labels=y[is_train], seed=seed,
                                 threads=threads, device=device)
     feats = extract_features(model, x, batch_size=settings.get("batch_size", 16), device=device, threads=threads)

@@ -18,7 +18,9 @@ rule deep:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1,
+        # a scheduler counter only (the job picks CUDA itself when it sees one): asked for when
+        # deep.gpu is set, so local CPU runs never wait for a GPU slot
+        gpu=1 if config["deep"].get("gpu", False) else 0,
     conda:
         "../../envs/deep.yaml"
     script:
