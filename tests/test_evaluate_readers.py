@@ -113,4 +113,34 @@ def test_optimism_same_on_frames_and_arrays():
     frame = bootstrap_optimism_auc(pd.DataFrame(X, columns=list("abc"), index=[f"p{i}" for i in range(30)]),
                                    y, fp_frame, n_boot=5, seed=2)
     assert frame == arr
+    from joblib import parallel_config
+
+    with parallel_config(backend="threading"):  # worker processes cost seconds to start; same code path
+        assert bootstrap_optimism_auc(X, y, fp, n_boot=5, seed=2, n_jobs=2) == arr  # resamples drawn up front
     assert math.isfinite(arr["corrected"]) and arr["corrected"] < arr["apparent"]
+
+
+def test_run_optimism_refits_the_whole_feature_model(tmp_path):
+    from sklearn.base import clone
+
+    from axilla.evaluate import OPTIMISM_COLUMNS, run_optimism
+    from axilla.train import FeatureModel, save_model
+
+    rng = np.random.default_rng(5)
+    n = 36
+    ids = [f"P{i:02d}" for i in range(n)]
+    y = np.tile([0, 1], n // 2)
+    X = pd.DataFrame({"a": y + rng.normal(0, 1, n), "b": rng.normal(size=n), "c": rng.normal(size=n)}, index=ids)
+    split = pd.DataFrame({"patient_id": ids, "cohort": ["train"] * 28 + ["internal"] * 8, "y": y})
+    model = FeatureModel(kinds={}, select={"steps": ["variance", "zscore"]}, random_state=0)
+    save_model(model.fit_selection(X.iloc[:28], y[:28]), str(tmp_path / "selection.pkl"))
+    run_optimism(X, split, str(tmp_path / "selection.pkl"), "m", n_boot=4, seed=9, out_csv=str(tmp_path / "o.csv"))
+    got = pd.read_csv(tmp_path / "o.csv")
+    assert list(got.columns) == OPTIMISM_COLUMNS
+
+    def fp(Xf, yf, Xe):  # fresh, unfitted copy each time: selection is refitted on the resample
+        return clone(FeatureModel(kinds={}, select={"steps": ["variance", "zscore"]})).fit(Xf, yf).predict_proba(Xe)[:, 1]
+
+    ref = bootstrap_optimism_auc(X.iloc[:28], y[:28], fp, n_boot=4, seed=9)  # training rows only
+    assert got.iloc[0][["apparent", "optimism", "corrected"]].tolist() == pytest.approx(
+        [ref["apparent"], ref["optimism"], ref["corrected"]], abs=1e-12)

@@ -484,6 +484,7 @@ def bootstrap_optimism_auc(
     fit_predict: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
     n_boot: int = 200,
     seed: int = 0,
+    n_jobs: int = 1,
 ) -> dict[str, float]:
     """Harrell's bootstrap optimism correction of the apparent AUC.
 
@@ -491,7 +492,8 @@ def bootstrap_optimism_auc(
     procedure (selection included) on X_fit. For each of n_boot resamples (with replacement,
     redrawn until both classes are present): optimism_b = AUC(model_b on its resample) -
     AUC(model_b on the original data). Returns apparent, optimism (mean), corrected
-    (= apparent - optimism) and n_boot.
+    (= apparent - optimism) and n_boot. All resamples are drawn up front from `seed`, so the
+    result does not depend on n_jobs (resamples run in parallel processes when n_jobs > 1).
     """
     frame = isinstance(X, pd.DataFrame)  # kept as a frame: the pipeline's models need column names
     X = X.reset_index(drop=True) if frame else np.asarray(X)
@@ -502,24 +504,32 @@ def bootstrap_optimism_auc(
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     rng = np.random.default_rng(seed)
+    resamples = []
+    while len(resamples) < n_boot:
+        idx = rng.integers(0, y.size, y.size)
+        if 0 < y[idx].sum() < y.size:
+            resamples.append(idx)
     apparent = roc_auc(y, fit_predict(X, y, X))
-    optimism = np.empty(n_boot)
-    for b in range(n_boot):
-        while True:
-            idx = rng.integers(0, y.size, y.size)
-            yb = y[idx]
-            if 0 < yb.sum() < yb.size:
-                break
-        if frame:  # a resample repeats rows: fresh labels so nothing downstream aligns on them
-            Xb = X.iloc[idx].reset_index(drop=True)
-            both = pd.concat([Xb, X], ignore_index=True)
-        else:
-            Xb = X[idx]
-            both = np.concatenate([Xb, X])
-        scores = np.asarray(fit_predict(Xb, yb, both), dtype=float)
-        optimism[b] = roc_auc(yb, scores[: y.size]) - roc_auc(y, scores[y.size:])
-    mean_opt = float(optimism.mean())
+    if n_jobs == 1:
+        optimism = [_optimism_one(X, y, idx, fit_predict, frame) for idx in resamples]
+    else:
+        from joblib import Parallel, delayed
+
+        optimism = Parallel(n_jobs=n_jobs)(delayed(_optimism_one)(X, y, idx, fit_predict, frame) for idx in resamples)
+    mean_opt = float(np.mean(optimism))
     return {"apparent": apparent, "optimism": mean_opt, "corrected": apparent - mean_opt, "n_boot": n_boot}
+
+
+def _optimism_one(X, y: np.ndarray, idx: np.ndarray, fit_predict, frame: bool) -> float:
+    yb = y[idx]
+    if frame:  # a resample repeats rows: fresh labels so nothing downstream aligns on them
+        Xb = X.iloc[idx].reset_index(drop=True)
+        both = pd.concat([Xb, X], ignore_index=True)
+    else:
+        Xb = X[idx]
+        both = np.concatenate([Xb, X])
+    scores = np.asarray(fit_predict(Xb, yb, both), dtype=float)
+    return roc_auc(yb, scores[: y.size]) - roc_auc(y, scores[y.size:])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -857,8 +867,21 @@ def run(model_predictions: Mapping[str, str], cohorts: Sequence[str], outdir: st
                 _write_csv_atomic(table, os.path.join(outdir, "metrics", f"{cohort}{suffix}.csv"))
 
 
+class _RefitPredict:
+    """fit_predict for bootstrap_optimism_auc: a fresh clone of the model per call (picklable,
+    so resamples can run in worker processes)."""
+
+    def __init__(self, template):
+        self.template = template
+
+    def __call__(self, X_fit, y_fit, X_eval):
+        from sklearn.base import clone
+
+        return clone(self.template).fit(X_fit, y_fit).predict_proba(X_eval)[:, 1]
+
+
 def run_optimism(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, model_name: str,
-                 n_boot: int, seed: int, out_csv: str, train_cohort: str = "train") -> None:
+                 n_boot: int, seed: int, out_csv: str, train_cohort: str = "train", n_jobs: int = 1) -> None:
     """Harrell's optimism-corrected training AUC of one feature model, refitting the whole
     procedure (clinical encoding, selection chain, logistic regression) in every resample."""
     from sklearn.base import clone
@@ -869,10 +892,8 @@ def run_optimism(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, model
     split = split.set_index("patient_id").loc[X.index]
     train = (split["cohort"] == train_cohort).to_numpy()
 
-    def fit_predict(X_fit, y_fit, X_eval):
-        return clone(template).fit(X_fit, y_fit).predict_proba(X_eval)[:, 1]
-
-    res = bootstrap_optimism_auc(X[train], split["y"].to_numpy()[train], fit_predict, n_boot=n_boot, seed=seed)
+    res = bootstrap_optimism_auc(X[train], split["y"].to_numpy()[train], _RefitPredict(template), n_boot=n_boot,
+                                 seed=seed, n_jobs=n_jobs)
     table = pd.DataFrame([{"model": model_name, **res}], columns=OPTIMISM_COLUMNS)
     os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
     _write_csv_atomic(table, out_csv)

@@ -64,7 +64,7 @@ rule optimism:
         f"{RESULTS}/logs/optimism/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/optimism/{{model}}.tsv"
-    threads: 1
+    threads: 4
     resources:
         mem_mb=4000,
         runtime=60,
