@@ -188,3 +188,21 @@ def test_report_opens_in_headless_chromium(built, tmp_path):
     subprocess.run([*cmd[:-2], f"--screenshot={shot}", "--window-size=1200,2000", out.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_figures_are_shown_near_natural_size(built):
+    """Legible at 100 % zoom: every embedded PNG is 100 dpi, at most ~1200 px wide (the page is
+    1180 px, so at most a slight shrink) and its smallest text is 9 pt (12.5 px)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from axilla import figures  # noqa: F401  (sets the font sizes)
+    import matplotlib.pyplot as plt
+
+    _, text = built
+    widths = [Image.open(io.BytesIO(base64.b64decode(b))).size[0]
+              for b in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)]
+    assert widths and all(300 <= w <= 1250 for w in widths), widths
+    assert min(plt.rcParams[k] for k in ("font.size", "legend.fontsize", "xtick.labelsize", "ytick.labelsize")) >= 9
