@@ -108,6 +108,9 @@ def test_optional_sections_render_or_say_absent(built):
     assert "logit(p) = 0.1000 -0.8000 × rad_feature" in sec["formulas"]  # derived from coefficients
     assert "<svg" in sec["rulegraph"] and ">evaluate</text>" in sec["rulegraph"]
     assert report.ABSENT in sec["icc"]  # no ICC table in this study
+    # TRIPOD+AI: answerable items filled from the run, the rest left to the authors
+    assert "train: 26 patients, 13 node positive; internal: 14 patients, 7 node positive" in sec["tripod"]
+    assert "to be completed by the authors" in sec["tripod"] and "hold-out only" in sec["tripod"]
 
 
 def test_report_without_any_optional_input(tmp_path):

@@ -229,12 +229,16 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
 
     split = pd.read_csv(inputs["split"], dtype={"patient_id": str})
     clinical = pd.read_csv(inputs["clinical"], dtype={"patient_id": str})
-    metrics = dict(zip(cohorts, (pd.read_csv(p) for p in inputs["metrics"]), strict=True))
-    preds = dict(zip(cohorts, (pd.read_csv(p, dtype={"patient_id": str}) for p in inputs["predictions"]),
+    def each(key):  # Snakemake hands a one-file named input over as a plain str
+        v = inputs[key]
+        return [v] if isinstance(v, str) else list(v)
+
+    metrics = dict(zip(cohorts, (pd.read_csv(p) for p in each("metrics")), strict=True))
+    preds = dict(zip(cohorts, (pd.read_csv(p, dtype={"patient_id": str}) for p in each("predictions")),
                      strict=True))
-    pairwise = dict(zip(cohorts, (pd.read_csv(p) for p in inputs["pairwise"]), strict=True))
-    dca = dict(zip(cohorts, (pd.read_csv(p) for p in inputs["dca"]), strict=True))
-    coefs = dict(zip(models, (pd.read_csv(p) for p in inputs["coefficients"]), strict=True))
+    pairwise = dict(zip(cohorts, (pd.read_csv(p) for p in each("pairwise")), strict=True))
+    dca = dict(zip(cohorts, (pd.read_csv(p) for p in each("dca")), strict=True))
+    coefs = dict(zip(models, (pd.read_csv(p) for p in each("coefficients")), strict=True))
 
     d = _Doc()
     title = rcfg.get("title") or f"axilla study report: {cfg['study']}"
@@ -496,10 +500,12 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
     d.add("<h3>Deep-learning weights used</h3>")
     if opt.get("deep_weights"):
         weights = json.loads(Path(opt["deep_weights"][0]).read_text())
-        d.add(table_html(pd.DataFrame([{"view": k, "backbone": v.get("backbone", ""),
-                                        "weights": v.get("weights", ""),
-                                        "description": (v.get("details") or {}).get("description", "")}
-                                       for k, v in weights.items()])))
+        wt = pd.DataFrame([{"view": k, "backbone": v.get("backbone", ""), "weights": v.get("weights", ""),
+                            "description": (v.get("details") or {}).get("description", "")}
+                           for k, v in weights.items()])
+        if wt["description"].equals(wt["weights"]):
+            wt = wt.drop(columns="description")
+        d.add(table_html(wt))
     else:
         d.add(absent("deep weights provenance"))
     d.add("<h3>Software</h3>" + table_html(pd.DataFrame(list(versions().items()), columns=["software", "version"])))

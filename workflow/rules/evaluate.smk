@@ -6,8 +6,9 @@ OPTIMISM_MODELS = FEATURE_MODELS if EVAL["optimism_bootstraps"] > 0 else []
 rule evaluate:
     """Per cohort: predictions of every model, AUC with DeLong CI, threshold metrics, calibration, pairwise tests, decision curves, readers."""
     input:
-        unpack(lambda wc: {m: f"{RESULTS}/models/{m}/predictions.csv" for m in MODELS}),
-        **({"clinical": CLINICAL} if READERS else {}),
+        # a list, not named inputs: a model may be called anything, e.g. "clinical"
+        models=[f"{RESULTS}/models/{m}/predictions.csv" for m in MODELS],
+        reader_table=CLINICAL if READERS else [],
     output:
         predictions=[f"{RESULTS}/predictions/{c}.csv" for c in COHORTS],
         metrics=[
@@ -29,6 +30,7 @@ rule evaluate:
         if READERS
         else [],
     params:
+        models=list(MODELS),
         cohorts=COHORTS,
         readers=READERS,
         reader_threshold=EVAL["reader_threshold"],
