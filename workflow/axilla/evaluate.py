@@ -686,7 +686,7 @@ def load_readers(clinical_path: str, readers: Mapping[str, str]) -> pd.DataFrame
         bad = (table[col].notna() & v.isna()) | (v < 0) | (v > 1)
         for row in np.flatnonzero(bad.to_numpy())[:5]:
             problems.append(Problem(clinical_path, f"reading must be a probability or 0/1, found "
-                                    f"{table[col].iloc[row]!r}", row + 1, col))
+                                    f"'{table[col].iloc[row]}'", row + 1, col))
     if problems:
         raise InputError(problems)
     out = pd.DataFrame({name: pd.to_numeric(table[col], errors="coerce") for name, col in readers.items()})
