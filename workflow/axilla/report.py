@@ -225,6 +225,8 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
             opt[k] = _existing(inputs[k])
     rcfg = cfg.get("report", {}) or {}
     primary = rcfg.get("primary_model") or models[-1]
+    if primary not in models:
+        raise ValueError(f"config report.primary_model: '{primary}' is not a model of this study ({models})")
     train_cohort = cohorts[0]
 
     split = pd.read_csv(inputs["split"], dtype={"patient_id": str})
