@@ -440,12 +440,20 @@ def test_net_benefit_hand_worked():
     assert net_benefit(y, p, [0.25, 0.5]) == pytest.approx([0.2, 0.1], abs=1e-15)
     # treat all: prevalence 0.4 -> 0.4 - 0.6/3 = 0.2 at 0.25, 0.4 - 0.6 = -0.2 at 0.5
     dca = decision_curve(y, {"m": p}, thresholds=[0.25, 0.5])
-    assert list(dca.columns) == ["threshold", "model", "net_benefit"]
+    assert list(dca.columns) == ["threshold", "model", "net_benefit", "high_risk_per_1000",
+                                 "high_risk_events_per_1000"]
     assert list(dca["model"].unique()) == ["m", "treat_all", "treat_none"]
     wide = dca.pivot(index="threshold", columns="model", values="net_benefit")
     assert wide["treat_all"].to_numpy() == pytest.approx([0.2, -0.2])
     assert (wide["treat_none"] == 0).all()
     assert wide["m"].to_numpy() == pytest.approx([0.2, 0.1])
+    # clinical impact per 1000: pt = 0.25 -> 6 of 10 high risk, 3 events; pt = 0.5 -> 3, 2
+    m = dca[dca["model"] == "m"]
+    assert m["high_risk_per_1000"].tolist() == [600.0, 300.0]
+    assert m["high_risk_events_per_1000"].tolist() == [300.0, 200.0]
+    ref = dca[dca["model"] == "treat_all"]
+    assert ref["high_risk_per_1000"].tolist() == [1000.0, 1000.0]
+    assert ref["high_risk_events_per_1000"].tolist() == [400.0, 400.0]
 
 
 def test_decision_curve_default_grid_and_reserved_names():
@@ -465,8 +473,10 @@ def test_metrics_table_columns_and_fixed_thresholds():
     tab = metrics_table(Y7, preds)
     assert list(tab.columns) == METRIC_COLUMNS
     assert list(tab["model"]) == ["a", "b"]
+    assert METRIC_COLUMNS == [
+        "model", "auc", "auc_ci_low", "auc_ci_high", "threshold", "sensitivity", "specificity", "accuracy",
+        "ppv", "npv", "f1", "brier", "cal_intercept", "cal_slope", "citl", "hl_chi2", "hl_df", "hl_p"]
     row = tab.iloc[0]
-    assert (row["n"], row["n_positive"]) == (7, 3)
     assert row["auc"] == pytest.approx(5 / 6) and row["auc_ci_high"] == 1.0
     assert row["threshold"] == youden_threshold(Y7, S1)
     fixed = metrics_table(Y7, preds, {"a": 0.5, "b": 0.65})

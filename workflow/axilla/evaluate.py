@@ -36,13 +36,21 @@ from statsmodels.tools.sm_exceptions import (
 
 from axilla.errors import InputError, Problem
 
+# Exactly the columns the issue lists, keyed by model; cohort sizes live in the split table.
 METRIC_COLUMNS = [
-    "model", "n", "n_positive", "auc", "auc_ci_low", "auc_ci_high", "threshold",
+    "model", "auc", "auc_ci_low", "auc_ci_high", "threshold",
     "sensitivity", "specificity", "accuracy", "ppv", "npv", "f1", "brier",
     "cal_intercept", "cal_slope", "citl", "hl_chi2", "hl_df", "hl_p",
 ]
 PAIRWISE_COLUMNS = ["model_a", "model_b", "delong_z", "delong_p", "nri", "nri_p", "idi", "idi_p"]
-DCA_COLUMNS = ["threshold", "model", "net_benefit"]
+# Clinical impact curve (Kerr et al.): per 1000 patients, how many are called high risk (p >= pt)
+# and how many of those are events, at each threshold of the same grid.
+DCA_COLUMNS = ["threshold", "model", "net_benefit", "high_risk_per_1000", "high_risk_events_per_1000"]
+READER_COLUMNS = ["reader", "n", "auc", "auc_ci_low", "auc_ci_high", "threshold", "sensitivity",
+                  "specificity", "accuracy"]
+READER_VS_MODEL_COLUMNS = ["reader", "model", "reader_auc", "model_auc", "delong_z", "delong_p"]
+KAPPA_COLUMNS = ["reader_a", "reader_b", "n", "agreement", "kappa"]
+OPTIMISM_COLUMNS = ["model", "apparent", "optimism", "corrected", "n_boot"]
 REFERENCE_STRATEGIES = ("treat_all", "treat_none")
 
 # Integer hundredths, not np.arange(0.01, 1.0, 0.01): the latter accumulates rounding error
@@ -429,11 +437,24 @@ def net_benefit(y, p, thresholds) -> np.ndarray:
     return tp / y.size - fp / y.size * (t / (1 - t))
 
 
+def clinical_impact(y, p, thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """Clinical impact curve per 1000 patients: (called high risk, events among them), p >= pt."""
+    y = _as_binary(y)
+    p = _as_scores(p, y.size, "p")
+    t = _check_thresholds(thresholds)
+    ps = np.sort(p)
+    pos = np.sort(p[y == 1])
+    high = ps.size - np.searchsorted(ps, t, side="left")
+    events = pos.size - np.searchsorted(pos, t, side="left")
+    return 1000.0 * high / y.size, 1000.0 * events / y.size
+
+
 def decision_curve(y, preds: Mapping[str, np.ndarray], thresholds=None) -> pd.DataFrame:
-    """Long table (threshold, model, net_benefit): each model, then "treat_all" and "treat_none".
+    """Long table (DCA_COLUMNS): each model, then "treat_all" and "treat_none".
 
     treat_all is the net benefit of calling everyone positive (prevalence - (1-prevalence)·pt/(1-pt));
-    treat_none is 0. Default thresholds 0.01, 0.02, ..., 0.99.
+    treat_none is 0. Default thresholds 0.01, 0.02, ..., 0.99. The last two columns are the
+    clinical impact curve (`clinical_impact`) of each strategy.
     """
     y = _as_binary(y)
     t = _check_thresholds(DEFAULT_DCA_THRESHOLDS if thresholds is None else thresholds)
@@ -443,7 +464,13 @@ def decision_curve(y, preds: Mapping[str, np.ndarray], thresholds=None) -> pd.Da
     curves = {name: net_benefit(y, p, t) for name, p in preds.items()}
     curves["treat_all"] = net_benefit(y, np.ones(y.size), t)
     curves["treat_none"] = np.zeros(t.size)
-    frames = [pd.DataFrame({"threshold": t, "model": name, "net_benefit": nb}) for name, nb in curves.items()]
+    impact = {name: clinical_impact(y, p, t) for name, p in preds.items()}
+    impact["treat_all"] = clinical_impact(y, np.ones(y.size), t)
+    impact["treat_none"] = (np.zeros(t.size), np.zeros(t.size))
+    frames = [pd.DataFrame({"threshold": t, "model": name, "net_benefit": nb,
+                            "high_risk_per_1000": impact[name][0],
+                            "high_risk_events_per_1000": impact[name][1]})
+              for name, nb in curves.items()]
     return pd.concat(frames, ignore_index=True)[DCA_COLUMNS]
 
 
@@ -457,6 +484,7 @@ def bootstrap_optimism_auc(
     fit_predict: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
     n_boot: int = 200,
     seed: int = 0,
+    n_jobs: int = 1,
 ) -> dict[str, float]:
     """Harrell's bootstrap optimism correction of the apparent AUC.
 
@@ -464,9 +492,11 @@ def bootstrap_optimism_auc(
     procedure (selection included) on X_fit. For each of n_boot resamples (with replacement,
     redrawn until both classes are present): optimism_b = AUC(model_b on its resample) -
     AUC(model_b on the original data). Returns apparent, optimism (mean), corrected
-    (= apparent - optimism) and n_boot.
+    (= apparent - optimism) and n_boot. All resamples are drawn up front from `seed`, so the
+    result does not depend on n_jobs (resamples run in parallel processes when n_jobs > 1).
     """
-    X = np.asarray(X)
+    frame = isinstance(X, pd.DataFrame)  # kept as a frame: the pipeline's models need column names
+    X = X.reset_index(drop=True) if frame else np.asarray(X)
     y = _as_binary(y)
     if X.shape[0] != y.size:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.size} values")
@@ -474,18 +504,32 @@ def bootstrap_optimism_auc(
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     rng = np.random.default_rng(seed)
+    resamples = []
+    while len(resamples) < n_boot:
+        idx = rng.integers(0, y.size, y.size)
+        if 0 < y[idx].sum() < y.size:
+            resamples.append(idx)
     apparent = roc_auc(y, fit_predict(X, y, X))
-    optimism = np.empty(n_boot)
-    for b in range(n_boot):
-        while True:
-            idx = rng.integers(0, y.size, y.size)
-            yb = y[idx]
-            if 0 < yb.sum() < yb.size:
-                break
-        scores = fit_predict(X[idx], yb, np.concatenate([X[idx], X]))
-        optimism[b] = roc_auc(yb, scores[: y.size]) - roc_auc(y, scores[y.size:])
-    mean_opt = float(optimism.mean())
+    if n_jobs == 1:
+        optimism = [_optimism_one(X, y, idx, fit_predict, frame) for idx in resamples]
+    else:
+        from joblib import Parallel, delayed
+
+        optimism = Parallel(n_jobs=n_jobs)(delayed(_optimism_one)(X, y, idx, fit_predict, frame) for idx in resamples)
+    mean_opt = float(np.mean(optimism))
     return {"apparent": apparent, "optimism": mean_opt, "corrected": apparent - mean_opt, "n_boot": n_boot}
+
+
+def _optimism_one(X, y: np.ndarray, idx: np.ndarray, fit_predict, frame: bool) -> float:
+    yb = y[idx]
+    if frame:  # a resample repeats rows: fresh labels so nothing downstream aligns on them
+        Xb = X.iloc[idx].reset_index(drop=True)
+        both = pd.concat([Xb, X], ignore_index=True)
+    else:
+        Xb = X[idx]
+        both = np.concatenate([Xb, X])
+    scores = np.asarray(fit_predict(Xb, yb, both), dtype=float)
+    return roc_auc(yb, scores[: y.size]) - roc_auc(y, scores[y.size:])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,8 +576,7 @@ def metrics_table(
             )
         chi2, df, hl_p = hosmer_lemeshow(y, p)
         rows.append({
-            "model": name, "n": int(y.size), "n_positive": int(y.sum()),
-            "auc": auc, "auc_ci_low": low, "auc_ci_high": high, "threshold": cut,
+            "model": name, "auc": auc, "auc_ci_low": low, "auc_ci_high": high, "threshold": cut,
             **{k: tm[k] for k in ("sensitivity", "specificity", "accuracy", "ppv", "npv", "f1")},
             "brier": brier(y, p),
             "cal_intercept": cal["cal_intercept"], "cal_slope": cal["cal_slope"], "citl": cal["citl"],
@@ -560,6 +603,95 @@ def pairwise_table(y, preds: Mapping[str, np.ndarray]) -> pd.DataFrame:
             rows.append({"model_a": a, "model_b": b, "delong_z": z, "delong_p": p,
                          "nri": nri, "nri_p": nri_p, "idi": idi_v, "idi_p": idi_p})
     return pd.DataFrame(rows, columns=PAIRWISE_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------
+# reader study (seeds 002, 003)
+# ---------------------------------------------------------------------------------------------
+
+def reader_calls(r, threshold: float = 0.5) -> np.ndarray:
+    """A reader's positive calls: "r >= threshold" (0/1 readings are their own calls)."""
+    return (np.asarray(r, dtype=float) >= threshold).astype(np.int64)
+
+
+def reader_tables(
+    y,
+    readers: Mapping[str, np.ndarray],
+    models: Mapping[str, np.ndarray],
+    threshold: float = 0.5,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Readers evaluated like models: (per reader, reader vs model, Cohen's kappa per reader pair).
+
+    A reading is a probability or 0/1 (missing = not read; each statistic uses the patients
+    that reader read). Per reader: AUC with DeLong CI (a 0/1 reader's AUC is (sens + spec)/2),
+    and sensitivity, specificity, accuracy of the calls "reading >= threshold". Reader vs model:
+    paired DeLong on the patients the reader read, z > 0 when the reader's AUC is higher.
+    Kappa: Cohen's unweighted kappa of two readers' calls on the patients both read
+    (sklearn `cohen_kappa_score`); nan when both readers call one class only.
+    """
+    from sklearn.metrics import cohen_kappa_score
+
+    y = _as_binary(y)
+    vals = {}
+    for name, r in readers.items():
+        arr = np.asarray(r, dtype=float)
+        if arr.shape != y.shape:
+            raise ValueError(f"reader '{name}' has {arr.size} readings for {y.size} patients")
+        ok = np.isfinite(arr)
+        if ok.any() and (arr[ok].min() < 0 or arr[ok].max() > 1):
+            raise ValueError(f"reader '{name}': readings must be probabilities or 0/1 in [0, 1]")
+        vals[name] = (arr, ok)
+    rows, vs, kap = [], [], []
+    for name, (arr, ok) in vals.items():
+        yk, rk = y[ok], arr[ok]
+        row = {"reader": name, "n": int(ok.sum())}
+        if yk.size and 0 < yk.sum() < yk.size:
+            row["auc"], row["auc_ci_low"], row["auc_ci_high"] = auc_ci_delong(yk, rk)
+            for model, p in models.items():
+                pk = _as_probs(p, y.size, f"predictions of model '{model}'")[ok]
+                z, pv = delong_test(yk, rk, pk)
+                vs.append({"reader": name, "model": model, "reader_auc": row["auc"],
+                           "model_auc": roc_auc(yk, pk), "delong_z": z, "delong_p": pv})
+        tm = threshold_metrics(yk, reader_calls(rk, threshold), 1)
+        rows.append({**row, "threshold": threshold,
+                     **{k: tm[k] for k in ("sensitivity", "specificity", "accuracy")}})
+    names = list(vals)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            both = vals[a][1] & vals[b][1]
+            ca, cb = reader_calls(vals[a][0][both], threshold), reader_calls(vals[b][0][both], threshold)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 when both call one class only
+                kappa = float(cohen_kappa_score(ca, cb)) if both.any() else math.nan
+            kap.append({"reader_a": a, "reader_b": b, "n": int(both.sum()),
+                        "agreement": float(np.mean(ca == cb)) if both.any() else math.nan, "kappa": kappa})
+    return (pd.DataFrame(rows, columns=READER_COLUMNS), pd.DataFrame(vs, columns=READER_VS_MODEL_COLUMNS),
+            pd.DataFrame(kap, columns=KAPPA_COLUMNS))
+
+
+def load_readers(clinical_path: str, readers: Mapping[str, str]) -> pd.DataFrame:
+    """Reader columns of the clinical table, indexed by patient_id, renamed to reader names.
+
+    Every problem (missing column, non-numeric or out-of-range reading) is reported at once.
+    """
+    from .io import read_table
+
+    table = read_table(clinical_path)
+    problems = []
+    for name, col in readers.items():
+        if col not in table.columns:
+            problems.append(Problem(clinical_path, f"reader '{name}': column not found", column=col))
+            continue
+        v = pd.to_numeric(table[col], errors="coerce")
+        bad = (table[col].notna() & v.isna()) | (v < 0) | (v > 1)
+        for row in np.flatnonzero(bad.to_numpy())[:5]:
+            problems.append(Problem(clinical_path, f"reading must be a probability or 0/1, found "
+                                    f"'{table[col].iloc[row]}'", row + 1, col))
+    if problems:
+        raise InputError(problems)
+    out = pd.DataFrame({name: pd.to_numeric(table[col], errors="coerce") for name, col in readers.items()})
+    out.index = table["patient_id"].astype(str).str.strip()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -668,13 +800,16 @@ def evaluate_cohorts(predictions: Mapping[str, str], train_cohort: str, out_dir:
 
 
 def run(model_predictions: Mapping[str, str], cohorts: Sequence[str], outdir: str,
-        train_cohort: str = "train") -> None:
+        train_cohort: str = "train", clinical: str | None = None,
+        readers: Mapping[str, str] | None = None, reader_threshold: float = 0.5) -> None:
     """The `evaluate` rule: per-model prediction files -> per-cohort tables.
 
     model_predictions: model name -> CSV written by training (`patient_id, cohort, y, prob, ...`;
     `prob` is the final model's probability, which is what is evaluated).
     Writes <outdir>/predictions/<cohort>.csv (`patient_id, y, <model>...`) and, through
-    `evaluate_cohorts`, <outdir>/metrics/<cohort>.csv, _pairwise.csv and _dca.csv.
+    `evaluate_cohorts`, <outdir>/metrics/<cohort>.csv, _pairwise.csv and _dca.csv. With
+    `readers` (reader name -> column of the `clinical` table) also <cohort>_readers.csv,
+    _readers_vs_models.csv and _kappa.csv (`reader_tables`).
     """
     problems: list[Problem] = []
     frames: dict[str, pd.DataFrame] = {}
@@ -721,3 +856,44 @@ def run(model_predictions: Mapping[str, str], cohorts: Sequence[str], outdir: st
         os.makedirs(os.path.dirname(paths[cohort]), exist_ok=True)
         _write_csv_atomic(wide, paths[cohort])
     evaluate_cohorts(paths, train_cohort, os.path.join(outdir, "metrics"))
+    if readers:
+        reads = load_readers(clinical, readers).reindex(ref.index)
+        for cohort in cohorts:
+            ids = ref.index[ref["cohort"] == cohort]
+            tables = reader_tables(ref.loc[ids, "y"].to_numpy(), {r: reads.loc[ids, r].to_numpy() for r in readers},
+                                   {m: df.loc[ids, "prob"].to_numpy() for m, df in frames.items()},
+                                   reader_threshold)
+            for table, suffix in zip(tables, ("_readers", "_readers_vs_models", "_kappa"), strict=True):
+                _write_csv_atomic(table, os.path.join(outdir, "metrics", f"{cohort}{suffix}.csv"))
+
+
+class _RefitPredict:
+    """fit_predict for bootstrap_optimism_auc: a fresh clone of the model per call (picklable,
+    so resamples can run in worker processes)."""
+
+    def __init__(self, template):
+        self.template = template
+
+    def __call__(self, X_fit, y_fit, X_eval):
+        from sklearn.base import clone
+
+        return clone(self.template).fit(X_fit, y_fit).predict_proba(X_eval)[:, 1]
+
+
+def run_optimism(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, model_name: str,
+                 n_boot: int, seed: int, out_csv: str, train_cohort: str = "train", n_jobs: int = 1) -> None:
+    """Harrell's optimism-corrected training AUC of one feature model, refitting the whole
+    procedure (clinical encoding, selection chain, logistic regression) in every resample."""
+    from sklearn.base import clone
+
+    from .train import load_model
+
+    template = clone(load_model(selection_pkl))  # settings only; refitted from scratch each time
+    split = split.set_index("patient_id").loc[X.index]
+    train = (split["cohort"] == train_cohort).to_numpy()
+
+    res = bootstrap_optimism_auc(X[train], split["y"].to_numpy()[train], _RefitPredict(template), n_boot=n_boot,
+                                 seed=seed, n_jobs=n_jobs)
+    table = pd.DataFrame([{"model": model_name, **res}], columns=OPTIMISM_COLUMNS)
+    os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
+    _write_csv_atomic(table, out_csv)

@@ -1,14 +1,24 @@
-"""The study report: one self-contained HTML file (figures embedded), readable offline."""
+"""The study report: one self-contained HTML file (figures embedded as PNG/SVG), readable offline.
+
+`build(inputs, cfg, ...)` takes a mapping of named input paths. Required: `split`, `clinical`
+(validated), `qc`, and per cohort `metrics`, `predictions`, `pairwise`, `dca`; per model
+`coefficients`. Every other section renders from an OPTIONAL input and, when that input is
+absent, says so plainly ("not produced by this study's configuration"); see OPTIONAL for names
+and formats. Patient identifiers never appear except as given in the input tables.
+"""
 
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
 import html
 import io
 import json
 import logging
+import os
 import platform
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,71 +28,147 @@ from .io import atomic_path
 
 log = logging.getLogger(__name__)
 
+ABSENT = "not produced by this study's configuration"
+
+# (id, heading) in report order; the headless-browser test checks every heading.
+SECTIONS = [
+    ("summary", "Study summary"),
+    ("flow", "Cohort flow"),
+    ("table1", "Table 1: characteristics by node status"),
+    ("qc", "Validation and image QC"),
+    ("icc", "Reproducibility (ICC)"),
+    ("selection", "Feature selection funnel"),
+    ("lasso", "LASSO cross-validation and coefficient path"),
+    ("formulas", "Score formulas"),
+    ("models", "Model tables"),
+    ("roc", "ROC curves"),
+    ("pairwise", "DeLong, NRI and IDI"),
+    ("calibration", "Calibration"),
+    ("dca", "Decision curves"),
+    ("impact", "Clinical impact curve"),
+    ("waterfall", "Waterfall plot"),
+    ("nomogram", "Nomogram"),
+    ("importance", "Feature importance"),
+    ("gradcam", "Grad-CAM examples"),
+    ("readers", "Reader study"),
+    ("optimism", "Internal validation: bootstrap optimism"),
+    ("provenance", "Provenance"),
+    ("rulegraph", "Rule graph"),
+    ("tripod", "TRIPOD+AI checklist"),
+]
+
+# Optional inputs: name -> (path template under results/<study>/, format). {model} / {cohort}
+# expand per model / cohort; a missing file just leaves its section saying ABSENT.
+OPTIONAL = {
+    "funnel": ("selection/{model}/funnel.csv", "step, n_in, n_out"),
+    "lasso_path": ("selection/{model}/lasso_path.csv", "log_lambda, feature, coef (long; one row per λ × feature)"),
+    "lasso_cv": ("selection/{model}/lasso_cv.csv", "log_lambda, cv_mean, cv_se, chosen ('min' / '1se' / empty)"),
+    "formula": ("models/{model}/formula.txt", "plain text, the score formula(s) of the model"),
+    "nomogram": ("models/{model}/nomogram.svg", "SVG (or nomogram.png)"),
+    "importance": ("models/{model}/importance.csv", "feature, importance (SHAP mean |value| or model-native)"),
+    "optimism": ("models/{model}/optimism.csv", "model, apparent, optimism, corrected, n_boot"),
+    "readers": ("metrics/{cohort}_readers.csv", "axilla.evaluate.READER_COLUMNS"),
+    "readers_vs_models": ("metrics/{cohort}_readers_vs_models.csv", "axilla.evaluate.READER_VS_MODEL_COLUMNS"),
+    "kappa": ("metrics/{cohort}_kappa.csv", "axilla.evaluate.KAPPA_COLUMNS"),
+    "gradcam": ("deep/gradcam/*.png", "PNG per example, file name = caption (no DICOM header data)"),
+    "qc_table": ("qc/qc.csv", "axilla.qc.collect table; png paths relative to the CSV's folder"),
+    "icc": ("reproducibility/icc.csv", "feature, pair, n, form, icc, ci_low, ci_high"),
+    "reproducible": ("reproducibility/reproducible_features.csv", "feature"),
+    "deep_weights": ("features/deep_weights.json", "view -> {backbone, weights, details}"),
+    "rulegraph": ("report/rulegraph.dot", "snakemake --rulegraph DOT"),
+}
+
 CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#222;line-height:1.45}
-h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #ccc;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:.25em .6em;
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45;font-size:16px}
+h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #ccc;margin-top:2.2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .6em;
 text-align:right}th{background:#f1f1f1}td:first-child,th:first-child{text-align:left}
-.note{color:#555;font-size:.92em}pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.85em}
-img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:1em}
+.note{color:#555;font-size:.92em}.absent{color:#8a5a00;font-style:italic}
+pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.85em}
+img,svg{max-width:100%;height:auto}.grid{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+nav ol{columns:3;font-size:.92em}
 """
 
 
-def _fig_to_img(fig, alt: str) -> str:
+def optional_paths(results: str, models: Sequence[str], cohorts: Sequence[str]) -> dict[str, list[str]]:
+    """Expand OPTIONAL for this study: name -> candidate paths (globs resolved by the caller)."""
+    out = {}
+    for name, (tpl, _) in OPTIONAL.items():
+        if "{model}" in tpl:
+            out[name] = [os.path.join(results, tpl.format(model=m)) for m in models]
+        elif "{cohort}" in tpl:
+            out[name] = [os.path.join(results, tpl.format(cohort=c)) for c in cohorts]
+        else:
+            out[name] = [os.path.join(results, tpl)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# html helpers
+# ---------------------------------------------------------------------------------------------
+
+def fig_to_img(fig, alt: str, fmt: str = "png") -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    if fmt == "svg":
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        plt.close(fig)
+        return buf.getvalue().decode("utf-8")[buf.getvalue().decode("utf-8").find("<svg"):]
+    # dpi 100: a 6.4-inch figure is 640 px wide, shown 1:1 at 100 % zoom (text ≥ 9 pt stays legible)
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
+def file_img(path: str, alt: str) -> str:
+    data = Path(path).read_bytes()
+    if path.lower().endswith(".svg"):
+        text = data.decode("utf-8")
+        return text[text.find("<svg"):]
+    mime = "image/png" if path.lower().endswith(".png") else "image/jpeg"
+    return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
+
+
+def table_html(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     def fmt(v):
         if isinstance(v, (float, np.floating)):
             return "" if np.isnan(v) else floatfmt.format(v)
         return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
+    body = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>"
+                   for row in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def roc_figure(pred: pd.DataFrame, models: list[str], title: str, metrics: pd.DataFrame):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
-
-    fig, ax = plt.subplots(figsize=(5.2, 5.0))
-    auc = metrics.set_index("model")
-    for m in models:
-        fpr, tpr, _ = roc_curve(pred.y, pred[m])
-        a = auc.loc[m]
-        ax.plot(fpr, tpr, lw=1.8, label=f"{m}: {a.auc:.3f} ({a.auc_ci_low:.3f}–{a.auc_ci_high:.3f})")
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-    ax.set(xlabel="1 − specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right", fontsize=8, title="AUC (95 % CI, DeLong)", title_fontsize=8)
-    ax.set_aspect("equal")
-    return fig
+def absent(what: str = "") -> str:
+    return f"<p class='absent'>{html.escape(what + ': ' if what else '')}{ABSENT}.</p>"
 
 
-def icc_histogram(icc: pd.DataFrame, threshold: float):
-    import matplotlib
+def _existing(paths) -> list[str]:
+    if paths is None:
+        return []
+    if isinstance(paths, str):
+        paths = [paths]
+    found = []
+    for p in paths:
+        found.extend(sorted(glob.glob(p)) if any(ch in p for ch in "*?[") else ([p] if os.path.exists(p) else []))
+    return found
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    for pair, g in icc.groupby("pair"):
-        ax.hist(g.icc.dropna().clip(-0.2, 1), bins=40, alpha=0.55, label=pair)
-    ax.axvline(threshold, color="k", ls="--", lw=1)
-    ax.set(xlabel="ICC per radiomics feature", ylabel="features")
-    ax.legend(fontsize=8)
-    return fig
+def _by_key(paths: list[str], keys: Sequence[str], part: int) -> dict[str, str]:
+    """Map model/cohort names to paths: `part` = index of the path component holding the name
+    (-2: folder, e.g. models/<m>/x.csv; -1: file stem prefix, e.g. metrics/<c>_x.csv)."""
+    out = {}
+    for p in paths:
+        for k in keys:
+            name = Path(p).parts[part] if part == -2 else Path(p).name
+            if (part == -2 and name == k) or (part == -1 and (name == f"{k}.csv" or name.startswith(f"{k}_"))):
+                out[k] = p
+    return out
 
 
 def sha256(path: str) -> str:
@@ -96,9 +182,9 @@ def sha256(path: str) -> str:
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version()}
-    for pkg in ["axilla", "snakemake", "numpy", "pandas", "scikit-learn", "statsmodels", "simpleitk",
-                "pyradiomics-bhklab", "torch", "monai", "antspyx", "matplotlib"]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ["axilla", "snakemake", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "pingouin",
+                "simpleitk", "pyradiomics-bhklab", "torch", "monai", "antspyx", "matplotlib", "networkx"]:
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -106,96 +192,357 @@ def versions() -> dict[str, str]:
     return out
 
 
-def build(inputs, params) -> str:
-    cfg = params.config
-    cohorts = list(params.cohorts)
-    models = list(params.models)
-    split = pd.read_csv(inputs.split, dtype={"patient_id": str})
-    s = []
-    add = s.append
-    add(f"<h1>axilla study report: {html.escape(cfg['study'])}</h1>")
-    views = "; ".join(f"{m}: {', '.join(v)}" for m, v in cfg["views"].items())
-    data = "built-in synthetic demo cohort" if cfg.get("manifest") is None else html.escape(str(cfg["manifest"]))
-    add(f"<p>Outcome <b>{html.escape(cfg['outcome'])}</b> in {len(split)} patients; images: {views}; data: {data}; "
-        f"seed {cfg['seed']}.</p>")
+# ---------------------------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------------------------
 
-    add("<h2 id='split'>Cohorts</h2>")
-    counts = split.groupby("cohort").y.agg(patients="size", positive="sum").reindex(cohorts).reset_index()
+class _Doc:
+    def __init__(self):
+        self.parts: list[str] = []
+        self.done: list[str] = []
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def section(self, sid: str) -> None:
+        heading = dict(SECTIONS)[sid]
+        self.done.append(sid)
+        self.add(f"<h2 id='{sid}'>{html.escape(heading)}</h2>")
+
+
+def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], models: Sequence[str],
+          optional: Mapping[str, object] | None = None) -> str:
+    from . import figures
+    from .report_dag import render_svg
+    from .report_tables import table_one, tripod_ai
+
+    optional = dict(optional or {})
+    cohorts, models = list(cohorts), list(models)
+    opt = {k: _existing(v) for k, v in optional.items()}
+    for k in ("icc", "reproducible", "deep_weights", "rulegraph", "funnel", "optimism", "readers",
+              "readers_vs_models", "kappa"):
+        if k in inputs:  # declared rule inputs take precedence over discovered files
+            opt[k] = _existing(inputs[k])
+    rcfg = cfg.get("report", {}) or {}
+    primary = rcfg.get("primary_model") or models[-1]
+    if primary not in models:
+        raise ValueError(f"config report.primary_model: '{primary}' is not a model of this study ({models})")
+    train_cohort = cohorts[0]
+
+    split = pd.read_csv(inputs["split"], dtype={"patient_id": str})
+    clinical = pd.read_csv(inputs["clinical"], dtype={"patient_id": str})
+    def each(key):  # Snakemake hands a one-file named input over as a plain str
+        v = inputs[key]
+        return [v] if isinstance(v, str) else list(v)
+
+    metrics = dict(zip(cohorts, (pd.read_csv(p) for p in each("metrics")), strict=True))
+    preds = dict(zip(cohorts, (pd.read_csv(p, dtype={"patient_id": str}) for p in each("predictions")),
+                     strict=True))
+    pairwise = dict(zip(cohorts, (pd.read_csv(p) for p in each("pairwise")), strict=True))
+    dca = dict(zip(cohorts, (pd.read_csv(p) for p in each("dca")), strict=True))
+    coefs = dict(zip(models, (pd.read_csv(p) for p in each("coefficients")), strict=True))
+
+    d = _Doc()
+    title = rcfg.get("title") or f"axilla study report: {cfg['study']}"
+    d.add(f"<h1>{html.escape(title)}</h1>")
+    d.add("<nav><ol>" + "".join(f"<li><a href='#{s}'>{html.escape(h)}</a></li>" for s, h in SECTIONS)
+          + "</ol></nav>")
+
+    # --- summary and flow ----------------------------------------------------------------------
+    d.section("summary")
+    views = "; ".join(f"{m}: {', '.join(v)}" for m, v in cfg["views"].items())
+    data = ("built-in synthetic demo cohort" if cfg.get("manifest") is None
+            else f"manifest {cfg['manifest']}, clinical table {cfg['clinical']}")
+    d.add(f"<p>Study <b>{html.escape(cfg['study'])}</b>"
+          + (f", preset <b>{html.escape(str(rcfg['preset']))}</b>" if rcfg.get("preset") else ", no preset")
+          + f". Outcome <b>{html.escape(cfg['outcome'])}</b> (axillary lymph-node status) in {len(split)} "
+          f"patients; images {html.escape(views)}; data: {html.escape(data)}; seed {cfg['seed']}. "
+          f"Models: {html.escape(', '.join(models))}; primary model for single-model figures: "
+          f"<b>{html.escape(primary)}</b>.</p>")
+    best = metrics[cohorts[-1]].sort_values("auc", ascending=False).iloc[0]
+    d.add(f"<p>On the <b>{html.escape(cohorts[-1])}</b> cohort the highest AUC is {best.auc:.3f} "
+          f"(95 % CI {best.auc_ci_low:.3f}–{best.auc_ci_high:.3f}, model {html.escape(str(best.model))}).</p>")
+
+    d.section("flow")
+    counts = split.groupby("cohort")["y"].agg(patients="size", positive="sum").reindex(cohorts).reset_index()
     counts["negative"] = counts.patients - counts.positive
     counts["prevalence"] = counts.positive / counts.patients
-    add(_table(counts))
+    d.add(f"<p>{len(clinical)} patients in the validated clinical table → {len(split)} with images and outcome, "
+          "split at patient level:</p>" + table_html(counts))
     sp = cfg["split"]
     ext = sp.get("external")
-    add(f"<p class='note'>Split: {sp['method']}" + (f", {sp['test_fraction']:.0%} stratified internal hold-out"
-        if sp["method"] == "random" else f" from column '{sp['column']}'") +
-        (f"; external cohort = {ext['column']} in {ext['values']}" if ext else "") + ". Patient level.</p>")
+    d.add(f"<p class='note'>Split: {sp['method']}"
+          + (f", {sp['test_fraction']:.0%} stratified internal hold-out" if sp["method"] == "random"
+             else f" from column '{html.escape(str(sp.get('column')))}'")
+          + (f"; external cohort = {html.escape(str(ext['column']))} in {html.escape(str(ext['values']))}"
+             if ext else "") + ".</p>")
 
-    add("<h2 id='validate'>Validation and image QC</h2>")
-    qc = pd.read_csv(inputs.qc, dtype={"patient_id": str})
-    summ = qc.groupby(["modality", "view"]).agg(images=("patient_id", "size"),
-                                                 size=("size", lambda x: x.mode().iloc[0]),
-                                                 spacing=("spacing", lambda x: x.mode().iloc[0])).reset_index()
-    add("<p>All inputs passed validation (files, geometry, masks, clinical types, outcome).</p>" + _table(summ))
+    d.section("table1")
+    variables = dict(cfg.get("clinical_variables", {}))
+    if variables:
+        cl = clinical.set_index("patient_id").loc[split.patient_id]
+        for c in cohorts:
+            ids = (split.cohort == c).to_numpy()
+            yc = split.y.to_numpy()[ids]
+            t1 = table_one(cl[ids], yc, variables)
+            t1 = t1.rename(columns={"negative": f"node negative (n={int((yc == 0).sum())})",
+                                    "positive": f"node positive (n={int((yc == 1).sum())})"})
+            d.add(f"<h3>{html.escape(c)}</h3>" + table_html(t1))
+        d.add("<p class='note'>Numeric: Shapiro–Wilk in both groups → Student/Welch t-test (Levene), else "
+              "Mann–Whitney U; categorical: χ², Fisher's exact test for 2×2 tables with an expected count "
+              "below 5. Percentages of non-missing values.</p>")
+    else:
+        d.add(absent("clinical variables"))
 
-    add("<h2 id='reproducibility'>Reproducibility (ICC)</h2>")
-    icc = pd.read_csv(inputs.icc)
-    keep = pd.read_csv(inputs.reproducible)
-    nrad = pd.read_csv(inputs.radiomics, nrows=1).shape[1] - 1
-    rc = cfg["reproducibility"]
-    add(f"<p>{rc['icc']} per radiomics feature for rater pairs {', '.join('–'.join(p) for p in rc['pairs'])}; "
-        f"features with ICC ≥ {rc['threshold']} in every pair are kept: <b>{len(keep)} of {nrad}</b>.</p>")
-    if not icc.empty:
-        add(_fig_to_img(icc_histogram(icc, rc["threshold"]), "ICC histogram"))
-        by = icc.groupby("pair").agg(patients=("n", "first"), median_icc=("icc", "median"),
-                                     above=("icc", lambda x: int((x >= rc["threshold"]).sum()))).reset_index()
-        add(_table(by))
+    # --- data quality --------------------------------------------------------------------------
+    d.section("qc")
+    qc = pd.read_csv(inputs["qc"], dtype={"patient_id": str})
+    agg = {"images": ("patient_id", "size")}
+    for col in ("size", "spacing"):
+        if col in qc:
+            agg[col] = (col, lambda x: x.mode().iloc[0] if len(x) else "")
+    d.add("<p>All inputs passed validation (files, geometry, masks, clinical types, outcome).</p>"
+          + table_html(qc.groupby(["modality", "view"]).agg(**agg).reset_index()))
+    if opt.get("qc_table"):
+        try:
+            from .qc import gallery_html
 
-    add("<h2 id='deep'>Deep features: weights used</h2>")
-    weights = json.loads(Path(inputs.deep_weights).read_text())
-    rows = [{"view": k, "backbone": v.get("backbone", ""), "weights": v.get("weights", "")} for k, v in weights.items()]
-    add(_table(pd.DataFrame(rows)))
+            d.add(gallery_html(opt["qc_table"][0], os.path.dirname(opt["qc_table"][0])))
+        except ImportError:
+            d.add(absent("QC gallery (axilla.qc)"))
+    else:
+        d.add(absent("QC gallery"))
 
-    add("<h2 id='select'>Feature selection (training cohort only)</h2>")
-    for path in inputs.funnels:
-        name = Path(path).parent.name
-        add(f"<h3>{html.escape(name)}</h3>" + _table(pd.read_csv(path)))
+    d.section("icc")
+    if opt.get("icc"):
+        icc = pd.read_csv(opt["icc"][0])
+        rc = cfg["reproducibility"]
+        kept = len(pd.read_csv(opt["reproducible"][0])) if opt.get("reproducible") else None
+        d.add(f"<p>{rc['icc']} per radiomics feature for rater pairs "
+              f"{', '.join('–'.join(p) for p in rc['pairs'])}; features with ICC ≥ {rc['threshold']} in every "
+              f"pair are kept" + (f": <b>{kept} of {icc['feature'].nunique()}</b>" if kept is not None else "")
+              + ".</p>")
+        if not icc.empty:
+            d.add(fig_to_img(figures.icc_histogram(icc, rc["threshold"]), "ICC histogram"))
+            by = icc.groupby("pair").agg(patients=("n", "first"), features=("icc", "size"),
+                                         median_icc=("icc", "median"),
+                                         above=("icc", lambda x: int((x >= rc["threshold"]).sum()))).reset_index()
+            d.add(table_html(by))
+    else:
+        d.add(absent("ICC table"))
 
-    add("<h2 id='train'>Models</h2>")
-    for path in inputs.coefficients:
-        name = Path(path).parent.name
-        add(f"<h3>{html.escape(name)}</h3>" + _table(pd.read_csv(path), "{:.4g}"))
+    # --- selection and models ------------------------------------------------------------------
+    d.section("selection")
+    funnels = _by_key(opt.get("funnel", []), models, -2)
+    if funnels:
+        for m, p in funnels.items():
+            d.add(f"<h3>{html.escape(m)}</h3>" + table_html(pd.read_csv(p)))
+    else:
+        d.add(absent("selection funnel"))
 
-    add("<h2 id='evaluate'>Discrimination</h2><div class='grid'>")
-    for cohort, mpath, ppath in zip(cohorts, inputs.metrics, inputs.predictions):
-        pred = pd.read_csv(ppath, dtype={"patient_id": str})
-        met = pd.read_csv(mpath)
-        add(_fig_to_img(roc_figure(pred, models, f"{cohort} (n={len(pred)})", met), f"ROC {cohort}"))
-    add("</div>")
-    for cohort, mpath in zip(cohorts, inputs.metrics):
-        met = pd.read_csv(mpath)
-        add(f"<h3>{html.escape(cohort)}</h3>" + _table(met[[c for c in met.columns if c in (
-            "model", "n", "n_positive", "auc", "auc_ci_low", "auc_ci_high", "threshold", "sensitivity",
-            "specificity", "accuracy")]]))
-    for cohort, path in zip(cohorts, inputs.pairwise):
-        pw = pd.read_csv(path)
-        if not pw.empty:
-            add(f"<h4>{html.escape(cohort)}: paired DeLong tests</h4>" + _table(pw[[c for c in pw.columns if c in (
-                "model_a", "model_b", "delong_z", "delong_p")]]))
+    d.section("lasso")
+    paths = _by_key(opt.get("lasso_path", []), models, -2)
+    cvs = _by_key(opt.get("lasso_cv", []), models, -2)
+    if paths:
+        for m, p in paths.items():
+            cv = pd.read_csv(cvs[m]) if m in cvs else None
+            d.add(f"<h3>{html.escape(m)}</h3>" + fig_to_img(figures.lasso_path(pd.read_csv(p), cv, m), f"LASSO {m}"))
+    else:
+        d.add(absent("LASSO path and CV curve"))
 
-    add("<h2 id='provenance'>Provenance</h2>")
-    files = {"manifest": inputs.manifest, "clinical": inputs.clinical_raw}
-    add(_table(pd.DataFrame([{"input": k, "path": v, "sha256": sha256(v)} for k, v in files.items()])))
-    add(_table(pd.DataFrame(list(versions().items()), columns=["software", "version"])))
+    d.section("formulas")
+    formulas = _by_key(opt.get("formula", []), models, -2)
+    for m in models:
+        if m in formulas:
+            text = Path(formulas[m]).read_text(encoding="utf-8")
+        else:  # the fitted logistic model is itself the score formula
+            c = coefs[m]
+            terms = [f"{r.coef:+.4f} × {r.term}" for r in c.itertuples() if r.term != "(intercept)"]
+            icpt = c.loc[c.term == "(intercept)", "coef"]
+            text = f"logit(p) = {icpt.iloc[0] if len(icpt) else 0:.4f} " + " ".join(terms)
+        d.add(f"<h3>{html.escape(m)}</h3><pre>{html.escape(text)}</pre>")
+    if not formulas:
+        d.add("<p class='note'>From the fitted coefficients (features z-scored with training-cohort statistics); "
+              f"dedicated score formulas: {ABSENT}.</p>")
+    d.add("<h3>Coefficients</h3><div class='grid'>")
+    for m in models:
+        d.add(f"<div><b>{html.escape(m)}</b>" + table_html(coefs[m], "{:.4g}") + "</div>")
+    d.add("</div>")
+
+    # --- performance ---------------------------------------------------------------------------
+    d.section("models")
+    rows = []
+    for c in cohorts:
+        for r in metrics[c].itertuples():
+            rows.append({"cohort": c, "model": r.model, "AUC (95 % CI)": f"{r.auc:.3f} ({r.auc_ci_low:.3f}–"
+                         f"{r.auc_ci_high:.3f})", "accuracy": r.accuracy, "sensitivity": r.sensitivity,
+                         "specificity": r.specificity, "PPV": r.ppv, "NPV": r.npv, "F1": r.f1, "Brier": r.brier})
+    d.add(table_html(pd.DataFrame(rows)))
+    d.add("<p class='note'>Cut-off: Youden-optimal on the training cohort (p ≥ cut-off positive), applied "
+          "unchanged to the other cohorts. Calibration columns of the same metrics files:</p>")
+    cal = [{"cohort": c, "model": r.model, "threshold": r.threshold, "intercept": r.cal_intercept,
+            "slope": r.cal_slope, "CITL": r.citl, "HL χ²": r.hl_chi2, "HL df": str(r.hl_df), "HL p": r.hl_p}
+           for c in cohorts for r in metrics[c].itertuples()]
+    d.add(table_html(pd.DataFrame(cal)))
+
+    d.section("roc")
+    d.add("<div class='grid'>")
+    for c in cohorts:
+        d.add(fig_to_img(figures.roc(preds[c], models, metrics[c], f"{c} (n={len(preds[c])})"), f"ROC {c}"))
+    d.add("</div>")
+
+    d.section("pairwise")
+    for c in cohorts:
+        if pairwise[c].empty:
+            d.add(absent(f"{c}: pairwise comparisons (one model)"))
+            continue
+        d.add(f"<h3>{html.escape(c)}</h3>" + fig_to_img(figures.pairwise_heatmaps(pairwise[c], models, c),
+                                                         f"pairwise {c}"))
+        d.add(table_html(pairwise[c]))
+
+    d.section("calibration")
+    d.add("<div class='grid'>")
+    for c in cohorts:
+        d.add(fig_to_img(figures.calibration(preds[c], models, c), f"calibration {c}"))
+    d.add("</div>")
+
+    d.section("dca")
+    d.add("<div class='grid'>")
+    for c in cohorts:
+        d.add(fig_to_img(figures.decision_curves(dca[c], c), f"decision curve {c}"))
+    d.add("</div>")
+
+    d.section("impact")
+    d.add("<div class='grid'>")
+    for c in cohorts[1:] or cohorts:
+        d.add(fig_to_img(figures.clinical_impact(dca[c], primary, c), f"clinical impact {c}"))
+    d.add("</div>")
+
+    d.section("waterfall")
+    cut = metrics[train_cohort].set_index("model").loc[primary, "threshold"]
+    for c in cohorts:
+        d.add(fig_to_img(figures.waterfall(preds[c], primary, cut, c), f"waterfall {c}"))
+
+    d.section("nomogram")
+    noms = {}
+    for p in opt.get("nomogram", []) + _existing([p.replace(".svg", ".png") for p in optional.get("nomogram", [])]):
+        noms.update(_by_key([p], models, -2))
+    if noms:
+        for m, p in noms.items():
+            d.add(f"<h3>{html.escape(m)}</h3>" + file_img(p, f"nomogram {m}"))
+    else:
+        d.add(absent("nomogram"))
+
+    d.section("importance")
+    imps = _by_key(opt.get("importance", []), models, -2)
+    for m in models:
+        if m in imps:
+            t = pd.read_csv(imps[m])
+            d.add(fig_to_img(figures.bar_importance(t, t.columns[1], f"{m}: feature importance"), f"importance {m}"))
+        else:
+            c = coefs[m][coefs[m].term != "(intercept)"][["term", "coef"]]
+            if not c.empty:
+                d.add(fig_to_img(figures.bar_importance(c, "coef", f"{m}: standardised coefficients (model-native)"),
+                                 f"importance {m}"))
+    if not imps:
+        d.add(f"<p class='note'>Model-native importance (coefficients on z-scored features); SHAP: {ABSENT}.</p>")
+
+    d.section("gradcam")
+    cams = opt.get("gradcam", [])
+    if cams:
+        d.add("<div class='grid'>" + "".join(
+            f"<figure>{file_img(p, Path(p).stem)}<figcaption>{html.escape(Path(p).stem)}</figcaption></figure>"
+            for p in cams) + "</div>")
+    else:
+        d.add(absent("Grad-CAM examples"))
+
+    d.section("readers")
+    rd = _by_key(opt.get("readers", []), cohorts, -1)
+    if rd:
+        vs = _by_key(opt.get("readers_vs_models", []), cohorts, -1)
+        kp = _by_key(opt.get("kappa", []), cohorts, -1)
+        for c in cohorts:
+            if c in rd:
+                d.add(f"<h3>{html.escape(c)}</h3>" + table_html(pd.read_csv(rd[c])))
+                for extra in (vs, kp):
+                    if c in extra:
+                        d.add(table_html(pd.read_csv(extra[c])))
+    else:
+        d.add(absent("reader study (evaluate.readers)"))
+
+    d.section("optimism")
+    opts = opt.get("optimism", [])
+    if opts:
+        d.add(table_html(pd.concat([pd.read_csv(p) for p in opts], ignore_index=True)))
+        d.add("<p class='note'>Harrell: apparent training AUC minus the mean optimism over bootstrap resamples, "
+              "the whole procedure (encoding, selection, model) refitted in each.</p>")
+    else:
+        d.add(absent("bootstrap optimism"))
+
+    # --- provenance ----------------------------------------------------------------------------
+    d.section("provenance")
+    files = [(k, inputs[k]) for k in ("manifest", "clinical_raw") if inputs.get(k)]
+    for m, p in sorted((cfg.get("radiomics", {}).get("params") or {}).items()):
+        if os.path.exists(p):
+            files.append((f"radiomics params {m}", p))
+    w = (cfg.get("deep", {}).get("weights") or {})
+    for key in ("path", "init"):
+        if w.get(key) and os.path.exists(w[key]):
+            files.append((f"deep weights ({key})", w[key]))
+    prov = [{"input": k, "path": v, "sha256": sha256(v)} for k, v in files]
+    if inputs.get("validated_manifest"):
+        man = pd.read_csv(inputs["validated_manifest"])
+        img = sorted(set(man.get("image", [])) | set(man.get("mask", [])))
+        h = hashlib.sha256()
+        for p in img:
+            h.update(f"{p}\0{sha256(p) if os.path.exists(p) else 'missing'}\n".encode())
+        prov.append({"input": f"all {len(img)} image and mask files", "path": "(validated manifest)",
+                     "sha256": h.hexdigest()})
+    d.add("<h3>Input files</h3>" + table_html(pd.DataFrame(prov)))
+    d.add("<h3>Deep-learning weights used</h3>")
+    if opt.get("deep_weights"):
+        weights = json.loads(Path(opt["deep_weights"][0]).read_text())
+        wt = pd.DataFrame([{"view": k, "backbone": v.get("backbone", ""), "weights": v.get("weights", ""),
+                            "description": (v.get("details") or {}).get("description", "")}
+                           for k, v in weights.items()])
+        if wt["description"].equals(wt["weights"]):
+            wt = wt.drop(columns="description")
+        d.add(table_html(wt))
+    else:
+        d.add(absent("deep weights provenance"))
+    d.add("<h3>Software</h3>" + table_html(pd.DataFrame(list(versions().items()), columns=["software", "version"])))
+    bench = _existing(inputs.get("benchmarks"))
+    if bench:
+        secs = sum(float(pd.read_csv(p, sep="\t")["s"].sum()) for p in bench)
+        d.add(f"<p>Seed {cfg['seed']}. Run time: {secs / 60:.1f} min summed over {len(bench)} jobs' "
+              "benchmarks (wall time per job; jobs may have run in parallel).</p>")
+    else:
+        d.add(f"<p>Seed {cfg['seed']}. Run time: {ABSENT} (no benchmark files).</p>")
     import yaml
 
-    add("<h3>Configuration</h3><pre>" + html.escape(yaml.safe_dump(dict(cfg), sort_keys=False)) + "</pre>")
+    d.add("<h3>Configuration</h3><pre>" + html.escape(yaml.safe_dump(json.loads(json.dumps(dict(cfg))),
+                                                                        sort_keys=False)) + "</pre>")
+
+    d.section("rulegraph")
+    if opt.get("rulegraph"):
+        d.add(render_svg(Path(opt["rulegraph"][0]).read_text(encoding="utf-8")))
+    else:
+        d.add(absent("rule graph"))
+
+    d.section("tripod")
+    has = {"optimism": bool(opts), "readers": bool(rd), "nomogram": bool(noms)}
+    d.add(table_html(tripod_ai(dict(cfg), counts, models, has).assign(
+        filled=lambda t: t["filled"].map({True: "yes", False: "no"}))))
+
+    assert d.done == [s for s, _ in SECTIONS], "report sections out of order"
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>axilla: {html.escape(cfg['study'])}</title><style>{CSS}</style></head><body>"
-            + "\n".join(s) + "</body></html>\n")
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+            + "\n".join(d.parts) + "</body></html>\n")
 
 
-def run(inputs, params, out_html: str) -> None:
-    text = build(inputs, params)
+def run(inputs: Mapping[str, object], cfg: Mapping, cohorts, models, optional, out_html: str) -> None:
+    text = build(inputs, cfg, cohorts, models, optional)
     with atomic_path(out_html) as tmp:
         tmp.write_text(text, encoding="utf-8")
     log.info("report written: %s (%.0f kB)", out_html, len(text) / 1024)

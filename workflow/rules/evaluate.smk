@@ -1,14 +1,39 @@
+EVAL = config["evaluate"]
+READERS = EVAL["readers"]
+OPTIMISM_MODELS = FEATURE_MODELS if EVAL["optimism_bootstraps"] > 0 else []
+
+
 rule evaluate:
-    """Per cohort: predictions of every model, AUC with DeLong CI, threshold metrics, calibration, pairwise tests, decision curves."""
+    """Per cohort: predictions of every model, AUC with DeLong CI, threshold metrics, calibration, pairwise tests, decision curves, readers."""
     input:
-        unpack(lambda wc: {m: f"{RESULTS}/models/{m}/predictions.csv" for m in MODELS}),
+        # a list, not named inputs: a model may be called anything, e.g. "clinical"
+        models=[f"{RESULTS}/models/{m}/predictions.csv" for m in MODELS],
+        reader_table=CLINICAL if READERS else [],
     output:
         predictions=[f"{RESULTS}/predictions/{c}.csv" for c in COHORTS],
-        metrics=[f"{RESULTS}/metrics/{c}.csv" for c in COHORTS],
-        pairwise=[f"{RESULTS}/metrics/{c}_pairwise.csv" for c in COHORTS],
-        dca=[f"{RESULTS}/metrics/{c}_dca.csv" for c in COHORTS],
+        metrics=[
+            report(f"{RESULTS}/metrics/{c}.csv", caption="../report/metrics.rst", category="Evaluation",
+                   labels={"table": "metrics", "cohort": c})
+            for c in COHORTS
+        ],
+        pairwise=[
+            report(f"{RESULTS}/metrics/{c}_pairwise.csv", caption="../report/pairwise.rst", category="Evaluation",
+                   labels={"table": "pairwise", "cohort": c})
+            for c in COHORTS
+        ],
+        dca=[
+            report(f"{RESULTS}/metrics/{c}_dca.csv", caption="../report/dca.rst", category="Evaluation",
+                   labels={"table": "decision curve", "cohort": c})
+            for c in COHORTS
+        ],
+        readers=[f"{RESULTS}/metrics/{c}{s}.csv" for c in COHORTS for s in ("_readers", "_readers_vs_models", "_kappa")]
+        if READERS
+        else [],
     params:
+        models=list(MODELS),
         cohorts=COHORTS,
+        readers=READERS,
+        reader_threshold=EVAL["reader_threshold"],
     log:
         f"{RESULTS}/logs/evaluate.log",
     benchmark:
@@ -21,3 +46,31 @@ rule evaluate:
         "../../envs/stats.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+rule optimism:
+    """Harrell bootstrap optimism-corrected training AUC: the whole feature model refitted per resample."""
+    input:
+        unpack(feature_inputs),
+        selection=rules.select.output.selection,
+    output:
+        f"{RESULTS}/models/{{model}}/optimism.csv",
+    wildcard_constraints:
+        model="|".join(FEATURE_MODELS) or "^$",
+    params:
+        features=lambda wc: MODELS[wc.model]["features"],
+        variables=config["clinical_variables"],
+        n_boot=EVAL["optimism_bootstraps"],
+        seed=SEED,
+    log:
+        f"{RESULTS}/logs/optimism/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/optimism/{{model}}.tsv"
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/optimism.py"

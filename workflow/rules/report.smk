@@ -1,27 +1,60 @@
+from axilla.report import optional_paths
+
+report: "../report/workflow.rst"
+
+
+rule rulegraph:
+    """The rule graph of this very run (config included), as DOT, for the report."""
+    output:
+        f"{RESULTS}/report/rulegraph.dot",
+    params:
+        snakefile=workflow.main_snakefile,
+        config=config,
+    log:
+        f"{RESULTS}/logs/rulegraph.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/rulegraph.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/rulegraph.py"
+
+
 rule report:
-    """One self-contained HTML report of the study."""
+    """One self-contained HTML report of the study (sections fed by absent optional inputs say so)."""
     input:
         metrics=rules.evaluate.output.metrics,
         predictions=rules.evaluate.output.predictions,
         pairwise=rules.evaluate.output.pairwise,
+        dca=rules.evaluate.output.dca,
+        readers=rules.evaluate.output.readers,
         split=rules.split.output[0],
         qc=rules.validate.output.qc,
         clinical=rules.validate.output.clinical,
+        validated_manifest=rules.validate.output.manifest,
         icc=rules.reproducibility.output.icc,
         reproducible=rules.reproducibility.output.keep,
-        radiomics=rules.radiomics_table.output.wide,
         deep_weights=rules.deep_table.output.provenance,
-        funnels=[f"{RESULTS}/selection/{m}/funnel.csv" for m in FEATURE_MODELS],
+        funnel=[f"{RESULTS}/selection/{m}/funnel.csv" for m in FEATURE_MODELS],
         coefficients=[f"{RESULTS}/models/{m}/coefficients.csv" for m in MODELS],
+        optimism=[f"{RESULTS}/models/{m}/optimism.csv" for m in OPTIMISM_MODELS],
+        rulegraph=rules.rulegraph.output[0],
         manifest=MANIFEST,
         clinical_raw=CLINICAL,
     output:
-        f"{RESULTS}/report.html",
+        report(f"{RESULTS}/report.html", caption="../report/study_report.rst", category="Study report"),
     params:
         config=config,
         cohorts=COHORTS,
         models=list(MODELS),
-        feature_models=FEATURE_MODELS,
+        # Sections of other stages (LASSO path, formulas, nomogram, SHAP, Grad-CAM, QC gallery):
+        # rendered when these files exist, otherwise marked as not produced.
+        optional=optional_paths(RESULTS, list(MODELS), COHORTS),
+        benchmarks=f"{RESULTS}/benchmarks",
     log:
         f"{RESULTS}/logs/report.log",
     benchmark:

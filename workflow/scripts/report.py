@@ -1,6 +1,12 @@
+import glob
+import os
+
 from axilla.io import setup_logging
 
 setup_logging(snakemake.log[0])
 from axilla import report
 
-report.run(snakemake.input, snakemake.params, snakemake.output[0])
+p = snakemake.params
+inputs = {k: snakemake.input[k] for k in snakemake.input.keys()}
+inputs["benchmarks"] = sorted(glob.glob(os.path.join(p.benchmarks, "**", "*.tsv"), recursive=True))
+report.run(inputs, p.config, p.cohorts, p.models, p.optional, snakemake.output[0])

@@ -1,0 +1,211 @@
+"""The study report: every section present, optional sections say when they are absent,
+Table 1 tests and the rule-graph rendering pinned to hand-worked values."""
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from axilla import evaluate, report
+from axilla.report_dag import layered_svg, parse_dot
+from axilla.report_tables import categorical_test, numeric_test, table_one
+
+COHORTS = ["train", "internal"]
+MODELS = ["clin", "rad"]
+CFG = {
+    "study": "tiny", "seed": 7, "outcome": "ln_status", "manifest": None, "clinical": None,
+    "views": {"US": ["tumor"]}, "clinical_variables": {"age": "numeric", "er": "categorical"},
+    "split": {"method": "random", "test_fraction": 0.3, "external": None},
+    "reproducibility": {"icc": "ICC2", "threshold": 0.75, "pairs": [["A", "B"]]},
+    "deep": {"backbone": {"US": "resnet18"}, "weights": {"source": "random"}},
+    "select": {"steps": ["variance", "lasso"]},
+    "models": {"clin": {"features": ["clinical"]}, "rad": {"features": ["radiomics"]}},
+    "report": {"preset": "seed-002"},
+}
+
+
+def _study(tmp_path, optional_files=True):
+    """A tiny results tree written through axilla.evaluate, as the pipeline does."""
+    rng = np.random.default_rng(0)
+    n = 40
+    ids = [f"ID-{i:02d}" for i in range(n)]
+    y = np.tile([0, 1], n // 2)
+    cohort = np.where(np.arange(n) < 26, "train", "internal")
+    res = tmp_path / "results" / "tiny"
+    files = {}
+    for m, s in (("clin", 0.3), ("rad", 0.15)):
+        p = np.clip(0.5 + s * (y - 0.5) * 2 + rng.normal(0, 0.2, n), 0.02, 0.98)
+        d = res / "models" / m
+        d.mkdir(parents=True)
+        pd.DataFrame({"patient_id": ids, "cohort": cohort, "y": y, "prob": p}).to_csv(d / "predictions.csv", index=False)
+        pd.DataFrame({"term": ["(intercept)", f"{m}_feature"], "coef": [0.1, 1.2 if m == "clin" else -0.8],
+                      "odds_ratio": [1.1, 3.3]}).to_csv(d / "coefficients.csv", index=False)
+        files[m] = str(d / "predictions.csv")
+    evaluate.run(files, COHORTS, str(res))
+    (res / "split").mkdir()
+    pd.DataFrame({"patient_id": ids, "cohort": cohort, "y": y}).to_csv(res / "split/split.csv", index=False)
+    (res / "validate").mkdir()
+    pd.DataFrame({"patient_id": ids, "ln_status": y, "age": rng.normal(55, 10, n).round(),
+                  "er": rng.integers(0, 2, n)}).to_csv(res / "validate/clinical.csv", index=False)
+    pd.DataFrame({"patient_id": ids, "modality": "US", "view": "tumor", "size": "64x64",
+                  "spacing": "0.25x0.25"}).to_csv(res / "validate/qc.csv", index=False)
+    if optional_files:
+        (res / "selection/clin").mkdir(parents=True)
+        pd.DataFrame({"step": ["input", "lasso"], "n_in": [5, 5], "n_out": [5, 1]}).to_csv(
+            res / "selection/clin/funnel.csv", index=False)
+        lam = np.linspace(-4, 0, 5)
+        pd.DataFrame({"log_lambda": np.repeat(lam, 2), "feature": ["a", "b"] * 5,
+                      "coef": np.r_[np.linspace(1, 0, 5), np.linspace(-0.5, 0, 5)].reshape(2, 5).T.ravel()}).to_csv(
+            res / "selection/clin/lasso_path.csv", index=False)
+        pd.DataFrame({"log_lambda": lam, "cv_mean": [1.2, 1.1, 1.0, 1.1, 1.3], "cv_se": 0.05,
+                      "chosen": ["", "", "min", "1se", ""]}).to_csv(res / "selection/clin/lasso_cv.csv", index=False)
+        (res / "models/clin/formula.txt").write_text("RadScore = 0.1 + 1.2 × clin_feature")
+        (res / "report").mkdir()
+        (res / "report/rulegraph.dot").write_text(
+            'digraph snakemake_dag {\n\t0[label = "all"];\n\t1[label = "report"];\n\t2[label = "evaluate"];\n'
+            "\t1 -> 0\n\t2 -> 1\n}\n")
+    inputs = {"split": str(res / "split/split.csv"), "clinical": str(res / "validate/clinical.csv"),
+              "qc": str(res / "validate/qc.csv"),
+              "metrics": [str(res / f"metrics/{c}.csv") for c in COHORTS],
+              "predictions": [str(res / f"predictions/{c}.csv") for c in COHORTS],
+              "pairwise": [str(res / f"metrics/{c}_pairwise.csv") for c in COHORTS],
+              "dca": [str(res / f"metrics/{c}_dca.csv") for c in COHORTS],
+              "coefficients": [str(res / f"models/{m}/coefficients.csv") for m in MODELS]}
+    return res, inputs
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rep")
+    res, inputs = _study(tmp)
+    out = res / "report.html"
+    report.run(inputs, CFG, COHORTS, MODELS, report.optional_paths(str(res), MODELS, COHORTS), str(out))
+    return out, out.read_text(encoding="utf-8")
+
+
+def test_every_section_in_order_and_self_contained(built):
+    _, text = built
+    found = re.findall(r"<h2 id='([a-z0-9]+)'>([^<]+)</h2>", text)
+    assert found == report.SECTIONS
+    # self-contained: no external resources, figures embedded
+    assert not re.search(r"""(src|href)=["'](?!data:|#)""", text)
+    assert text.count("data:image/png;base64,") >= 10
+    assert "seed-002" in text and "ID-00" not in text.split("<h2 id='table1'>")[1].split("<h2 id='qc'>")[0]
+
+
+def test_optional_sections_render_or_say_absent(built):
+    _, text = built
+    sec = dict(re.findall(r"<h2 id='([a-z0-9]+)'>[^<]+</h2>(.*?)(?=<h2 id=|</body>)", text, re.S))
+    for sid in ("nomogram", "gradcam", "readers", "optimism"):
+        assert report.ABSENT in sec[sid], sid
+    for sid in ("selection", "lasso", "formulas", "rulegraph", "roc", "dca", "impact", "waterfall", "tripod"):
+        assert report.ABSENT not in sec[sid].split("<p class='note'>")[0] or sid == "formulas", sid
+    assert "RadScore = 0.1 + 1.2 × clin_feature" in sec["formulas"]
+    assert "logit(p) = 0.1000 -0.8000 × rad_feature" in sec["formulas"]  # derived from coefficients
+    assert "<svg" in sec["rulegraph"] and ">evaluate</text>" in sec["rulegraph"]
+    assert report.ABSENT in sec["icc"]  # no ICC table in this study
+    # TRIPOD+AI: answerable items filled from the run, the rest left to the authors
+    assert "train: 26 patients, 13 node positive; internal: 14 patients, 7 node positive" in sec["tripod"]
+    assert "to be completed by the authors" in sec["tripod"] and "hold-out only" in sec["tripod"]
+
+
+def test_report_without_any_optional_input(tmp_path):
+    res, inputs = _study(tmp_path, optional_files=False)
+    text = report.build(inputs, CFG, COHORTS, MODELS, report.optional_paths(str(res), MODELS, COHORTS))
+    for sid in ("selection", "lasso", "rulegraph", "qc", "icc"):
+        body = text.split(f"<h2 id='{sid}'>")[1].split("<h2 id=")[0]
+        assert report.ABSENT in body, sid
+
+
+def test_model_table_numbers_come_from_metrics_files(built):
+    out, text = built
+    met = pd.read_csv(out.parent / "metrics/internal.csv").set_index("model")
+    r = met.loc["clin"]
+    assert f"{r.auc:.3f} ({r.auc_ci_low:.3f}–{r.auc_ci_high:.3f})" in text
+
+
+# --- Table 1 ------------------------------------------------------------------------------------
+
+def test_table_one_tests_chosen_by_data():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, 40), rng.normal(0.5, 1, 40)
+    p, test, normal = numeric_test(a, b)
+    assert normal and test == "Student t" and p == pytest.approx(stats.ttest_ind(a, b).pvalue)
+    skew_a, skew_b = rng.exponential(1, 40), rng.exponential(2, 40)
+    p, test, normal = numeric_test(skew_a, skew_b)
+    assert not normal and test == "Mann–Whitney U"
+    assert p == pytest.approx(stats.mannwhitneyu(skew_a, skew_b, alternative="two-sided").pvalue)
+    # 2x2 with expected count < 5 -> Fisher: [[1, 5], [6, 1]] hand-worked two-sided p = 0.0291
+    p, test = categorical_test(np.array([[1, 5], [6, 1]]))
+    assert test == "Fisher exact" and p == pytest.approx(0.029137529, rel=1e-6)
+    # all expected >= 5 -> Yates-corrected chi2: [[20, 10], [10, 20]] -> chi2 = (|20-15|-.5)^2 * 4/15 = 5.4
+    p, test = categorical_test(np.array([[20, 10], [10, 20]]))
+    assert test == "χ²" and p == pytest.approx(stats.chi2.sf(5.4, 1), rel=1e-12)
+
+
+def test_table_one_counts_and_percentages():
+    df = pd.DataFrame({"er": ["1", "1", "0", "0", "1", None], "age": [50, 60, 55, 65, 70, 40]})
+    y = np.array([0, 0, 1, 1, 1, 0])
+    t = table_one(df, y, {"er": "categorical", "age": "numeric"})
+    er = t[t.level.isin(["0", "1"])].set_index("level")
+    # non-missing: negatives {1, 1} (n=2), positives {0, 0, 1} (n=3)
+    assert er.loc["0", "negative"] == "0 (0.0 %)" and er.loc["0", "positive"] == "2 (66.7 %)"
+    assert er.loc["1", "negative"] == "2 (100.0 %)" and er.loc["1", "positive"] == "1 (33.3 %)"
+    age = t[t.variable == "age"].iloc[0]
+    assert age["negative"] == "50.0 ± 10.0"  # 50, 60, 40
+
+
+# --- rule graph ---------------------------------------------------------------------------------
+
+def test_rule_graph_layout_draws_every_rule_and_edge():
+    dot = ('digraph snakemake_dag {\n\t0[label = "all", color = "0.1 0.6 0.85"];\n\t1[label = "report"];\n'
+           '\t2[label = "evaluate"];\n\t3[label = "train"];\n\t1 -> 0\n\t2 -> 1\n\t3 -> 2\n\t3 -> 1\n}')
+    nodes, edges = parse_dot(dot)
+    assert nodes == {"0": "all", "1": "report", "2": "evaluate", "3": "train"} and len(edges) == 4
+    svg = layered_svg(nodes, edges)
+    assert svg.count("<rect") == 4 and svg.count("<line") == 4
+    ys = {lab: float(re.search(rf'y="([0-9.]+)"[^>]*>{lab}</text>', svg).group(1)) for lab in nodes.values()}
+    # longest-path layers: train above evaluate above report above all
+    assert ys["train"] < ys["evaluate"] < ys["report"] < ys["all"]
+
+
+# --- headless browser ---------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium installed (Debian: apt-get install chromium)")
+def test_report_opens_in_headless_chromium(built, tmp_path):
+    out, _ = built
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", out.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    headings = re.findall(r'<h2 id="([a-z0-9]+)">([^<]+)</h2>', dom)
+    assert headings == report.SECTIONS
+    # rendered, not just parsed: a screenshot of the top of the page holds real content
+    shot = tmp_path / "page.png"
+    subprocess.run([*cmd[:-2], f"--screenshot={shot}", "--window-size=1200,2000", out.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_figures_are_shown_near_natural_size(built):
+    """Legible at 100 % zoom: every embedded PNG is 100 dpi, at most ~1200 px wide (the page is
+    1180 px, so at most a slight shrink) and its smallest text is 9 pt (12.5 px)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from axilla import figures  # noqa: F401  (sets the font sizes)
+    import matplotlib.pyplot as plt
+
+    _, text = built
+    widths = [Image.open(io.BytesIO(base64.b64decode(b))).size[0]
+              for b in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)]
+    assert widths and all(300 <= w <= 1250 for w in widths), widths
+    assert min(plt.rcParams[k] for k in ("font.size", "legend.fontsize", "xtick.labelsize", "ytick.labelsize")) >= 9

@@ -1,0 +1,161 @@
+"""Report figures (matplotlib, Agg), each a pure function of result tables returning a Figure.
+
+Sizes and fonts are chosen so that, embedded at their natural size, text is legible at 100 %
+zoom: figures are at most ~1000 px wide at the report's dpi and no text is below 9 pt.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "legend.fontsize": 9,
+                     "xtick.labelsize": 9, "ytick.labelsize": 9, "svg.hashsalt": "axilla"})
+
+REFERENCE_STYLE = {"treat_all": dict(color="0.35", ls="--", lw=1.2), "treat_none": dict(color="0.0", ls=":", lw=1.2)}
+
+
+def roc(pred: pd.DataFrame, models: list[str], metrics: pd.DataFrame, title: str):
+    from sklearn.metrics import roc_curve
+
+    fig, ax = plt.subplots(figsize=(5.4, 5.2))
+    met = metrics.set_index("model")
+    for m in models:
+        fpr, tpr, _ = roc_curve(pred["y"], pred[m])
+        a = met.loc[m]
+        ax.plot(fpr, tpr, lw=1.8, label=f"{m}: {a.auc:.3f} ({a.auc_ci_low:.3f}–{a.auc_ci_high:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set(xlabel="1 − specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", title="AUC (95 % CI, DeLong)", title_fontsize=9)
+    ax.set_aspect("equal")
+    return fig
+
+
+def pairwise_heatmaps(pairwise: pd.DataFrame, models: list[str], title: str):
+    """Three panels (DeLong p, NRI, IDI); cell (row b, column a) = model b over model a."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), constrained_layout=True)
+    k = len(models)
+    for ax, (col, label, cmap, vlim) in zip(axes, [
+        ("delong_p", "DeLong p (row vs column)", "viridis_r", (0, 1)),
+        ("nri", "continuous NRI (row over column)", "RdBu", None),
+        ("idi", "IDI (row over column)", "RdBu", None),
+    ]):
+        mat = np.full((k, k), np.nan)
+        for r in pairwise.itertuples(index=False):
+            a, b = models.index(r.model_a), models.index(r.model_b)
+            v = getattr(r, col)
+            mat[b, a] = v
+            mat[a, b] = v if col == "delong_p" else -v  # a over b is the negative of b over a
+        if vlim is None:
+            lim = np.nanmax(np.abs(mat)) if np.isfinite(mat).any() else 1.0
+            vlim = (-lim or -1, lim or 1)
+        im = ax.imshow(mat, cmap=cmap, vmin=vlim[0], vmax=vlim[1])
+        for i in range(k):
+            for j in range(k):
+                if np.isfinite(mat[i, j]):
+                    # white text only on the dark ends of each colour map
+                    dark = mat[i, j] > 0.6 if col == "delong_p" else abs(mat[i, j]) > 0.6 * vlim[1]
+                    ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=9,
+                            color="white" if dark else "black")
+        ax.set_xticks(range(k), models, rotation=35, ha="right")
+        ax.set_yticks(range(k), models)
+        ax.set_title(label)
+        fig.colorbar(im, ax=ax, shrink=0.75)
+    fig.suptitle(title)
+    return fig
+
+
+def calibration(pred: pd.DataFrame, models: list[str], title: str, bins: int = 5):
+    """Observed event rate vs mean predicted probability in quantile bins of each model."""
+    from sklearn.calibration import calibration_curve
+
+    fig, ax = plt.subplots(figsize=(5.4, 5.2))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="ideal")
+    for m in models:
+        obs, mean_p = calibration_curve(pred["y"], pred[m], n_bins=bins, strategy="quantile")
+        ax.plot(mean_p, obs, marker="o", lw=1.5, label=m)
+    ax.set(xlabel="predicted probability", ylabel="observed proportion", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left")
+    ax.set_aspect("equal")
+    return fig
+
+
+def decision_curves(dca: pd.DataFrame, title: str):
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for name, g in dca.groupby("model", sort=False):
+        ax.plot(g["threshold"], g["net_benefit"], label=name.replace("_", " "),
+                **REFERENCE_STYLE.get(name, dict(lw=1.6)))
+    prev = dca.loc[dca["model"] == "treat_all", "net_benefit"].max()
+    ax.set(xlabel="threshold probability", ylabel="net benefit", title=title, xlim=(0, 1),
+           ylim=(-0.05, max(0.05, prev * 1.1)))
+    ax.legend(loc="upper right")
+    return fig
+
+
+def clinical_impact(dca: pd.DataFrame, model: str, title: str):
+    g = dca[dca["model"] == model]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.plot(g["threshold"], g["high_risk_per_1000"], color="C3", lw=1.8, label="number high risk")
+    ax.plot(g["threshold"], g["high_risk_events_per_1000"], color="C0", ls="--", lw=1.8,
+            label="number high risk with event")
+    ax.set(xlabel="threshold probability", ylabel="per 1000 patients", title=f"{title}: {model}",
+           xlim=(0, 1), ylim=(0, 1000))
+    ax.legend(loc="upper right")
+    return fig
+
+
+def waterfall(pred: pd.DataFrame, model: str, threshold: float, title: str):
+    """One bar per patient: predicted probability minus the training cut-off, sorted, coloured by outcome."""
+    d = (pred[model] - threshold).to_numpy()
+    order = np.argsort(-d, kind="stable")
+    y = pred["y"].to_numpy()[order]
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    ax.bar(np.arange(d.size), d[order], color=np.where(y == 1, "C3", "C0"), width=0.85)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set(xlabel="patients (sorted)", ylabel=f"p − cut-off ({threshold:.3f})", title=f"{title}: {model}")
+    ax.set_xticks([])
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color="C3", label="node positive"), Patch(color="C0", label="node negative")],
+              loc="upper right")
+    return fig
+
+
+def bar_importance(table: pd.DataFrame, value: str, title: str, top: int = 15):
+    t = table.reindex(table[value].abs().sort_values(ascending=False).index).head(top)[::-1]
+    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(t) + 1.2))
+    ax.barh([str(f)[:60] for f in t.iloc[:, 0]], t[value], color=np.where(t[value] >= 0, "C3", "C0"))
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set(xlabel=value, title=title)
+    return fig
+
+
+def lasso_path(path: pd.DataFrame, cv: pd.DataFrame | None, title: str):
+    """Coefficient path (`log_lambda, feature, coef`) and CV curve (`log_lambda, cv_mean, cv_se, chosen`)."""
+    panels = 2 if cv is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2), constrained_layout=True, squeeze=False)
+    for feat, g in path.groupby("feature"):
+        axes[0, 0].plot(g["log_lambda"], g["coef"], lw=1)
+    axes[0, 0].set(xlabel="log λ", ylabel="coefficient", title=f"{title}: coefficient path")
+    if cv is not None:
+        ax = axes[0, 1]
+        ax.errorbar(cv["log_lambda"], cv["cv_mean"], yerr=cv["cv_se"], fmt="o", ms=3, color="C3", ecolor="0.6")
+        for r in cv[cv["chosen"].fillna("").astype(str) != ""].itertuples():
+            ax.axvline(r.log_lambda, ls="--", color="k", lw=1)
+            ax.annotate(f"λ {r.chosen}", (r.log_lambda, ax.get_ylim()[1]), fontsize=9, va="top")
+        ax.set(xlabel="log λ", ylabel="CV deviance", title=f"{title}: cross-validation")
+    return fig
+
+
+def icc_histogram(icc: pd.DataFrame, threshold: float):
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    for pair, g in icc.groupby("pair"):
+        ax.hist(g["icc"].dropna().clip(-0.2, 1), bins=40, alpha=0.55, label=pair)
+    ax.axvline(threshold, color="k", ls="--", lw=1)
+    ax.set(xlabel="ICC per radiomics feature", ylabel="features")
+    ax.legend()
+    return fig
