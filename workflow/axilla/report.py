@@ -71,7 +71,7 @@ OPTIONAL = {
     "readers_vs_models": ("metrics/{cohort}_readers_vs_models.csv", "axilla.evaluate.READER_VS_MODEL_COLUMNS"),
     "kappa": ("metrics/{cohort}_kappa.csv", "axilla.evaluate.KAPPA_COLUMNS"),
     "gradcam": ("deep/gradcam/*.png", "PNG per example, file name = caption (no DICOM header data)"),
-    "qc_table": ("qc/qc.csv", "axilla.qc.collect table; png paths relative to the CSV's folder"),
+    "qc_table": ("qc/preprocess.csv", "axilla.qc table; png paths relative to results/<study>/"),
     "icc": ("reproducibility/icc.csv", "feature, pair, n, form, icc, ci_low, ci_high"),
     "reproducible": ("reproducibility/reproducible_features.csv", "feature"),
     "deep_weights": ("features/deep_weights.json", "view -> {backbone, weights, details}"),
@@ -307,7 +307,8 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
         try:
             from .qc import gallery_html
 
-            d.add(gallery_html(opt["qc_table"][0], os.path.dirname(opt["qc_table"][0])))
+            # png paths are relative to results/<study>/, the folder above qc/
+            d.add(gallery_html(opt["qc_table"][0], os.path.dirname(os.path.dirname(opt["qc_table"][0]))))
         except ImportError:
             d.add(absent("QC gallery (axilla.qc)"))
     else:

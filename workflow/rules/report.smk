@@ -34,6 +34,7 @@ rule report:
         readers=rules.evaluate.output.readers,
         split=rules.split.output[0],
         qc=rules.validate.output.qc,
+        qc_table=rules.qc_table.output[0],
         clinical=rules.validate.output.clinical,
         validated_manifest=rules.validate.output.manifest,
         icc=rules.reproducibility.output.icc,
