@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 CORES ?= all
 
-.PHONY: demo test install dag clean
+.PHONY: demo test install dag clean bench
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Radiomics stage vs a bare pyradiomics loop on 20 demo images, deep-feature throughput (README: Benchmarks).
+bench: $(STAMP)
+	PYTHONPATH=workflow $(BIN)/python -m axilla.bench
 
 dag: $(STAMP)
 	$(BIN)/snakemake --rulegraph | dot -Tsvg > dag.svg

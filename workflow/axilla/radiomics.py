@@ -174,9 +174,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--modality", required=True)
     ap.add_argument("--view", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=1, help="SimpleITK filter threads")
     ap.add_argument("--log")
     a = ap.parse_args(argv)
     setup_logging(a.log)
+    import SimpleITK as sitk
+
+    # One job per image and many at once: ITK's default (all cores) would oversubscribe.
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, a.threads))
     extract_image(a.prep, a.params, a.modality, a.view, a.out)
 
 
