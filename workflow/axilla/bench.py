@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def prepare(workdir: Path, n_images: int = 20, seed: int = 42) -> list[tuple[str, str, str]]:
-    """Demo cohort -> `n_images` preprocessed image folders, cycling through patients in view order
-    so every modality is present. Returns (folder, modality, view)."""
+    """Demo cohort -> `n_images` preprocessed image folders, all views of one patient after another
+    (every modality present). Returns (folder, modality, view)."""
     import pandas as pd
     import yaml
 
@@ -44,8 +44,14 @@ def prepare(workdir: Path, n_images: int = 20, seed: int = 42) -> list[tuple[str
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     demo.generate(workdir / "cohort", n_patients=20, seed=seed, rater_fraction=cfg["demo"]["rater_fraction"])
     manifest = pd.read_csv(workdir / "cohort" / "manifest.csv", dtype=str)
+    # alternate patients with one mask per image and patients with several raters' masks, so
+    # the images include both the plain case and shared filtering
+    n_raters = manifest.groupby("patient_id").rater.nunique()
+    single, multi = list(n_raters[n_raters == 1].index), list(n_raters[n_raters > 1].index)
+    order = [p for pair in zip(multi, single) for p in pair] + multi[len(single):] + single[len(multi):]
+    manifest["_order"] = manifest.patient_id.map({p: i for i, p in enumerate(order)})
     out = []
-    for (pid, mod, view), g in manifest.groupby(["patient_id", "modality", "view"], sort=True):
+    for (_, pid, mod, view), g in manifest.groupby(["_order", "patient_id", "modality", "view"], sort=True):
         if len(out) == n_images:
             break
         prep = workdir / "prep" / pid / f"{mod}_{view}"
