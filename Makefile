@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 CORES ?= all
 
-.PHONY: demo test install dag clean bench-preprocess
+.PHONY: demo test install dag clean bench bench-preprocess
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 bench-preprocess: $(STAMP)
 	$(BIN)/python -m axilla.preprocess bench --config config/config.yaml --n 3 --breast1 ../shared/data/pyradiomics
+
+# Radiomics stage vs a bare pyradiomics loop on 20 demo images, deep-feature throughput (README: Benchmarks).
+bench: $(STAMP)
+	PYTHONPATH=workflow $(BIN)/python -m axilla.bench
 
 dag: $(STAMP)
 	$(BIN)/snakemake --rulegraph | dot -Tsvg > dag.svg

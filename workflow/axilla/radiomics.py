@@ -2,12 +2,22 @@
 
 Feature columns are named `<modality>_<view>_<imageType>_<class>_<feature>`, e.g.
 `MRI_DCE2_original_glcm_Contrast`.
+
+Work shared between raters: pyradiomics' `execute` filters the whole image (LoG, wavelet, LBP)
+for every mask and only then crops to the mask's bounding box, so with several raters' masks of
+one image it would filter the same image once per mask. `extract_masks` runs the same steps as
+`execute` but filters once and crops every rater's mask from each filtered image; the values
+equal per-mask `execute` exactly (tested). The one mask-dependent filter, LBP3D, is evaluated
+on the union of the masks: its value at a voxel depends on the image around that voxel only.
+Resampling inside pyradiomics (`resampledPixelSpacing`) crops image and mask together per mask,
+so there the filtered images differ per mask and each mask runs on its own.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -18,23 +28,104 @@ from .preprocess import raters_in
 log = logging.getLogger(__name__)
 
 
-def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out_csv: str) -> list[tuple]:
-    """Extract features for every rater's mask of one preprocessed image; write a tidy table."""
+def _planar(image, settings: dict):
+    """Planar images as pyradiomics handles them correctly: a 2D image without `force2D`.
+
+    `force2D` is meant for 3D volumes: pyradiomics drops numpy axis `force2Ddimension` from the
+    GLCM/GLRLM angles and from the wavelet axes, which on a 2D array is an in-plane axis (GLCM with
+    one direction instead of four, wavelet along x only). A one-slice 3D volume (e.g. a DICOM
+    mammogram) becomes a 2D image, which also lets LoG run (it needs 4 voxels in every axis).
+    """
     import SimpleITK as sitk
+
+    if not settings.get("force2D", False):
+        return image, settings
+    if image.GetDimension() == 3:
+        axis = 2 - int(settings.get("force2Ddimension", 0))  # numpy axis -> SimpleITK index
+        size = list(image.GetSize())
+        if size[axis] != 1:
+            return image, settings  # a true volume extracted slice-wise: pyradiomics' own case
+        size[axis] = 0
+        image = sitk.Extract(image, size, [0, 0, 0])
+    settings = {k: v for k, v in settings.items() if k not in ("force2D", "force2Ddimension")}
+    return image, settings
+
+
+def make_extractor(params):
+    """A pyradiomics extractor from a parameter file path or dict, with its console quietened."""
     from radiomics import featureextractor, setVerbosity
 
     setVerbosity(logging.WARNING)
     # Informational, but logged as a warning once per image: it would flood the console.
     logging.getLogger("radiomics.glcm").setLevel(logging.ERROR)
-    extractor = featureextractor.RadiomicsFeatureExtractor(str(params_file))
+    return featureextractor.RadiomicsFeatureExtractor(params if isinstance(params, dict) else str(params))
+
+
+def extract_masks(extractor, image, masks: dict) -> dict[str, OrderedDict]:
+    """Features of every mask of one image, filters computed once (see the module docstring).
+
+    `image` and `masks` are SimpleITK images (masks on the image grid, label `label`); returns
+    rater -> pyradiomics' result without its `diagnostics_` entries.
+    """
+    import SimpleITK as sitk
+    from radiomics import imageoperations
+
+    if not masks:
+        return {}
+    image, settings = _planar(image, extractor.settings)
+    masks = {r: _planar(m, extractor.settings)[0] for r, m in masks.items()}
+    if settings.get("resampledPixelSpacing") is not None:
+        saved = extractor.settings
+        extractor.settings = settings
+        try:
+            return {r: _strip(extractor.execute(image, m)) for r, m in masks.items()}
+        finally:
+            extractor.settings = saved
+    label = settings.get("label", 1)
+    reseg_shape = settings.get("resegmentShape", False)
+    loaded, out, base = {}, {}, None
+    for r, m in masks.items():
+        # Without resampling, loadImage normalises the image (mask-independent) and casts the mask.
+        img, mask = extractor.loadImage(image, m, None, **settings)
+        bbox, corrected = imageoperations.checkMask(img, mask, **settings)
+        if corrected is not None:
+            mask = corrected
+        reseg = None
+        if settings.get("resegmentRange") is not None:
+            reseg = imageoperations.resegmentMask(img, mask, **settings)
+            bbox, _ = imageoperations.checkMask(img, reseg, **settings)
+        out[r] = OrderedDict(extractor.computeShape(img, reseg if reseg_shape and reseg is not None else mask,
+                                                    bbox, **settings))
+        loaded[r] = (reseg if reseg is not None else mask, bbox)
+        base = img if base is None else base
+    union = None
+    for mask, _ in loaded.values():
+        roi = sitk.Cast(mask == label, sitk.sitkUInt32)
+        union = roi if union is None else sitk.Or(union, roi)
+    union = sitk.Cast(union * label, sitk.sitkUInt32)
+    for image_type, custom in extractor.enabledImagetypes.items():
+        args = {**settings, **custom}
+        for filtered, name, kwargs in getattr(imageoperations, f"get{image_type}Image")(base, union, **args):
+            for r, (mask, bbox) in loaded.items():
+                cropped, cropped_mask = imageoperations.cropToTumorMask(filtered, mask, bbox, padDistance=0)
+                out[r].update(extractor.computeFeatures(cropped, cropped_mask, name, **kwargs))
+    return out
+
+
+def _strip(result) -> OrderedDict:
+    return OrderedDict((k, v) for k, v in result.items() if not k.startswith("diagnostics_"))
+
+
+def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out_csv: str) -> list[tuple]:
+    """Extract features for every rater's mask of one preprocessed image; write a tidy table."""
+    import SimpleITK as sitk
+
+    extractor = make_extractor(params_file)
     image = sitk.ReadImage(str(Path(prep_dir) / "image.nii.gz"))
+    masks = {r: sitk.ReadImage(str(Path(prep_dir) / f"mask-{r}.nii.gz")) for r in raters_in(prep_dir)}
     rows = []
-    for rater in raters_in(prep_dir):
-        mask = sitk.ReadImage(str(Path(prep_dir) / f"mask-{rater}.nii.gz"))
-        result = extractor.execute(image, mask)
+    for rater, result in extract_masks(extractor, image, masks).items():
         for key, value in result.items():
-            if key.startswith("diagnostics_"):
-                continue
             rows.append((rater, f"{modality}_{view}_{key}", f"{float(np.asarray(value)):.10g}"))
     # csv, not pandas: this runs once per image and pandas alone costs 0.5 s of start-up.
     with atomic_path(out_csv) as tmp, open(tmp, "w", newline="") as fh:
@@ -83,9 +174,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--modality", required=True)
     ap.add_argument("--view", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=1, help="SimpleITK filter threads")
     ap.add_argument("--log")
     a = ap.parse_args(argv)
     setup_logging(a.log)
+    import SimpleITK as sitk
+
+    # One job per image and many at once: ITK's default (all cores) would oversubscribe.
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, a.threads))
     extract_image(a.prep, a.params, a.modality, a.view, a.out)
 
 

@@ -72,9 +72,29 @@ def icc(ratings: np.ndarray, form: str = "ICC2", level: float = 0.95) -> tuple[n
     return value, lo, hi
 
 
+FORMS = ("ICC2", "ICC3")
+
+
+def pair_kind(a: str, b: str) -> str:
+    """`intra` for a rater and their own repeat (`A` vs `A2`), `inter` for two raters."""
+    import re
+
+    base = lambda r: re.sub(r"\d+$", "", r)  # noqa: E731
+    return "intra" if base(a) == base(b) else "inter"
+
+
 def feature_icc(by_rater: pd.DataFrame, pairs: list[tuple[str, str]], form: str) -> pd.DataFrame:
-    """ICC per feature and rater pair from a table with one row per patient × rater."""
+    """ICC per feature and rater pair from a table with one row per patient × rater.
+
+    `icc, ci_low, ci_high` are the configured `form`; both single-rater forms are also given in
+    full (`icc2*` absolute agreement, `icc3*` consistency), so the table shows what the choice
+    of form changes.
+    """
+    if form not in FORMS:
+        raise ValueError(f"unknown ICC form '{form}' (ICC2 or ICC3)")
     features = [c for c in by_rater.columns if c not in ("patient_id", "rater")]
+    cols = ["feature", "pair", "kind", "n", "form", "icc", "ci_low", "ci_high",
+            "icc2", "icc2_ci_low", "icc2_ci_high", "icc3", "icc3_ci_low", "icc3_ci_high"]
     rows = []
     for a, b in pairs:
         xa = by_rater[by_rater.rater == a].set_index("patient_id")[features]
@@ -84,11 +104,16 @@ def feature_icc(by_rater: pd.DataFrame, pairs: list[tuple[str, str]], form: str)
             log.warning("rater pair %s-%s: only %d patients in common, no ICC computed", a, b, len(common))
             continue
         r = np.stack([xa.loc[common].to_numpy(float), xb.loc[common].to_numpy(float)], axis=1)
-        value, lo, hi = icc(r, form)
-        rows.append(pd.DataFrame({"feature": features, "pair": f"{a}-{b}", "n": len(common), "form": form,
-                                  "icc": value, "ci_low": lo, "ci_high": hi}))
+        t = pd.DataFrame({"feature": features, "pair": f"{a}-{b}", "kind": pair_kind(a, b), "n": len(common),
+                          "form": form})
+        for f in FORMS:
+            value, lo, hi = icc(r, f)
+            t[f.lower()], t[f"{f.lower()}_ci_low"], t[f"{f.lower()}_ci_high"] = value, lo, hi
+        key = form.lower()
+        t["icc"], t["ci_low"], t["ci_high"] = t[key], t[f"{key}_ci_low"], t[f"{key}_ci_high"]
+        rows.append(t[cols])
     if not rows:
-        return pd.DataFrame(columns=["feature", "pair", "n", "form", "icc", "ci_low", "ci_high"])
+        return pd.DataFrame(columns=cols)
     return pd.concat(rows, ignore_index=True)
 
 
@@ -101,8 +126,9 @@ def run(by_rater_csv: str, pairs: list, form: str, threshold: float, out_icc: st
         log.warning("no rater pair has enough patients: every radiomics feature is kept unfiltered")
         keep = features
     else:
-        worst = table.groupby("feature")["icc"].min()
-        keep = [f for f in features if f in worst.index and worst[f] >= threshold]
+        # every pair must reach the threshold; an undefined ICC (feature constant) does not
+        ok = (table.icc >= threshold).groupby(table.feature).all()
+        keep = [f for f in features if ok.get(f, False)]
     write_csv(table, out_icc)
     write_csv(pd.DataFrame({"feature": keep}), out_keep)
     log.info("%s >= %.2f in all pairs: %d of %d features kept", form, threshold, len(keep), len(features))

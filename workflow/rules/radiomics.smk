@@ -21,7 +21,7 @@ rule radiomics:
         "../../envs/imaging.yaml"
     shell:
         "{params.python} -m axilla.radiomics --prep {input.prep:q} --params {input.params:q}"
-        " --modality {wildcards.modality} --view {wildcards.view} --out {output:q} --log {log:q}"
+        " --modality {wildcards.modality} --view {wildcards.view} --threads {threads} --out {output:q} --log {log:q}"
 
 
 rule radiomics_table:

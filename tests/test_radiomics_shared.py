@@ -1,0 +1,125 @@
+"""Radiomics per image: all raters' masks from one set of filtered images, equal to pyradiomics'
+per-mask `execute`; planar images; the shipped parameter files' feature counts and names."""
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import yaml
+
+from axilla import radiomics
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTURE = ["firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"]
+
+
+def _image(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    arr = rng.normal(size=shape).astype(np.float32)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((0.5, 0.7, 1.5)[: len(shape)])
+    return img
+
+
+def _mask(img, lo, hi):
+    arr = np.zeros(sitk.GetArrayViewFromImage(img).shape, np.uint8)
+    arr[tuple(slice(a, b) for a, b in zip(lo, hi))] = 1
+    m = sitk.GetImageFromArray(arr)
+    m.CopyInformation(img)
+    return m
+
+
+def _per_mask(params, img, masks):
+    ex = radiomics.make_extractor(params)
+    return {r: {k: float(v) for k, v in ex.execute(img, m).items() if not k.startswith("diagnostics_")}
+            for r, m in masks.items()}
+
+
+def _shared(params, img, masks):
+    out = radiomics.extract_masks(radiomics.make_extractor(params), img, masks)
+    return {r: {k: float(v) for k, v in f.items()} for r, f in out.items()}
+
+
+def test_shared_filters_equal_per_mask_execute_3d():
+    img = _image((10, 18, 18))
+    # overlapping masks of different extent: different bounding boxes, one union for LBP3D
+    masks = {"A": _mask(img, (2, 4, 4), (8, 13, 12)), "B": _mask(img, (1, 5, 3), (9, 14, 11))}
+    params = {"setting": {"binWidth": 0.5, "label": 1},
+              "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}, "Wavelet": {},
+                            "LBP3D": {"binWidth": 0.5}},
+              "featureClass": {"shape": None, "firstorder": None, "glcm": None}}
+    expected, got = _per_mask(params, img, masks), _shared(params, img, masks)
+    assert got.keys() == expected.keys()
+    for r in masks:
+        assert got[r].keys() == expected[r].keys()
+        assert len(got[r]) == 14 + 42 * (1 + 1 + 8 + 3)  # shape + (18 + 24) x images
+        np.testing.assert_allclose([got[r][k] for k in expected[r]], list(expected[r].values()), rtol=1e-12, equal_nan=True)
+    assert got["A"]["original_shape_VoxelVolume"] != got["B"]["original_shape_VoxelVolume"]
+
+
+def test_shared_filters_equal_per_mask_execute_2d_and_planar_handling():
+    img = _image((40, 44), seed=1)
+    masks = {"A": _mask(img, (8, 10), (25, 30)), "A2": _mask(img, (9, 9), (26, 31)), "B": _mask(img, (5, 12), (22, 33))}
+    params = {"setting": {"binWidth": 0.5, "label": 1, "force2D": True, "force2Ddimension": 0},
+              "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}, "Wavelet": {}, "LBP2D": {"binWidth": 1.0}},
+              "featureClass": {"shape2D": None, "firstorder": None, "glcm": None}}
+    # pyradiomics' correct treatment of a 2D image is without force2D (which would drop an
+    # in-plane axis from the GLCM angles and the wavelet): what axilla runs.
+    plain = {**params, "setting": {"binWidth": 0.5, "label": 1}}
+    expected, got = _per_mask(plain, img, masks), _shared(params, img, masks)
+    for r in masks:
+        assert got[r].keys() == expected[r].keys()
+        np.testing.assert_allclose([got[r][k] for k in expected[r]], list(expected[r].values()), rtol=1e-12)
+    assert {k.split("_")[0] for k in got["A"]} == {"original", "log-sigma-1-0-mm-3D", "wavelet-LL", "wavelet-LH",
+                                                   "wavelet-HL", "wavelet-HH", "lbp-2D"}
+    # the same image stored as a one-slice volume (as a DICOM mammogram reads) gives the same
+    # features, LoG included (pyradiomics skips LoG on a volume with fewer than 4 slices)
+    vol = sitk.JoinSeries(img)
+    vmasks = {r: sitk.JoinSeries(m) for r, m in masks.items()}
+    got3 = _shared(params, vol, vmasks)
+    assert got3["B"].keys() == got["B"].keys()
+    np.testing.assert_allclose([got3["B"][k] for k in got["B"]], list(got["B"].values()), rtol=1e-10)
+
+
+def test_shipped_parameter_files_counts_and_column_names(tmp_path):
+    counts = {}
+    for modality, view, shape in [("MG", "CC", (60, 64)), ("US", "tumor", (60, 64)), ("MRI", "T2", (20, 28, 28))]:
+        img = _image(shape, seed=2)
+        lo = tuple(s // 4 for s in shape)
+        hi = tuple(3 * s // 4 for s in shape)
+        prep = tmp_path / modality
+        prep.mkdir()
+        sitk.WriteImage(img, str(prep / "image.nii.gz"))
+        sitk.WriteImage(_mask(img, lo, hi), str(prep / "mask-A.nii.gz"))
+        sitk.WriteImage(_mask(img, lo, tuple(h + 1 for h in hi)), str(prep / "mask-B.nii.gz"))
+        out = tmp_path / f"{modality}.csv"
+        radiomics.main(["--prep", str(prep), "--params", str(ROOT / "resources" / "radiomics" / f"{modality}.yaml"),
+                        "--modality", modality, "--view", view, "--out", str(out)])
+        with open(out) as fh:
+            rows = list(csv.DictReader(fh))
+        names = [r["feature"] for r in rows if r["rater"] == "A"]
+        assert len(names) == len(set(names)) == len([r for r in rows if r["rater"] == "B"])
+        pattern = re.compile(rf"^{modality}_{view}_(original|log-sigma-[0-9-]+mm-3D|wavelet-[LH]+|lbp-(2D|3D-m1|3D-m2|3D-k))"
+                             rf"_(shape|shape2D|{'|'.join(TEXTURE)})_[A-Za-z0-9]+$")
+        assert all(pattern.match(n) for n in names), [n for n in names if not pattern.match(n)][:5]
+        assert all(np.isfinite(float(r["value"])) or r["value"] == "nan" for r in rows)
+        counts[modality] = len(names)
+        # the parameter file's own claim in its header comment
+        assert f"= {counts[modality]:,} features" in (ROOT / "resources" / "radiomics" / f"{modality}.yaml").read_text()
+    assert 2 * counts["MG"] >= 1500 and counts["MRI"] >= 900 and counts["US"] >= 700
+
+
+def test_shared_extraction_without_masks_and_with_internal_resampling_runs_per_mask():
+    img = _image((12, 20, 20), seed=3)
+    assert radiomics.extract_masks(radiomics.make_extractor({"featureClass": {"firstorder": None}}), img, {}) == {}
+    masks = {"A": _mask(img, (3, 5, 5), (9, 15, 15)), "B": _mask(img, (2, 4, 6), (10, 14, 16))}
+    # pyradiomics crops image and mask together when it resamples, so filtered images differ
+    # per mask: axilla must fall back to per-mask execution and agree with it
+    params = {"setting": {"binWidth": 0.5, "resampledPixelSpacing": [1, 1, 1], "interpolator": "sitkBSpline"},
+              "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}}, "featureClass": {"firstorder": None}}
+    expected, got = _per_mask(params, img, masks), _shared(params, img, masks)
+    for r in masks:
+        np.testing.assert_allclose([got[r][k] for k in expected[r]], list(expected[r].values()), rtol=1e-12)
