@@ -12,7 +12,7 @@ import yaml
 
 from axilla.config import check as check_config
 from axilla.errors import InputError
-from axilla.validate import load_manifest, run
+from axilla.validate import check_class_counts, load_manifest, min_per_class, run
 
 from conftest import ROOT
 
@@ -198,20 +198,29 @@ def test_required_view_missing_drops_with_count(tiny_cohort, caplog):
 
 
 def test_too_few_patients_of_a_class_for_folds_and_split(tiny_cohort):
-    # 6 patients, 3 per class; a 7:3 split leaves 2 per class for training: too few for 3 folds.
+    # 6 patients, 3 per class; a 7:3 split leaves 2 per class for training: too few for stacking's
+    # 5 out-of-fold parts, let alone 3 LASSO folds inside each.
     split = {"method": "random", "test_fraction": 0.3}
     msg = _fails(tiny_cohort, split_settings=split, folds=3, seed=1)
     c = tiny_cohort / "clinical.csv"
     assert msg.startswith("2 input problems")
-    assert (f"{c}, column 'ln_status': the training cohort would hold 2 patient(s) with ln_status = 0, fewer than "
-            "the 3 cross-validation folds (select.lasso.folds)") in msg
-    _run(tiny_cohort, split_settings=split, folds=2, seed=1)  # 2 folds fit
-    shutil.rmtree(tiny_cohort / "out")
+    assert (f"{c}, column 'ln_status': the training cohort would hold 2 patient(s) with ln_status = 0, too few for "
+            "5 out-of-fold parts each holding at least 3 per class") in msg and "needs ≥ 5" in msg
     # Only one positive outside the external centre: no stratified internal cohort possible.
     _edit(tiny_cohort / "clinical.csv", lambda d: d.assign(center=["A", "A", "A", "B", "A", "B"]))
     msg = _fails(tiny_cohort, split_settings={**split, "external": {"column": "center", "values": ["B"]}},
                  folds=2, seed=1)
     assert "too few patients of one class to split train/internal: add patients or change 'split'" in msg
+
+
+def test_class_count_threshold_hand_worked():
+    # 5-fold stacking leaves n - ceil(n/5) of a class in each training part: 7 -> 5, 6 -> 4, 5 -> 4.
+    assert [min_per_class(k) for k in (2, 3, 4, 5, 6)] == [5, 5, 5, 7, 8]
+    clin = pd.DataFrame({"patient_id": [f"P{i:02d}" for i in range(30)], "y": [0, 1] * 15})
+    split = {"method": "random", "test_fraction": 0.3}
+    assert check_class_counts(clin, "y", split, folds=5, seed=3, name="c.csv") == []  # 10-11 per class
+    problems = check_class_counts(clin, "y", split, folds=9, seed=3, name="c.csv")  # 12 - ceil(12/5) = 9
+    assert len(problems) == 2 and all("needs ≥ 12" in p.message for p in problems)
 
 
 def test_paths_escaping_data_folder_refused_when_configured(tiny_cohort, tmp_path_factory):

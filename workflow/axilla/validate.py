@@ -302,19 +302,38 @@ def check_class_counts(clinical: pd.DataFrame, outcome: str, split_settings: dic
                 for p in e.problems]
     except ValueError as e:  # scikit-learn's train_test_split on too small a cohort
         return [Problem(name, f"cannot split the cohort ({e}): add patients or change 'split'", column=outcome)]
+    from .train import OOF_FOLDS
+
+    # LASSO's CV runs inside each out-of-fold training part (stacking), which lacks ceil(n / K) of
+    # each class: that remainder, not the whole training cohort, must fill the LASSO folds.
+    def usable(n: int) -> int:
+        return n - -(-n // OOF_FOLDS)
+
     problems = []
     counts = split.groupby(["cohort", "y"]).size().unstack(fill_value=0).reindex(columns=[0, 1], fill_value=0)
     for cohort, row in counts.iterrows():
         for cls in (0, 1):
             n = int(row[cls])
-            if cohort == "train" and n < folds:
+            if cohort == "train" and (n < OOF_FOLDS or usable(n) < folds):
                 problems.append(Problem(name, f"the training cohort would hold {n} patient(s) with {outcome} = {cls}, "
-                                              f"fewer than the {folds} cross-validation folds (select.lasso.folds): "
-                                              "add patients or lower the folds", column=outcome))
+                                              f"too few for {OOF_FOLDS} out-of-fold parts each holding at least "
+                                              f"{folds} per class for the cross-validation folds (select.lasso.folds; "
+                                              f"needs ≥ {min_per_class(folds)}): add patients or lower the folds",
+                                        column=outcome))
             elif cohort != "train" and n == 0:
                 problems.append(Problem(name, f"the {cohort} cohort would hold no patient with {outcome} = {cls}, so "
                                               "its AUC is undefined: add patients or change 'split'", column=outcome))
     return problems
+
+
+def min_per_class(folds: int) -> int:
+    """Fewest training patients of a class that stacking's out-of-fold parts and LASSO's folds need."""
+    from .train import OOF_FOLDS
+
+    n = OOF_FOLDS
+    while n - -(-n // OOF_FOLDS) < folds:
+        n += 1
+    return n
 
 
 def missing_summary(clinical: pd.DataFrame, variables: dict[str, str], name: str) -> pd.DataFrame:
