@@ -91,8 +91,8 @@ class ClinicalEncoder(BaseEstimator, TransformerMixin):
             from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers the class)
             from sklearn.impute import IterativeImputer
 
-            self.imputer_ = IterativeImputer(max_iter=10, random_state=self.random_state, keep_empty_features=True)
-            self.imputer_.fit(num[self.iterative_].to_numpy(float))
+            self.imputer_ = IterativeImputer(max_iter=10, random_state=self.random_state)
+            self.imputer_.fit(num[self.iterative_].to_numpy(dtype=float, copy=True))
         missing = pd.concat([num.isna().sum(), X[self.categorical_].isna().sum()])
         self.n_imputed_ = int(missing.sum())
         self.imputation_ = pd.DataFrame({
@@ -112,7 +112,7 @@ class ClinicalEncoder(BaseEstimator, TransformerMixin):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         num = X[self.numeric_].apply(pd.to_numeric, errors="coerce").astype(float)
         if self.imputer_ is not None:
-            filled = self.imputer_.transform(num[self.iterative_].to_numpy(float))
+            filled = self.imputer_.transform(num[self.iterative_].to_numpy(dtype=float, copy=True))
             num[self.iterative_] = pd.DataFrame(filled, index=X.index, columns=self.iterative_).where(
                 num[self.iterative_].isna(), num[self.iterative_])
         out = num.fillna(self.medians_).astype(float)
