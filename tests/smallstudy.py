@@ -18,6 +18,8 @@ STUDY = "small"
 CONFIG = """\
 study: small
 seed: 3
+manifest: null
+clinical: null
 demo: {n_patients: 24, rater_fraction: 0.3}
 validate: {missing_view: stop, confine_paths: true}
 views: {US: [tumor]}
