@@ -100,11 +100,10 @@ def _kill(proc, sig):
     assert proc.returncode != 0
 
 
-def _finished(d) -> dict[str, int]:
-    """Final-named outputs present now (not logs), with their modification times."""
-    base = smallstudy.results(d)
-    return {str(p.relative_to(base)): p.stat().st_mtime_ns for p in base.rglob("*")
-            if p.is_file() and p.relative_to(base).parts[0] not in smallstudy.VOLATILE}
+def _finished_jobs(d) -> dict[str, int]:
+    """Jobs that had finished, by their benchmark file (written when a job ends) and its mtime."""
+    base = smallstudy.results(d) / "benchmarks"
+    return {str(p.relative_to(base)): p.stat().st_mtime_ns for p in base.rglob("*.tsv")} if base.exists() else {}
 
 
 def _complete_preprocess_dirs(d):
@@ -124,23 +123,23 @@ def test_kill_and_resume_gives_the_uninterrupted_results(tmp_path):
     _kill(proc, signal.SIGTERM)
     _complete_preprocess_dirs(d)
     assert not list(smallstudy.results(d).rglob(".*.tmp")), "a temporary file survived"
-    done_1 = _finished(d)
+    done_1 = _finished_jobs(d)
 
     # 2. Resume, then SIGKILL (no chance to clean up) once the modelling stage has begun.
     proc = _start(d)
     _wait_for(d, "selection/*/selection.pkl", 1, proc)
     _kill(proc, signal.SIGKILL)
     _complete_preprocess_dirs(d)
-    done_2 = _finished(d)
-    assert all(done_2.get(p) == t for p, t in done_1.items()), "finished outputs were redone after SIGTERM"
+    done_2 = _finished_jobs(d)
+    assert all(done_2.get(j) == t for j, t in done_1.items()), "finished jobs were redone after SIGTERM"
 
     # 3. After a SIGKILL Snakemake's lock is stale: the documented `--unlock`, then the plain rerun
-    #    finishes, leaves what had finished alone, and matches the uninterrupted run.
+    #    finishes, reruns only the jobs that had not finished, and matches the uninterrupted run.
     subprocess.run([*smallstudy.command(), "--unlock"], cwd=d, check=True, capture_output=True, timeout=300)
     smallstudy.run(d)
-    after = _finished(d)
-    redone = [p for p, t in done_2.items() if after.get(p) != t and not p.endswith(".snakemake_timestamp")]
-    assert redone == [], f"finished outputs recomputed on resume: {redone}"
-    assert len(done_2) < len(after)
+    after = _finished_jobs(d)
+    redone = [j for j, t in done_2.items() if after[j] != t]
+    assert redone == [], f"finished jobs recomputed on resume: {redone}"
+    assert len(done_1) < len(done_2) < len(after) == len(_finished_jobs(ref))
     assert smallstudy.digest(d) == smallstudy.digest(ref)
     assert not list(smallstudy.results(d).rglob("*.tmp"))
