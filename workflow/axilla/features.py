@@ -3,9 +3,13 @@ clinical variables with statistics learned from the training cohort only."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+
+log = logging.getLogger(__name__)
 
 SOURCES = ("clinical", "radiomics", "deep")
 
@@ -50,16 +54,24 @@ def assemble(specs: list[str], clinical: pd.DataFrame, variables: dict[str, str]
 
 
 class ClinicalEncoder(BaseEstimator, TransformerMixin):
-    """Impute (median / most frequent) and one-hot encode categorical variables, fitted on training rows.
+    """Impute missing values and one-hot encode categorical variables, fitted on training rows only.
 
-    Levels unseen in training become all-zero indicator rows; imaging features pass through
-    with median imputation.
+    `strategy="simple"`: medians (numeric) and most frequent levels (categorical).
+    `strategy="iterative"`: numeric clinical variables by scikit-learn's IterativeImputer (each
+    variable regressed on the others, Bayesian ridge, seeded); categorical by mode; imaging
+    features always by median (hundreds of columns would make chained regression unstable).
+    Rows are never dropped. Levels unseen in training become all-zero indicator rows.
+    `imputation_` holds the per-column counts and fill values for the report.
     """
 
-    def __init__(self, kinds: dict[str, str] | None = None):
+    def __init__(self, kinds: dict[str, str] | None = None, strategy: str = "simple", random_state: int = 0):
         self.kinds = kinds
+        self.strategy = strategy
+        self.random_state = random_state
 
     def fit(self, X: pd.DataFrame, y=None):
+        if self.strategy not in ("simple", "iterative"):
+            raise ValueError(f"imputation strategy must be 'simple' or 'iterative', not '{self.strategy}'")
         kinds = self.kinds or {}
         self.categorical_ = [c for c in X.columns if kinds.get(c) == "categorical"]
         self.numeric_ = [c for c in X.columns if c not in self.categorical_]
@@ -72,11 +84,38 @@ class ClinicalEncoder(BaseEstimator, TransformerMixin):
             self.modes_[c] = s.mode().sort_values().iloc[0] if len(s) else ""
             # The first level is the reference category (dropped), as in a regression table.
             self.levels_[c] = levels[1:]
-        self.n_imputed_ = int(num.isna().sum().sum() + X[self.categorical_].isna().sum().sum())
+        # Iterative imputation needs another observed variable to regress on.
+        self.iterative_ = [c for c in self.numeric_ if kinds.get(c) == "numeric" and num[c].notna().any()]
+        self.imputer_ = None
+        if self.strategy == "iterative" and len(self.iterative_) >= 2:
+            from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers the class)
+            from sklearn.impute import IterativeImputer
+
+            self.imputer_ = IterativeImputer(max_iter=10, random_state=self.random_state)
+            self.imputer_.fit(num[self.iterative_].to_numpy(dtype=float, copy=True))
+        missing = pd.concat([num.isna().sum(), X[self.categorical_].isna().sum()])
+        self.n_imputed_ = int(missing.sum())
+        self.imputation_ = pd.DataFrame({
+            "column": list(self.numeric_) + list(self.categorical_),
+            "kind": [kinds.get(c, "imaging") for c in self.numeric_] + ["categorical"] * len(self.categorical_),
+            "n_missing_train": [int(missing[c]) for c in self.numeric_ + self.categorical_],
+            "n_train": len(X),
+            "fill": ["iterative" if self.imputer_ is not None and c in self.iterative_ else f"median {self.medians_[c]:.6g}"
+                     for c in self.numeric_] + [f"mode {self.modes_[c]}" for c in self.categorical_],
+        })
+        if self.n_imputed_:
+            some = self.imputation_[self.imputation_.n_missing_train > 0]
+            log.info("imputing %d missing value(s) in %d training rows (%s): %s", self.n_imputed_, len(X),
+                     self.strategy, ", ".join(f"{r.column} {r.n_missing_train}" for r in some.itertuples()))
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        out = X[self.numeric_].apply(pd.to_numeric, errors="coerce").fillna(self.medians_).astype(float)
+        num = X[self.numeric_].apply(pd.to_numeric, errors="coerce").astype(float)
+        if self.imputer_ is not None:
+            filled = self.imputer_.transform(num[self.iterative_].to_numpy(dtype=float, copy=True))
+            num[self.iterative_] = pd.DataFrame(filled, index=X.index, columns=self.iterative_).where(
+                num[self.iterative_].isna(), num[self.iterative_])
+        out = num.fillna(self.medians_).astype(float)
         dummies = {}
         for c in self.categorical_:
             s = X[c].astype("string").fillna(self.modes_[c]).astype(str)

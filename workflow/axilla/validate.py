@@ -31,11 +31,15 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 GEOMETRY_TOLERANCE = 1e-3
 
 
-def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_rater: str) -> pd.DataFrame:
+def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_rater: str,
+                  missing_view: str = "stop", confine_paths: bool = False) -> pd.DataFrame:
     """Read and structurally check the image manifest; return the rows the study uses.
 
     Paths are resolved relative to the manifest's folder. Raises InputError listing every
-    structural problem (columns, values, identifiers, duplicates, missing required views).
+    structural problem (columns, values, identifiers, duplicates, missing required views,
+    paths leaving the manifest's folder when `confine_paths`). With `missing_view="drop"`,
+    patients lacking a required view are left out instead (counted in the log); their ids are in
+    `result.attrs["dropped"]` so the clinical check can leave them out too.
     """
     path = Path(path)
     name = str(path)
@@ -80,46 +84,90 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
 
     wanted = {(m, v) for m, vs in views.items() for v in vs}
     used = df[[(m, v) in wanted for m, v in zip(df.modality, df.view)]].copy()
-    patients = sorted(df.patient_id.unique())
+    first_row = df.drop_duplicates("patient_id").set_index("patient_id").row
     have = set(zip(used.patient_id, used.modality, used.view, used.rater))
-    for pid in patients:
-        for m, v in sorted(wanted):
-            if (pid, m, v, primary_rater) not in have:
-                problems.append(Problem(name, f"patient {pid} has no {m} {v} image with a mask by the primary "
-                                              f"rater {primary_rater} (the config's 'views' requires it)",
-                                        column="view"))
+    lacking: dict[str, list[str]] = {}
+    for pid in sorted(first_row.index):
+        gaps = [f"{m} {v}" for m, v in sorted(wanted) if (pid, m, v, primary_rater) not in have]
+        if gaps:
+            lacking[pid] = gaps
+    if missing_view == "drop":
+        if lacking:
+            log.warning("manifest %s: %d patient(s) dropped for lacking a required view with a primary-rater "
+                        "mask (validate.missing_view: drop): %s", name, len(lacking),
+                        "; ".join(f"{p} ({', '.join(g)})" for p, g in lacking.items()))
+        used = used[~used.patient_id.isin(list(lacking))]
+        if used.empty:
+            problems.append(Problem(name, "no patient has every view the config's 'views' requires", column="view"))
+    else:
+        for pid, gaps in lacking.items():
+            problems.append(Problem(name, f"patient {pid} has no {' / '.join(gaps)} image with a mask by the primary "
+                                          f"rater {primary_rater} (the config's 'views' requires it): add the rows, "
+                                          "remove the view from 'views', or set validate.missing_view: drop",
+                                    int(first_row[pid]), "view"))
+
+    base = path.parent
+    if confine_paths:
+        root = os.path.realpath(base)
+        for r in used.itertuples(index=False):
+            for col in ("image", "mask"):
+                p = getattr(r, col)
+                real = os.path.realpath(os.path.join(base, p))
+                if os.path.commonpath([root, real]) != root:
+                    problems.append(Problem(name, f"path '{p}' leads outside the data folder {root}: move the file "
+                                                  "into that folder or set validate.confine_paths: false",
+                                            r.row, col))
     if problems:
         raise InputError(problems)
 
-    base = path.parent
     for col in ("image", "mask"):
         used[col] = [p if os.path.isabs(p) else os.path.normpath(os.path.join(base, p)) for p in used[col]]
-    ignored = len(df) - len(used)
+    ignored = sum((m, v) not in wanted for m, v in zip(df.modality, df.view))
     if ignored:
         log.info("manifest %s: %d rows are for views this study does not use and are ignored", name, ignored)
-    return used.reset_index(drop=True)
+    used = used.reset_index(drop=True)
+    used.attrs["dropped"] = {p: g for p, g in lacking.items()} if missing_view == "drop" else {}
+    return used
 
 
-def check_files(manifest: pd.DataFrame, manifest_path: str) -> list[Problem]:
-    """Every image and mask file exists, can be read, and image and mask share a grid."""
+def check_files(manifest: pd.DataFrame, manifest_path: str, labels: dict[str, int] | None = None) -> list[Problem]:
+    """Every image and mask exists and reads completely, image and mask share a grid, and each mask
+    holds voxels of its modality's ROI label (`labels`, default 1: pyradiomics' `label` setting)."""
     import SimpleITK as sitk
 
+    from .io import read_image
+
     problems: list[Problem] = []
-    infos: dict[str, dict] = {}
+    infos: dict[str, dict | None] = {}
+    masks: dict[str, np.ndarray] = {}
 
     def info(p: str, row: int, col: str):
         if p in infos:
             return infos[p]
+        infos[p] = None
         if not os.path.exists(p):
-            problems.append(Problem(manifest_path, f"file not found: {p} (paths are relative to the manifest)", row, col))
-            infos[p] = None
+            problems.append(Problem(manifest_path, f"file not found: {p} (paths are relative to the manifest): "
+                                                   "fix the path or add the file", row, col))
             return None
         try:
-            infos[p] = image_info(p)
+            # Reading the pixels, not only the header, catches truncated and corrupt files here
+            # rather than in the middle of the study.
+            img = read_image(p)
+            if p.lower().endswith((".nii", ".nii.gz")):
+                # ITK pads a truncated NIfTI with zeros without complaint; nibabel refuses it.
+                import nibabel
+
+                np.asanyarray(nibabel.load(p).dataobj)
         except Exception as e:  # SimpleITK raises RuntimeError with a long ITK trace
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            problems.append(Problem(manifest_path, f"cannot read {p}: {first}", row, col))
-            infos[p] = None
+            first = first.replace(f" from {p}", "")
+            problems.append(Problem(manifest_path, f"cannot read {p} ({first}): the file is damaged, truncated or "
+                                                   "not an image; export it again", row, col))
+            return None
+        infos[p] = dict(size=img.GetSize(), spacing=img.GetSpacing(), origin=img.GetOrigin(),
+                        direction=img.GetDirection(), dimension=img.GetDimension())
+        if col == "mask":
+            masks[p] = sitk.GetArrayFromImage(img)
         return infos[p]
 
     for r in manifest.itertuples(index=False):
@@ -129,7 +177,8 @@ def check_files(manifest: pd.DataFrame, manifest_path: str) -> list[Problem]:
             continue
         if im["dimension"] != mk["dimension"] or tuple(im["size"]) != tuple(mk["size"]):
             problems.append(Problem(manifest_path, f"mask {r.mask} (size {tuple(mk['size'])}) does not match image "
-                                                   f"{r.image} (size {tuple(im['size'])})", r.row, "mask"))
+                                                   f"{r.image} (size {tuple(im['size'])}): export both from the "
+                                                   "same series", r.row, "mask"))
             continue
         sp = np.asarray(im["spacing"])
         bad = (np.abs(np.subtract(im["spacing"], mk["spacing"])) > GEOMETRY_TOLERANCE * sp).any()
@@ -140,15 +189,39 @@ def check_files(manifest: pd.DataFrame, manifest_path: str) -> list[Problem]:
                                                    "direction beyond tolerance: export both from the same series",
                                     r.row, "mask"))
             continue
-        arr = sitk.GetArrayFromImage(sitk.ReadImage(r.mask))  # a view of a temporary would dangle
-        if not np.any(arr > 0):
-            problems.append(Problem(manifest_path, f"mask {r.mask} is empty (no voxel > 0)", r.row, "mask"))
+        arr = masks[r.mask]
+        label = (labels or {}).get(r.modality, 1)
+        if not np.any(arr != 0):
+            problems.append(Problem(manifest_path, f"mask {r.mask} is empty (no nonzero voxel): segment the lesion "
+                                                   "or remove the row", r.row, "mask"))
+        elif not np.any(arr == label):
+            found = ", ".join(f"{v:g}" for v in np.unique(arr)[:10])
+            problems.append(Problem(manifest_path, f"mask {r.mask} has no voxel with the ROI label {label} (values "
+                                                   f"found: {found}): relabel the mask or set 'label' in the "
+                                                   f"{r.modality} radiomics parameter file", r.row, "mask"))
     return problems
 
 
+def roi_label(params_file: str | os.PathLike) -> int:
+    """The ROI label a pyradiomics parameter file selects (pyradiomics' default is 1)."""
+    import yaml
+
+    p = Path(params_file)
+    if not p.exists():
+        return 1
+    settings = (yaml.safe_load(p.read_text()) or {}).get("setting") or {}
+    return int(settings.get("label", 1))
+
+
 def load_clinical(path: str | os.PathLike, outcome: str, variables: dict[str, str],
-                  patients: list[str]) -> tuple[pd.DataFrame, list[Problem]]:
-    """Read the clinical table, check types and the outcome, and match it against the manifest."""
+                  patients: list[str] | dict[str, int], manifest_path: str = "manifest",
+                  dropped: dict | set | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Read the clinical table, check types and the outcome, and match it against the manifest.
+
+    `patients` are the manifest's patients, optionally mapped to their first manifest row (then
+    a patient missing from the table is reported at that row of `manifest_path`). Patients in
+    `dropped` (left out for a missing view) are removed from the table without complaint.
+    """
     path = Path(path)
     name = str(path)
     if not path.exists():
@@ -159,49 +232,148 @@ def load_clinical(path: str | os.PathLike, outcome: str, variables: dict[str, st
         if col not in df.columns:
             what = "outcome column (config 'outcome')" if col == outcome else (
                 "column" if col == "patient_id" else "clinical variable declared in config 'clinical_variables'")
-            problems.append(Problem(name, f"{what} missing", column=col))
+            problems.append(Problem(name, f"{what} missing: add the column or correct the config", column=col))
     if problems:
         return df, problems
     df["patient_id"] = df["patient_id"].astype("string").str.strip()
-    for r in df[df.patient_id.duplicated(keep="first")].itertuples():
-        problems.append(Problem(name, f"duplicate patient_id {r.patient_id}", r.Index + 1, "patient_id"))
+    rows = pd.Series(np.arange(1, len(df) + 1), index=df.index)
+    first = df.drop_duplicates("patient_id").set_index("patient_id").index
+    first_row = dict(zip(first, rows[~df.patient_id.duplicated(keep="first")]))
+    for i in np.flatnonzero(df.patient_id.duplicated(keep="first").to_numpy()):
+        pid = df.patient_id.iloc[i]
+        problems.append(Problem(name, f"duplicate patient_id {pid} (first at row {first_row[pid]}): keep one row "
+                                      "per patient", i + 1, "patient_id"))
+    dropped = set(dropped or ())
+    keep = ~df.patient_id.isin(dropped).to_numpy()
+    if not keep.all():
+        log.info("clinical table %s: %d patient(s) left out with their images (validate.missing_view: drop)",
+                 name, int((~keep).sum()))
 
-    y = pd.to_numeric(df[outcome], errors="coerce")
-    for i in np.flatnonzero(~y.isin([0, 1]).to_numpy()):
-        problems.append(Problem(name, f"outcome must be 0 or 1, found '{df[outcome].iloc[i]}'", i + 1, outcome))
-    if y.isin([0, 1]).all() and y.nunique() < 2:
-        problems.append(Problem(name, f"outcome has one class only ({int(y.iloc[0])}); both 0 and 1 are needed",
+    raw_y = df[outcome]
+    y = pd.to_numeric(raw_y, errors="coerce")
+    for i in np.flatnonzero(keep & raw_y.isna().to_numpy()):
+        problems.append(Problem(name, "outcome missing: enter 0 (node-negative) or 1 (node-positive), or remove the "
+                                      "patient from both tables", i + 1, outcome))
+    for i in np.flatnonzero(keep & raw_y.notna().to_numpy() & ~y.isin([0, 1]).to_numpy()):
+        problems.append(Problem(name, f"outcome must be 0 or 1, found '{raw_y.iloc[i]}': recode as 0 (node-negative) "
+                                      "/ 1 (node-positive)", i + 1, outcome))
+    yk = y[keep]
+    if len(yk) and yk.isin([0, 1]).all() and yk.nunique() < 2:
+        problems.append(Problem(name, f"outcome has one class only ({int(yk.iloc[0])}); both 0 and 1 are needed",
                                 column=outcome))
     for var, kind in variables.items():
         if kind != "numeric":
             continue
         raw = df[var]
         num = pd.to_numeric(raw, errors="coerce")
-        for i in np.flatnonzero((num.isna() & raw.notna()).to_numpy()):
-            problems.append(Problem(name, f"non-numeric value '{raw.iloc[i]}' in a numeric variable", i + 1, var))
+        for i in np.flatnonzero(keep & (num.isna() & raw.notna()).to_numpy()):
+            problems.append(Problem(name, f"non-numeric value '{raw.iloc[i]}' in a numeric variable: enter a number "
+                                          "(decimal point '.', no units) or leave the cell empty", i + 1, var))
 
+    manifest_row = patients if isinstance(patients, dict) else {p: None for p in patients}
     in_table = set(df.patient_id.dropna())
-    for pid in sorted(set(patients) - in_table):
-        problems.append(Problem(name, f"patient {pid} is in the manifest but not in the clinical table",
-                                column="patient_id"))
+    for pid in sorted(set(manifest_row) - in_table - dropped):
+        problems.append(Problem(manifest_path, f"patient {pid} is in the manifest but not in the clinical table "
+                                               f"{name}: add the patient's clinical row or remove the images",
+                                manifest_row[pid], "patient_id"))
     for i, pid in enumerate(df.patient_id):
-        if pid not in set(patients):
+        if pid not in manifest_row and pid not in dropped:
             problems.append(Problem(name, f"patient {pid} is in the clinical table but has no images in the "
-                                          "manifest", i + 1, "patient_id"))
-    return df, problems
+                                          f"manifest {manifest_path}: add the images or remove the row", i + 1,
+                                    "patient_id"))
+    return df[keep].reset_index(drop=True), problems
+
+
+def check_class_counts(clinical: pd.DataFrame, outcome: str, split_settings: dict, folds: int, seed: int,
+                       name: str) -> list[Problem]:
+    """Each class has enough patients for the planned split and the cross-validation folds.
+
+    Uses the split the `split` rule will make (same function, same seed), so the counts are exact.
+    """
+    from .split import assign
+
+    y = pd.to_numeric(clinical[outcome], errors="coerce")
+    if not y.isin([0, 1]).all() or y.nunique() < 2:
+        return []  # reported by load_clinical
+    try:
+        split = assign(clinical.assign(**{outcome: y.astype(int)}), outcome, split_settings, seed)
+    except InputError as e:
+        return [Problem(name, f"{p.message}: add patients or change 'split'", column=p.column or outcome)
+                for p in e.problems]
+    except ValueError as e:  # scikit-learn's train_test_split on too small a cohort
+        return [Problem(name, f"cannot split the cohort ({e}): add patients or change 'split'", column=outcome)]
+    from .train import OOF_FOLDS
+
+    # LASSO's CV runs inside each out-of-fold training part (stacking), which lacks ceil(n / K) of
+    # each class: that remainder, not the whole training cohort, must fill the LASSO folds.
+    def usable(n: int) -> int:
+        return n - -(-n // OOF_FOLDS)
+
+    problems = []
+    counts = split.groupby(["cohort", "y"]).size().unstack(fill_value=0).reindex(columns=[0, 1], fill_value=0)
+    for cohort, row in counts.iterrows():
+        for cls in (0, 1):
+            n = int(row[cls])
+            if cohort == "train" and (n < OOF_FOLDS or usable(n) < folds):
+                problems.append(Problem(name, f"the training cohort would hold {n} patient(s) with {outcome} = {cls}, "
+                                              f"too few for {OOF_FOLDS} out-of-fold parts each holding at least "
+                                              f"{folds} per class for the cross-validation folds (select.lasso.folds; "
+                                              f"needs ≥ {min_per_class(folds)}): add patients or lower the folds",
+                                        column=outcome))
+            elif cohort != "train" and n == 0:
+                problems.append(Problem(name, f"the {cohort} cohort would hold no patient with {outcome} = {cls}, so "
+                                              "its AUC is undefined: add patients or change 'split'", column=outcome))
+    return problems
+
+
+def min_per_class(folds: int) -> int:
+    """Fewest training patients of a class that stacking's out-of-fold parts and LASSO's folds need."""
+    from .train import OOF_FOLDS
+
+    n = OOF_FOLDS
+    while n - -(-n // OOF_FOLDS) < folds:
+        n += 1
+    return n
+
+
+def missing_summary(clinical: pd.DataFrame, variables: dict[str, str], name: str) -> pd.DataFrame:
+    """Per clinical variable: how many patients lack a value (imputed later from the training cohort)."""
+    rows = []
+    for var, kind in variables.items():
+        miss = clinical[var].isna().to_numpy()
+        rows.append(dict(variable=var, kind=kind, n_missing=int(miss.sum()), n=len(clinical),
+                         percent=round(100 * float(miss.mean()), 2) if len(clinical) else 0.0,
+                         patients=";".join(clinical.patient_id[miss].astype(str))))
+        if miss.any():
+            log.info("clinical table %s: %d missing value(s) in '%s' (imputed from the training cohort)",
+                     name, int(miss.sum()), var)
+    return pd.DataFrame(rows, columns=["variable", "kind", "n_missing", "n", "percent", "patients"])
 
 
 def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str, outcome: str,
-        variables: dict, out_manifest: str, out_clinical: str, out_qc: str) -> None:
-    """The `validate` rule: check everything, then write the normalised tables and a QC table."""
+        variables: dict, out_manifest: str, out_clinical: str, out_qc: str, *, settings: dict | None = None,
+        labels: dict[str, int] | None = None, split_settings: dict | None = None, folds: int = 2, seed: int = 0,
+        out_missing: str | None = None, out_excluded: str | None = None) -> None:
+    """The `validate` rule: check everything, then write the normalised tables and a QC table.
+
+    Nothing is written unless every check passes, so later rules never see unchecked data.
+    """
     from .io import write_csv
 
-    manifest = load_manifest(manifest_path, views, primary_rater)
-    problems = check_files(manifest, manifest_path)
-    clinical, more = load_clinical(clinical_path, outcome, variables, sorted(manifest.patient_id.unique()))
+    settings = settings or {}
+    manifest = load_manifest(manifest_path, views, primary_rater, settings.get("missing_view", "stop"),
+                             settings.get("confine_paths", False))
+    dropped = manifest.attrs.get("dropped", {})
+    problems = check_files(manifest, manifest_path, labels)
+    first_row = manifest.drop_duplicates("patient_id").set_index("patient_id").row.astype(int).to_dict()
+    clinical, more = load_clinical(clinical_path, outcome, variables, first_row, manifest_path, dropped)
     problems += more
     if problems:
         raise InputError(problems)
+    if split_settings is not None:
+        problems = check_class_counts(clinical, outcome, split_settings, folds, seed, str(clinical_path))
+        if problems:
+            raise InputError(problems)
     keep = ["patient_id", outcome, *[c for c in ("center", "exam_date", "split") if c in clinical.columns],
             *variables]
     clinical = clinical[list(dict.fromkeys(keep))].copy()
@@ -209,13 +381,19 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
     for var, kind in variables.items():
         if kind == "numeric":
             clinical[var] = pd.to_numeric(clinical[var])
+    clinical = clinical.sort_values("patient_id")
     qc = manifest.groupby(["patient_id", "modality", "view"], sort=True).agg(
         image=("image", "first"), raters=("rater", lambda s: ";".join(sorted(s)))).reset_index()
     infos = [image_info(p) for p in qc.image]
     qc["size"] = ["x".join(map(str, i["size"])) for i in infos]
     qc["spacing"] = ["x".join(f"{s:g}" for s in i["spacing"]) for i in infos]
     write_csv(manifest, out_manifest)
-    write_csv(clinical.sort_values("patient_id"), out_clinical)
+    write_csv(clinical, out_clinical)
     write_csv(qc, out_qc)
+    if out_missing:
+        write_csv(missing_summary(clinical, variables, str(clinical_path)), out_missing)
+    if out_excluded:
+        write_csv(pd.DataFrame([dict(patient_id=p, reason="no " + " / ".join(g) + " image with a primary-rater mask")
+                                for p, g in sorted(dropped.items())], columns=["patient_id", "reason"]), out_excluded)
     log.info("validated %d images (%d masks) of %d patients; outcome prevalence %.1f %%",
              len(qc), len(manifest), manifest.patient_id.nunique(), 100 * clinical[outcome].mean())

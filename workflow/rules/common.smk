@@ -2,12 +2,13 @@
 # only) because it defines the per-image jobs; the `validate` rule does the full check.
 import json
 import shlex
+from types import SimpleNamespace
 
 import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from axilla import demo as demo_module
-from axilla.validate import load_manifest
+from axilla.validate import load_manifest, roi_label
 
 # Shell rules run the package with this interpreter: the conda env's python under --use-conda,
 # otherwise the one running Snakemake (the venv), whatever is first on PATH.
@@ -34,7 +35,8 @@ else:
         raise ValueError("config: give both 'manifest' and 'clinical', or neither (demo cohort)")
     MANIFEST = config["manifest"]
     CLINICAL = config["clinical"]
-    IMAGES = load_manifest(MANIFEST, VIEWS, PRIMARY)
+    IMAGES = load_manifest(MANIFEST, VIEWS, PRIMARY, config["validate"]["missing_view"],
+                           config["validate"]["confine_paths"])
 
 PATIENTS = sorted(IMAGES.patient_id.unique())
 VIEW_KEYS = [f"{m}_{v}" for m, vs in VIEWS.items() for v in vs]

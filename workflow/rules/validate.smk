@@ -8,11 +8,18 @@ rule validate:
         manifest=f"{RESULTS}/validate/manifest.csv",
         clinical=f"{RESULTS}/validate/clinical.csv",
         qc=f"{RESULTS}/validate/qc.csv",
+        missing=f"{RESULTS}/validate/missing.csv",
+        excluded=f"{RESULTS}/validate/excluded.csv",
     params:
         views=VIEWS,
         primary_rater=PRIMARY,
         outcome=config["outcome"],
         variables=config["clinical_variables"],
+        settings=config["validate"],
+        labels={m: roi_label(radiomics_params(SimpleNamespace(modality=m))) for m in VIEWS},
+        split=config["split"],
+        folds=config["select"].get("lasso", {}).get("folds", 5),
+        seed=SEED,
     log:
         f"{RESULTS}/logs/validate.log",
     benchmark:

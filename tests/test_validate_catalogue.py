@@ -1,0 +1,273 @@
+"""The bad-input catalogue: each case stops in validation, before anything is written or any image is
+processed, with one message naming the file, the row and the column and saying what to do."""
+
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import yaml
+
+from axilla.config import check as check_config
+from axilla.errors import InputError
+from axilla.validate import check_class_counts, load_manifest, min_per_class, run
+
+from conftest import ROOT
+
+VIEWS = {"US": ["tumor"]}
+VARS = {"age": "numeric", "margin": "categorical"}
+
+
+def _run(d, views=VIEWS, **kw):
+    run(str(d / "manifest.csv"), str(d / "clinical.csv"), views, "A", "ln_status", VARS,
+        str(d / "out" / "m.csv"), str(d / "out" / "c.csv"), str(d / "out" / "qc.csv"),
+        out_missing=str(d / "out" / "missing.csv"), out_excluded=str(d / "out" / "excluded.csv"), **kw)
+
+
+def _edit(path, fn):
+    df = pd.read_csv(path, dtype={"patient_id": str})
+    fn(df).to_csv(path, index=False)
+
+
+def _fails(d, **kw) -> str:
+    """Run validation; it must raise InputError and write nothing."""
+    with pytest.raises(InputError) as e:
+        _run(d, **kw)
+    assert not (d / "out").exists()
+    return str(e.value)
+
+
+def _path(d, kind, row):
+    return str(d / "img" / (f"T{row - 1}.nii.gz" if kind == "image" else f"T{row - 1}_A.nii.gz"))
+
+
+def _mask_like(d, row, arr, **geometry):
+    ref = sitk.ReadImage(_path(d, "image", row))
+    m = sitk.GetImageFromArray(arr.astype(np.uint8))
+    m.CopyInformation(ref)
+    for k, v in geometry.items():
+        getattr(m, f"Set{k}")(v)
+    sitk.WriteImage(m, _path(d, "mask", row))
+
+
+def test_missing_image_and_mask_files_in_one_report(tiny_cohort):
+    os.unlink(_path(tiny_cohort, "image", 2))
+    os.unlink(_path(tiny_cohort, "mask", 4))
+    msg = _fails(tiny_cohort)
+    m = str(tiny_cohort / "manifest.csv")
+    assert msg.startswith("2 input problems found:")
+    assert f"{m}, row 2, column 'image': file not found" in msg
+    assert f"{m}, row 4, column 'mask': file not found" in msg and "fix the path or add the file" in msg
+
+
+def test_truncated_image(tiny_cohort):
+    p = _path(tiny_cohort, "image", 3)
+    data = open(p, "rb").read()
+    open(p, "wb").write(data[: len(data) // 2])  # header intact, pixel data cut short
+    msg = _fails(tiny_cohort)
+    assert f"{tiny_cohort / 'manifest.csv'}, row 3, column 'image': cannot read {p}" in msg
+    assert "export it again" in msg
+
+
+def test_geometry_mismatch_spacing_and_origin(tiny_cohort):
+    arr = sitk.GetArrayFromImage(sitk.ReadImage(_path(tiny_cohort, "mask", 2)))
+    _mask_like(tiny_cohort, 2, arr, Spacing=(0.3, 0.3))
+    _mask_like(tiny_cohort, 5, arr, Origin=(4.0, 0.0))
+    msg = _fails(tiny_cohort)
+    assert msg.startswith("2 input problems found:")
+    for row in (2, 5):
+        assert f"row {row}, column 'mask': mask {_path(tiny_cohort, 'mask', row)} and image" in msg
+    assert "export both from the same series" in msg
+
+
+def test_empty_mask(tiny_cohort):
+    _mask_like(tiny_cohort, 6, np.zeros((40, 40)))
+    msg = _fails(tiny_cohort)
+    assert f"row 6, column 'mask': mask {_path(tiny_cohort, 'mask', 6)} is empty" in msg
+
+
+def test_mask_without_configured_label(tiny_cohort):
+    arr = np.zeros((40, 40))
+    arr[10:20, 10:20] = 2
+    _mask_like(tiny_cohort, 1, arr)
+    msg = _fails(tiny_cohort)
+    assert f"row 1, column 'mask': mask {_path(tiny_cohort, 'mask', 1)} has no voxel with the ROI label 1" in msg
+    assert "values found: 0, 2" in msg
+    # With label 2 configured (the pyradiomics 'label' setting), mask 1 passes and the others fail.
+    msg = _fails(tiny_cohort, labels={"US": 2})
+    assert msg.startswith("5 input problems") and "row 1," not in msg
+
+
+def test_duplicated_patient_in_clinical(tiny_cohort):
+    _edit(tiny_cohort / "clinical.csv", lambda d: pd.concat([d, d.iloc[[2]]], ignore_index=True))
+    msg = _fails(tiny_cohort)
+    assert (f"{tiny_cohort / 'clinical.csv'}, row 7, column 'patient_id': duplicate patient_id T2 (first at row 3)"
+            in msg)
+
+
+def test_duplicated_image_view_rater_rows(tiny_cohort):
+    _edit(tiny_cohort / "manifest.csv", lambda d: pd.concat([d, d.iloc[[4]]], ignore_index=True))
+    msg = _fails(tiny_cohort)
+    assert (f"{tiny_cohort / 'manifest.csv'}, row 7, column 'patient_id': duplicate entry for patient T4, US tumor, "
+            "rater A: keep one row per image × mask × rater") in msg
+
+
+def test_patient_in_manifest_not_in_clinical_and_vice_versa(tiny_cohort):
+    _edit(tiny_cohort / "clinical.csv", lambda d: d[d.patient_id != "T3"].assign(
+        patient_id=lambda x: x.patient_id.replace("T5", "T9")))
+    msg = _fails(tiny_cohort)
+    m, c = tiny_cohort / "manifest.csv", tiny_cohort / "clinical.csv"
+    assert f"{m}, row 4, column 'patient_id': patient T3 is in the manifest but not in the clinical table" in msg
+    assert f"{m}, row 6, column 'patient_id': patient T5 is in the manifest" in msg
+    assert f"{c}, row 5, column 'patient_id': patient T9 is in the clinical table but has no images" in msg
+
+
+def test_outcome_missing_and_not_binary(tiny_cohort):
+    def f(d):
+        d["ln_status"] = d["ln_status"].astype(object)
+        d.loc[1, "ln_status"] = None
+        d.loc[3, "ln_status"] = "yes"
+        return d
+
+    _edit(tiny_cohort / "clinical.csv", f)
+    msg = _fails(tiny_cohort)
+    c = tiny_cohort / "clinical.csv"
+    assert f"{c}, row 2, column 'ln_status': outcome missing: enter 0 (node-negative) or 1" in msg
+    assert f"{c}, row 4, column 'ln_status': outcome must be 0 or 1, found 'yes'" in msg
+
+
+def test_outcome_one_class_only(tiny_cohort):
+    _edit(tiny_cohort / "clinical.csv", lambda d: d.assign(ln_status=0))
+    msg = _fails(tiny_cohort)
+    assert f"{tiny_cohort / 'clinical.csv'}, column 'ln_status': outcome has one class only (0)" in msg
+
+
+def test_text_in_numeric_column_all_rows_in_one_report(tiny_cohort):
+    def f(d):
+        d["age"] = d["age"].astype(object)
+        d.loc[0, "age"] = "fifty"
+        d.loc[4, "age"] = "61 y"
+        return d
+
+    _edit(tiny_cohort / "clinical.csv", f)
+    msg = _fails(tiny_cohort)
+    c = tiny_cohort / "clinical.csv"
+    assert msg.startswith("2 input problems")
+    assert f"{c}, row 1, column 'age': non-numeric value 'fifty' in a numeric variable: enter a number" in msg
+    assert f"{c}, row 5, column 'age': non-numeric value '61 y'" in msg
+
+
+def _add_node_views(d, patients):
+    for p in patients:
+        shutil.copy(d / "img" / f"{p}.nii.gz", d / "img" / f"{p}_node.nii.gz")
+        shutil.copy(d / "img" / f"{p}_A.nii.gz", d / "img" / f"{p}_node_A.nii.gz")
+
+    def f(df):
+        extra = df[df.patient_id.isin(patients)].assign(view="node")
+        extra["image"] = "img/" + extra.patient_id + "_node.nii.gz"
+        extra["mask"] = "img/" + extra.patient_id + "_node_A.nii.gz"
+        return pd.concat([df, extra], ignore_index=True)
+
+    _edit(d / "manifest.csv", f)
+
+
+def test_required_view_missing_stops(tiny_cohort):
+    _add_node_views(tiny_cohort, ["T0", "T1", "T2", "T4"])  # T3 and T5 lack US node
+    with pytest.raises(InputError) as e:
+        load_manifest(tiny_cohort / "manifest.csv", {"US": ["tumor", "node"]}, "A")
+    msg = str(e.value)
+    assert msg.startswith("2 input problems")
+    assert (f"{tiny_cohort / 'manifest.csv'}, row 4, column 'view': patient T3 has no US node image with a mask by "
+            "the primary rater A") in msg and "set validate.missing_view: drop" in msg
+    assert "row 6, column 'view': patient T5" in msg
+
+
+def test_required_view_missing_drops_with_count(tiny_cohort, caplog):
+    # Two of each class keep both views, so the cohort stays usable.
+    _add_node_views(tiny_cohort, ["T0", "T1", "T2", "T3"])
+    with caplog.at_level("WARNING"):
+        _run(tiny_cohort, views={"US": ["tumor", "node"]}, settings={"missing_view": "drop"})
+    assert "2 patient(s) dropped for lacking a required view" in caplog.text
+    out = tiny_cohort / "out"
+    assert sorted(pd.read_csv(out / "m.csv").patient_id.unique()) == ["T0", "T1", "T2", "T3"]
+    assert sorted(pd.read_csv(out / "c.csv").patient_id) == ["T0", "T1", "T2", "T3"]
+    ex = pd.read_csv(out / "excluded.csv")
+    assert ex.patient_id.tolist() == ["T4", "T5"] and ex.reason[0] == "no US node image with a primary-rater mask"
+
+
+def test_too_few_patients_of_a_class_for_folds_and_split(tiny_cohort):
+    # 6 patients, 3 per class; a 7:3 split leaves 2 per class for training: too few for stacking's
+    # 5 out-of-fold parts, let alone 3 LASSO folds inside each.
+    split = {"method": "random", "test_fraction": 0.3}
+    msg = _fails(tiny_cohort, split_settings=split, folds=3, seed=1)
+    c = tiny_cohort / "clinical.csv"
+    assert msg.startswith("2 input problems")
+    assert (f"{c}, column 'ln_status': the training cohort would hold 2 patient(s) with ln_status = 0, too few for "
+            "5 out-of-fold parts each holding at least 3 per class") in msg and "needs ≥ 5" in msg
+    # Only one positive outside the external centre: no stratified internal cohort possible.
+    _edit(tiny_cohort / "clinical.csv", lambda d: d.assign(center=["A", "A", "A", "B", "A", "B"]))
+    msg = _fails(tiny_cohort, split_settings={**split, "external": {"column": "center", "values": ["B"]}},
+                 folds=2, seed=1)
+    assert "too few patients of one class to split train/internal: add patients or change 'split'" in msg
+
+
+def test_class_count_threshold_hand_worked():
+    # 5-fold stacking leaves n - ceil(n/5) of a class in each training part: 7 -> 5, 6 -> 4, 5 -> 4.
+    assert [min_per_class(k) for k in (2, 3, 4, 5, 6)] == [5, 5, 5, 7, 8]
+    clin = pd.DataFrame({"patient_id": [f"P{i:02d}" for i in range(30)], "y": [0, 1] * 15})
+    split = {"method": "random", "test_fraction": 0.3}
+    assert check_class_counts(clin, "y", split, folds=5, seed=3, name="c.csv") == []  # 10-11 per class
+    problems = check_class_counts(clin, "y", split, folds=9, seed=3, name="c.csv")  # 12 - ceil(12/5) = 9
+    assert len(problems) == 2 and all("needs ≥ 12" in p.message for p in problems)
+
+
+def test_paths_escaping_data_folder_refused_when_configured(tiny_cohort, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere")
+    os.replace(_path(tiny_cohort, "image", 2), outside / "T1.nii.gz")
+    os.symlink(outside / "T1.nii.gz", _path(tiny_cohort, "image", 2))  # a link that leaves the folder
+    _edit(tiny_cohort / "manifest.csv",
+          lambda d: d.assign(mask=d["mask"].where(d.index != 4, "../" + tiny_cohort.name + "/img/T4_A.nii.gz")))
+    m = tiny_cohort / "manifest.csv"
+    with pytest.raises(InputError) as e:
+        load_manifest(m, VIEWS, "A", confine_paths=True)
+    msg = str(e.value)
+    assert msg.startswith("1 input problem found")  # '../<same folder>/...' stays inside
+    assert f"{m}, row 2, column 'image': path 'img/T1.nii.gz' leads outside the data folder" in msg
+    assert "set validate.confine_paths: false" in msg
+    _edit(m, lambda d: d.assign(image=d.image.where(d.index != 0, str(outside / "T1.nii.gz"))))
+    with pytest.raises(InputError, match=r"row 1, column 'image': path '/.*T1.nii.gz' leads outside"):
+        load_manifest(m, VIEWS, "A", confine_paths=True)
+    assert len(load_manifest(m, VIEWS, "A")) == 6  # allowed unless configured
+
+
+def test_config_unknown_keys_suggest_and_wrong_types():
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["sead"] = 1
+    cfg["select"]["lasso"]["foldz"] = 3
+    cfg["validate"]["missing_views"] = "drop"
+    cfg["split"]["test_fraction"] = "0.3"
+    with pytest.raises(InputError) as e:
+        check_config(cfg, ROOT / "workflow" / "schemas" / "config.schema.yaml", "my.yaml")
+    msg = str(e.value)
+    assert msg.startswith("4 input problems")
+    assert "my.yaml: key 'sead': unknown key — did you mean 'seed'?" in msg
+    assert "my.yaml: key 'select.lasso.foldz': unknown key — did you mean 'folds'?" in msg
+    assert "my.yaml: key 'validate.missing_views': unknown key — did you mean 'missing_view'?" in msg
+    assert "my.yaml: key 'split.test_fraction': '0.3' is not of type 'number'" in msg
+
+
+def test_missing_clinical_values_counted_not_dropped(tiny_cohort):
+    def f(d):
+        d.loc[[1, 4], "age"] = np.nan
+        d.loc[2, "margin"] = np.nan
+        return d
+
+    _edit(tiny_cohort / "clinical.csv", f)
+    _run(tiny_cohort)
+    clin = pd.read_csv(tiny_cohort / "out" / "c.csv")
+    assert len(clin) == 6 and clin.age.isna().sum() == 2  # kept, imputed later from training rows
+    miss = pd.read_csv(tiny_cohort / "out" / "missing.csv", keep_default_na=False).set_index("variable")
+    assert miss.loc["age", "n_missing"] == 2 and miss.loc["age", "patients"] == "T1;T4"
+    assert miss.loc["margin", "n_missing"] == 1 and miss.loc["margin", "percent"] == pytest.approx(16.67)
