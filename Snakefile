@@ -7,7 +7,11 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-configfile: "config/config.yaml"
+# A study's own config (`--configfile`, e.g. a preset) replaces the demo config instead of being
+# merged into it: merged, the demo's views and models would leak into every preset.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 # Rules call into the axilla package; make it importable in every job (also inside conda envs).

@@ -1162,7 +1162,7 @@ def model_settings(select_settings: Mapping, model_spec: Mapping | None) -> tupl
 
 def run(X: pd.DataFrame, kinds: dict, split: pd.DataFrame, settings: dict, seed: int, out_selection: str,
         out_selected: str, out_funnel: str, model_spec: Mapping | None = None,
-        out_odds: str | None = None) -> None:
+        out_odds: str | None = None, impute: str = "simple") -> None:
     """The `select` rule: encode clinical variables and fit the chain on the training cohort only."""
     from .io import write_csv
     from .split import TRAIN
@@ -1171,7 +1171,7 @@ def run(X: pd.DataFrame, kinds: dict, split: pd.DataFrame, settings: dict, seed:
     settings, opts = model_settings(settings, model_spec)
     is_train = (split.set_index("patient_id").loc[X.index, "cohort"] == TRAIN).to_numpy()
     y = split.set_index("patient_id").loc[X.index, "y"].to_numpy()
-    model = FeatureModel(kinds=kinds, select=settings, random_state=seed, **opts).fit_selection(X[is_train],
+    model = FeatureModel(kinds=kinds, select=settings, random_state=seed, impute=impute, **opts).fit_selection(X[is_train],
                                                                                               y[is_train])
     chain = model.chain_
     funnel = chain.funnel_.copy()

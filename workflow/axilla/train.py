@@ -40,8 +40,9 @@ class FeatureModel(BaseEstimator, ClassifierMixin):
     """
 
     def __init__(self, kinds: dict | None = None, select: dict | None = None, random_state: int = 0,
-                 classifier: dict | str | None = None, smote: dict | None = None):
+                 classifier: dict | str | None = None, smote: dict | None = None, impute: str = "simple"):
         self.kinds = kinds
+        self.impute = impute
         self.select = select
         self.random_state = random_state
         self.classifier = classifier
@@ -50,7 +51,7 @@ class FeatureModel(BaseEstimator, ClassifierMixin):
     def fit_selection(self, X: pd.DataFrame, y) -> "FeatureModel":
         from .select import build_chain
 
-        self.encoder_ = ClinicalEncoder(self.kinds).fit(X)
+        self.encoder_ = ClinicalEncoder(self.kinds, strategy=self.impute, random_state=self.random_state).fit(X)
         Xe = self.encoder_.transform(X)
         self.chain_ = build_chain(self.select or {}, random_state=self.random_state).fit(Xe, np.asarray(y))
         return self

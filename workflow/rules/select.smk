@@ -14,6 +14,7 @@ rule select:
         spec=lambda wc: MODELS[wc.model],
         variables=config["clinical_variables"],
         settings=config["select"],
+        impute=config["missing"]["strategy"],
         seed=SEED,
     log:
         f"{RESULTS}/logs/select/{{model}}.log",

@@ -7,4 +7,4 @@ from axilla.train import load_feature_tables
 p, o = snakemake.params, snakemake.output
 X, kinds, split = load_feature_tables(snakemake.input, p.features, p.variables)
 select.run(X, kinds, split, p.settings, p.seed, o.selection, o.selected, o.funnel, model_spec=p.spec,
-           out_odds=o.odds_ratios)
+           out_odds=o.odds_ratios, impute=p.impute)
