@@ -210,7 +210,7 @@ def test_too_few_patients_of_a_class_for_folds_and_split(tiny_cohort):
     _edit(tiny_cohort / "clinical.csv", lambda d: d.assign(center=["A", "A", "A", "B", "A", "B"]))
     msg = _fails(tiny_cohort, split_settings={**split, "external": {"column": "center", "values": ["B"]}},
                  folds=2, seed=1)
-    assert "too few patients of one class to split train/internal: add patients or change 'split'" in msg
+    assert "too few patients of one class to split off the internal cohort: add patients or change 'split'" in msg
 
 
 def test_class_count_threshold_hand_worked():

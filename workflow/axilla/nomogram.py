@@ -89,5 +89,8 @@ def run(model_pkl: str, out_csv: str, out_png: str) -> None:
     ax.set_ylim(0, len(rows) + 1)
     ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
+    from .io import atomic_path
+
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)

@@ -92,7 +92,13 @@ def _erode(m: np.ndarray) -> np.ndarray:
 def overlay_png(image: np.ndarray, mask: np.ndarray, path, spacing=None, max_side: int = 256) -> None:
     import SimpleITK as sitk
 
-    sitk.WriteImage(sitk.GetImageFromArray(overlay_rgb(image, mask, spacing, max_side), isVector=True), str(path))
+    from .io import atomic_path
+
+    rgb = sitk.GetImageFromArray(overlay_rgb(image, mask, spacing, max_side), isVector=True)
+    with atomic_path(path) as tmp:
+        # ITK picks the writer by extension, so write a .png beside the temporary file and swap
+        sitk.WriteImage(rgb, f"{tmp}.png")
+        os.replace(f"{tmp}.png", tmp)
 
 
 # ---------------------------------------------------------------------------------------------
