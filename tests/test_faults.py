@@ -67,7 +67,9 @@ def test_every_writer_in_the_package_is_atomic():
                     continue
                 if f.attr == "to_csv" and not call.args and not any(k.arg == "path_or_buf" for k in call.keywords):
                     continue  # returns the text; the caller writes it
-                target = call.args[0] if call.args else None
+                # sitk.WriteImage(image, path): the path is the second argument
+                pos = 1 if f.attr == "WriteImage" and len(call.args) > 1 else 0
+                target = call.args[pos] if call.args else None
                 ok = any(isinstance(a, ast.Name) and a.id in safe
                          for x in (target, f.value) if x is not None for a in ast.walk(x))
                 # pickle.dump(obj, fh) / json.dump(obj, fh): the handle is the second argument
