@@ -38,6 +38,7 @@ models:
   radiomics: {features: [radiomics]}
   deep: {features: [deep]}
   postfusion: {fuse: [clinical, radiomics, deep]}
+evaluate: {optimism_bootstraps: 2}
 """
 # Per-job records that legitimately differ between runs: timings and timestamped log lines.
 VOLATILE = ("logs", "benchmarks")

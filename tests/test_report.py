@@ -209,3 +209,13 @@ def test_figures_are_shown_near_natural_size(built):
               for b in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)]
     assert widths and all(300 <= w <= 1250 for w in widths), widths
     assert min(plt.rcParams[k] for k in ("font.size", "legend.fontsize", "xtick.labelsize", "ytick.labelsize")) >= 9
+
+
+def test_rule_graph_is_written_the_same_whatever_snakemake_numbering():
+    from axilla.report_dag import canonical_dot, parse_dot
+
+    a = 'digraph snakemake_dag {\n 7[label = "train", color = "0.1 0.6 0.85"];\n 3[label = "all"];\n 7 -> 3\n}'
+    b = 'digraph snakemake_dag {\n 1[label = "all", color = "0.5 0.6 0.85"];\n 4[label = "train"];\n 4 -> 1\n}'
+    assert canonical_dot(a) == canonical_dot(b)
+    nodes, edges = parse_dot(canonical_dot(a))
+    assert nodes == {"0": "all", "1": "train"} and edges == [("1", "0")]

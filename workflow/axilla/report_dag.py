@@ -34,7 +34,18 @@ def write_rulegraph(snakefile: str, config: dict, out_dot: str) -> None:
     if res.returncode != 0 or not dot:
         raise RuntimeError(f"snakemake --rulegraph failed ({res.returncode}): {res.stderr[-2000:]}")
     with atomic_path(out_dot) as tmp:
-        tmp.write_text(dot, encoding="utf-8")
+        tmp.write_text(canonical_dot(dot), encoding="utf-8")
+
+
+def canonical_dot(dot: str) -> str:
+    """The rule graph with nodes numbered by rule name and edges sorted: Snakemake numbers nodes
+    in set-iteration order, which differs between runs, and results must be byte-identical."""
+    nodes, edges = parse_dot(dot)
+    new = {old: i for i, (old, _) in enumerate(sorted(nodes.items(), key=lambda kv: kv[1]))}
+    lines = ["digraph snakemake_dag {", "    node[shape=box, style=rounded];"]
+    lines += [f'    {new[old]}[label = "{label}"];' for old, label in sorted(nodes.items(), key=lambda kv: new[kv[0]])]
+    lines += [f"    {a} -> {b}" for a, b in sorted((new[a], new[b]) for a, b in edges)]
+    return "\n".join(lines + ["}"]) + "\n"
 
 
 def parse_dot(dot: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
