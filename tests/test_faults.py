@@ -82,7 +82,9 @@ def test_every_writer_in_the_package_is_atomic():
 
 
 def _start(d):
-    return subprocess.Popen(smallstudy.command(), cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    # Snakemake's log goes to a file: an undrained pipe fills up and blocks Snakemake mid-run
+    log = open(Path(d) / "snakemake-console.log", "a")
+    return subprocess.Popen(smallstudy.command(), cwd=d, stdout=log, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
 
 
