@@ -1162,7 +1162,8 @@ def model_settings(select_settings: Mapping, model_spec: Mapping | None) -> tupl
 
 def run(X: pd.DataFrame, kinds: dict, split: pd.DataFrame, settings: dict, seed: int, out_selection: str,
         out_selected: str, out_funnel: str, model_spec: Mapping | None = None,
-        out_odds: str | None = None, impute: str = "simple") -> None:
+        out_odds: str | None = None, impute: str = "simple", out_lasso_path: str | None = None,
+        out_lasso_cv: str | None = None) -> None:
     """The `select` rule: encode clinical variables and fit the chain on the training cohort only."""
     from .io import write_csv
     from .split import TRAIN
@@ -1187,8 +1188,30 @@ def run(X: pd.DataFrame, kinds: dict, split: pd.DataFrame, settings: dict, seed:
     write_csv(funnel, out_funnel)
     if out_odds:
         write_csv(odds_ratio_tables(chain), out_odds)
+    if out_lasso_path and out_lasso_cv:
+        path, cv = lasso_tables(chain)
+        write_csv(path, out_lasso_path)
+        write_csv(cv, out_lasso_cv)
     log.info("selection on %d training patients: %s", is_train.sum(),
              " → ".join(f"{r.step} {r.n_out}" for r in funnel.itertuples()))
+
+
+def lasso_tables(chain: SelectionChain) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The LASSO step's coefficient path (long: ``log_lambda, feature, coef``; only features that
+    enter anywhere on the path) and CV curve (``log_lambda, cv_mean, cv_se, chosen``) for the
+    report's figures; header-only tables without a ``lasso`` step."""
+    path_cols, cv_cols = ["log_lambda", "feature", "coef"], ["log_lambda", "cv_mean", "cv_se", "chosen"]
+    lasso = chain.named_steps.get("lasso")
+    if lasso is None or not hasattr(lasso, "coef_path_"):
+        return pd.DataFrame(columns=path_cols), pd.DataFrame(columns=cv_cols)
+    B = lasso.coef_path_.loc[:, (lasso.coef_path_ != 0).any(axis=0)]
+    path = B.set_axis(np.log(B.index.to_numpy(float)), axis=0).rename_axis("log_lambda").reset_index()
+    path = path.melt(id_vars="log_lambda", var_name="feature", value_name="coef")
+    chosen = np.where(np.isclose(lasso.lambdas_, lasso.lambda_min_), "min",
+                      np.where(np.isclose(lasso.lambdas_, lasso.lambda_1se_), "1se", ""))
+    cv = pd.DataFrame({"log_lambda": np.log(lasso.lambdas_), "cv_mean": lasso.cv_mean_, "cv_se": lasso.cv_se_,
+                       "chosen": chosen})
+    return path[path_cols], cv[cv_cols]
 
 
 def odds_ratio_tables(chain: SelectionChain) -> pd.DataFrame:

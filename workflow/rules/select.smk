@@ -7,6 +7,8 @@ rule select:
         selected=f"{RESULTS}/selection/{{model}}/selected.csv",
         funnel=f"{RESULTS}/selection/{{model}}/funnel.csv",
         odds_ratios=f"{RESULTS}/selection/{{model}}/odds_ratios.csv",
+        lasso_path=f"{RESULTS}/selection/{{model}}/lasso_path.csv",
+        lasso_cv=f"{RESULTS}/selection/{{model}}/lasso_cv.csv",
     wildcard_constraints:
         model="|".join(FEATURE_MODELS) or "^$",
     params:

@@ -7,4 +7,5 @@ from axilla.train import load_feature_tables
 p, o = snakemake.params, snakemake.output
 X, kinds, split = load_feature_tables(snakemake.input, p.features, p.variables)
 select.run(X, kinds, split, p.settings, p.seed, o.selection, o.selected, o.funnel, model_spec=p.spec,
-           out_odds=o.odds_ratios, impute=p.impute)
+           out_odds=o.odds_ratios, impute=p.impute,
+           out_lasso_path=o.lasso_path, out_lasso_cv=o.lasso_cv)
