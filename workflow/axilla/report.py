@@ -515,8 +515,9 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
     bench = _existing(inputs.get("benchmarks"))
     if bench:
         secs = sum(float(pd.read_csv(p, sep="\t")["s"].sum()) for p in bench)
-        d.add(f"<p>Seed {cfg['seed']}. Run time: {secs / 60:.1f} min summed over {len(bench)} jobs' "
-              "benchmarks (wall time per job; jobs may have run in parallel).</p>")
+        # class "runtime": the one part of the report that differs between identical runs
+        d.add(f"<p>Seed {cfg['seed']}.</p><p class=\"runtime\">Run time: {secs / 60:.1f} min summed over "
+              f"{len(bench)} jobs' benchmarks (wall time per job; jobs may have run in parallel).</p>")
     else:
         d.add(f"<p>Seed {cfg['seed']}. Run time: {ABSENT} (no benchmark files).</p>")
     import yaml
