@@ -147,3 +147,20 @@ def test_kill_and_resume_gives_the_uninterrupted_results(tmp_path):
     assert len(done_1) < len(done_2) < len(after) == len(_finished_jobs(ref))
     assert smallstudy.digest(d) == smallstudy.digest(ref)
     assert not list(smallstudy.results(d).rglob("*.tmp"))
+
+
+def test_rerun_removes_the_temporary_a_killed_writer_left(tmp_path):
+    import pandas as pd
+
+    target = tmp_path / "selected.csv"
+    stale = tmp_path / ".selected.csv.k1ll3d.tmp"  # what mkstemp left when the job was SIGKILL-ed
+    stale.write_text("")
+    other = tmp_path / ".selected.csv.notes"  # not a temporary of ours: left alone
+    other.write_text("x")
+    write_csv(pd.DataFrame({"a": [1]}), target)
+    assert not stale.exists() and other.exists() and target.read_text().startswith("a")
+    stale_dir = tmp_path / ".prep.abc123"
+    stale_dir.mkdir()
+    with atomic_path(tmp_path / "prep", directory=True) as d:
+        (d / "image.nii.gz").write_text("")
+    assert not stale_dir.exists() and (tmp_path / "prep" / "image.nii.gz").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import os
@@ -18,6 +19,16 @@ if TYPE_CHECKING:  # pandas costs 0.5 s of import; per-image jobs do without it
 log = logging.getLogger("axilla")
 
 
+def _remove_stale_temporaries(path: Path, directory: bool) -> None:
+    """A SIGKILL-ed job cannot clean up its temporary sibling; its rerun (the only job that writes
+    `path`) removes it, so a resumed study leaves nothing behind that a clean run would not."""
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if directory and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        elif not directory and old.is_file() and old.name.endswith(".tmp"):
+            old.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; move it into place only if the block succeeds.
@@ -26,6 +37,7 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path, directory)
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     else:
