@@ -54,6 +54,9 @@ def _study(tmp_path, optional_files=True):
     pd.DataFrame({"patient_id": ids, "modality": "US", "view": "tumor", "size": "64x64",
                   "spacing": "0.25x0.25"}).to_csv(res / "validate/qc.csv", index=False)
     if optional_files:
+        pd.DataFrame({"variable": ["age", "ki67"], "kind": "numeric", "n_missing": [0, 3], "n": n,
+                      "percent": [0, 100 * 3 / n], "patients": ["", "P1;P2;P3"]}).to_csv(
+            res / "validate/missing.csv", index=False)
         (res / "selection/clin").mkdir(parents=True)
         pd.DataFrame({"step": ["input", "lasso"], "n_in": [5, 5], "n_out": [5, 1]}).to_csv(
             res / "selection/clin/funnel.csv", index=False)
@@ -219,3 +222,10 @@ def test_rule_graph_is_written_the_same_whatever_snakemake_numbering():
     assert canonical_dot(a) == canonical_dot(b)
     nodes, edges = parse_dot(canonical_dot(a))
     assert nodes == {"0": "all", "1": "train"} and edges == [("1", "0")]
+
+
+def test_missing_value_counts_are_shown_without_patient_ids(built):
+    _, text = built
+    section = text[text.index("Missing clinical values"):][:2000]
+    assert "median / mode" in section and "<td>ki67</td>" in section and "<td>3</td>" in section
+    assert "P1;P2;P3" not in text and "<td>age</td>" not in section

@@ -72,6 +72,7 @@ OPTIONAL = {
     "kappa": ("metrics/{cohort}_kappa.csv", "axilla.evaluate.KAPPA_COLUMNS"),
     "gradcam": ("deep/gradcam/*.png", "PNG per example, file name = caption (no DICOM header data)"),
     "qc_table": ("qc/preprocess.csv", "axilla.qc table; png paths relative to results/<study>/"),
+    "missing": ("validate/missing.csv", "variable, kind, n_missing, n, percent, patients"),
     "icc": ("reproducibility/icc.csv", "feature, pair, n, form, icc, ci_low, ci_high"),
     "reproducible": ("reproducibility/reproducible_features.csv", "feature"),
     "deep_weights": ("features/deep_weights.json", "view -> {backbone, weights, details}"),
@@ -220,7 +221,7 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
     cohorts, models = list(cohorts), list(models)
     opt = {k: _existing(v) for k, v in optional.items()}
     for k in ("icc", "reproducible", "deep_weights", "rulegraph", "funnel", "optimism", "readers",
-              "readers_vs_models", "kappa"):
+              "readers_vs_models", "kappa", "missing", "qc_table"):
         if k in inputs:  # declared rule inputs take precedence over discovered files
             opt[k] = _existing(inputs[k])
     rcfg = cfg.get("report", {}) or {}
@@ -303,6 +304,15 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
             agg[col] = (col, lambda x: x.mode().iloc[0] if len(x) else "")
     d.add("<p>All inputs passed validation (files, geometry, masks, clinical types, outcome).</p>"
           + table_html(qc.groupby(["modality", "view"]).agg(**agg).reset_index()))
+    if opt.get("missing"):
+        miss = pd.read_csv(opt["missing"][0])
+        miss = miss[miss.n_missing > 0].drop(columns=["patients"], errors="ignore")
+        strategy = (cfg.get("missing") or {}).get("strategy", "simple")
+        how = "median / mode" if strategy == "simple" else "iterative imputation"
+        d.add(f"<h3>Missing clinical values</h3><p>Imputed by {how}, fitted on the training cohort only; "
+              "no patient is dropped.</p>" + (table_html(miss) if len(miss) else "<p>No clinical value is missing.</p>"))
+    else:
+        d.add(absent("missing-value counts"))
     if opt.get("qc_table"):
         try:
             from .qc import gallery_html

@@ -35,6 +35,7 @@ rule report:
         split=rules.split.output[0],
         qc=rules.validate.output.qc,
         qc_table=rules.qc_table.output[0],
+        missing=rules.validate.output.missing,
         clinical=rules.validate.output.clinical,
         validated_manifest=rules.validate.output.manifest,
         icc=rules.reproducibility.output.icc,
