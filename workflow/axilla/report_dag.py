@@ -8,6 +8,7 @@ enough for a rule graph of a few dozen nodes.
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -24,12 +25,12 @@ def write_rulegraph(snakefile: str, config: dict, out_dot: str) -> None:
 
     from .io import atomic_path
 
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-        yaml.safe_dump(dict(config), fh)
-        cfg = fh.name
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", snakefile, "--configfile", cfg,
-           "--rulegraph", "--nolock", "--quiet", "all"]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    with tempfile.TemporaryDirectory() as tmp:  # the config copy must not outlive the job
+        with open(cfg := os.path.join(tmp, "config.yaml"), "w") as fh:
+            yaml.safe_dump(dict(config), fh)
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", snakefile, "--configfile", cfg,
+               "--rulegraph", "--nolock", "--quiet", "all"]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     dot = res.stdout[res.stdout.find("digraph"):] if "digraph" in res.stdout else ""
     if res.returncode != 0 or not dot:
         raise RuntimeError(f"snakemake --rulegraph failed ({res.returncode}): {res.stderr[-2000:]}")
