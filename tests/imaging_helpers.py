@@ -28,13 +28,7 @@ def write_dicom_series(folder, volume: np.ndarray, spacing_xy=(0.75, 0.5), slice
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         ds.PixelSpacing = [spacing_xy[1], spacing_xy[0]]  # row spacing (y), column spacing (x)
         ds.SliceThickness = slice_step
-        ds.Rows, ds.Columns = sl.shape
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        for key, value in tags.items():
-            setattr(ds, key, value)
-        ds.PixelData = np.ascontiguousarray(sl.astype(np.uint16)).tobytes()
-        ds.save_as(str(folder / f"s{k:03d}.dcm"), enforce_file_format=True)
+        _save_with_pixels(ds, sl, tags, folder / f"s{k:03d}.dcm")
 
 
 def write_dicom_2d(path, image: np.ndarray, modality="MG", **tags) -> None:
@@ -49,12 +43,17 @@ def write_dicom_2d(path, image: np.ndarray, modality="MG", **tags) -> None:
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality = modality
-    ds.Rows, ds.Columns = image.shape
+    _save_with_pixels(ds, image, tags, path)
+
+
+def _save_with_pixels(ds, pixels: np.ndarray, tags: dict, path) -> None:
+    """Unsigned 16-bit greyscale pixel data, the caller's extra tags, then write the file."""
+    ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
     for key, value in tags.items():
         setattr(ds, key, value)
-    ds.PixelData = np.ascontiguousarray(image.astype(np.uint16)).tobytes()
+    ds.PixelData = np.ascontiguousarray(pixels.astype(np.uint16)).tobytes()
     ds.save_as(str(path), enforce_file_format=True)
 
 
