@@ -86,17 +86,18 @@ def test_shared_filters_equal_per_mask_execute_2d_and_planar_handling():
 
 def test_shipped_parameter_files_counts_and_column_names(tmp_path):
     counts = {}
-    for modality, view, shape in [("MG", "CC", (60, 64)), ("US", "tumor", (60, 64)), ("MRI", "T2", (20, 28, 28))]:
+    for modality, view, shape, name in [("MG", "CC", (60, 64), "MG"), ("US", "tumor", (60, 64), "US"),
+                                        ("MRI", "T2", (20, 28, 28), "MRI"), ("MRI", "T2", (20, 28, 28), "MRI_LBP3D")]:
         img = _image(shape, seed=2)
         lo = tuple(s // 4 for s in shape)
         hi = tuple(3 * s // 4 for s in shape)
-        prep = tmp_path / modality
+        prep = tmp_path / name
         prep.mkdir()
         sitk.WriteImage(img, str(prep / "image.nii.gz"))
         sitk.WriteImage(_mask(img, lo, hi), str(prep / "mask-A.nii.gz"))
         sitk.WriteImage(_mask(img, lo, tuple(h + 1 for h in hi)), str(prep / "mask-B.nii.gz"))
-        out = tmp_path / f"{modality}.csv"
-        radiomics.main(["--prep", str(prep), "--params", str(ROOT / "resources" / "radiomics" / f"{modality}.yaml"),
+        out = tmp_path / f"{name}.csv"
+        radiomics.main(["--prep", str(prep), "--params", str(ROOT / "resources" / "radiomics" / f"{name}.yaml"),
                         "--modality", modality, "--view", view, "--out", str(out)])
         with open(out) as fh:
             rows = list(csv.DictReader(fh))
@@ -106,10 +107,11 @@ def test_shipped_parameter_files_counts_and_column_names(tmp_path):
                              rf"_(shape|shape2D|{'|'.join(TEXTURE)})_[A-Za-z0-9]+$")
         assert all(pattern.match(n) for n in names), [n for n in names if not pattern.match(n)][:5]
         assert all(np.isfinite(float(r["value"])) or r["value"] == "nan" for r in rows)
-        counts[modality] = len(names)
+        counts[name] = len(names)
         # the parameter file's own claim in its header comment
-        assert f"= {counts[modality]:,} features" in (ROOT / "resources" / "radiomics" / f"{modality}.yaml").read_text()
+        assert f"= {counts[name]:,} features" in (ROOT / "resources" / "radiomics" / f"{name}.yaml").read_text()
     assert 2 * counts["MG"] >= 1500 and counts["MRI"] >= 900 and counts["US"] >= 700
+    assert counts["MRI_LBP3D"] - counts["MRI"] == 3 * 93  # m1, m2 and k images, every class but shape
 
 
 def test_shared_extraction_without_masks_and_with_internal_resampling_runs_per_mask():
