@@ -67,7 +67,8 @@ def test_empty_mask_and_geometry_mismatch(tiny_cohort):
         _run(tiny_cohort)
     msg = str(e.value)
     assert "row 1, column 'mask': mask" in msg and "is empty" in msg
-    assert "row 4, column 'mask'" in msg and "does not match image" in msg
+    assert f"row 4, column 'mask': mask {d / 'T3_A.nii.gz'} (size (30, 40)" in msg
+    assert f"and image {d / 'T3.nii.gz'} (size (40, 40)" in msg and "cover different physical extents" in msg
 
 
 def test_duplicates_bad_values_and_missing_views(tiny_cohort):
@@ -115,3 +116,4 @@ def test_one_class_outcome(tiny_cohort):
     _edit(tiny_cohort / "clinical.csv", lambda d: d.assign(ln_status=1))
     _, problems = load_clinical(tiny_cohort / "clinical.csv", "ln_status", VARS, [f"T{i}" for i in range(6)])
     assert any("one class only" in str(p) and "column 'ln_status'" in str(p) for p in problems)
+
