@@ -21,6 +21,8 @@ from .io import parse_pixel_spacing, read_table
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ["patient_id", "modality", "view", "image", "mask", "rater"]
+# Kept when present: per-row spacing of 2D files that state none ("x,y" mm; see io.read_image).
+OPTIONAL_COLUMNS = ["pixel_spacing"]
 MODALITY_VIEWS = {
     "MG": re.compile(r"^(CC|MLO)$"),
     "MRI": re.compile(r"^(T1|T2|DWI|ADC|DCE[0-9]+)$"),
@@ -49,8 +51,9 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
     if missing:
         raise InputError([Problem(name, f"required column missing (columns needed: {', '.join(MANIFEST_COLUMNS)})",
                                   column=c) for c in missing])
-    df = df[MANIFEST_COLUMNS].copy()
-    for col in MANIFEST_COLUMNS:
+    optional = [c for c in OPTIONAL_COLUMNS if c in df.columns]
+    df = df[MANIFEST_COLUMNS + optional].copy()
+    for col in MANIFEST_COLUMNS + optional:
         df[col] = df[col].astype("string").str.strip()
     for i, r in enumerate(df.itertuples(index=False), start=1):
         for col in MANIFEST_COLUMNS:
@@ -66,6 +69,8 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
             problems.append(Problem(name, f"modality '{r.modality}' is not one of MG, MRI, US", i, "modality"))
         elif not pd.isna(r.view) and not pd.isna(r.modality) and not MODALITY_VIEWS[r.modality].match(r.view):
             problems.append(Problem(name, f"view '{r.view}' is not a valid {r.modality} view", i, "view"))
+    if "pixel_spacing" in df.columns:
+        problems += _pixel_spacing(df, name)
     if problems:
         raise InputError(problems)
 
@@ -126,6 +131,33 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
     used = used.reset_index(drop=True)
     used.attrs["dropped"] = {p: g for p, g in lacking.items()} if missing_view == "drop" else {}
     return used
+
+
+def _pixel_spacing(df: pd.DataFrame, name: str) -> list[Problem]:
+    """Normalise the optional pixel_spacing column in place to "x,y" (empty where not given) and
+    give every row of an image the value one of its rows states; raters' rows must not disagree."""
+    problems = []
+    values = []
+    for i, v in enumerate(df.pixel_spacing, start=1):
+        if pd.isna(v) or v == "":
+            values.append("")
+            continue
+        try:
+            values.append(",".join(repr(x) for x in parse_pixel_spacing(v)))
+        except ValueError as e:
+            values.append("")
+            problems.append(Problem(name, f"{e}: write e.g. 0.1,0.1 or leave the cell empty", i, "pixel_spacing"))
+    df["pixel_spacing"] = pd.array(values, dtype="string")
+    stated = df[df.pixel_spacing != ""].groupby("image").pixel_spacing
+    for image, group in stated:
+        if group.nunique() > 1:
+            differs = int(group.index[(group != group.iloc[0]).to_numpy().argmax()])
+            problems.append(Problem(name, f"image '{image}' is given different pixel_spacing values "
+                                          f"({', '.join(group.unique())}) in its rows: give one", differs + 1,
+                                    "pixel_spacing"))
+    first = stated.first().to_dict()
+    df["pixel_spacing"] = pd.array([first.get(i, "") for i in df.image], dtype="string")
+    return problems
 
 
 @dataclass
