@@ -565,11 +565,12 @@ def rule_extra_args(images, patient: str, modality: str, view: str, preprocess_c
     return " ".join(args)
 
 
-def raters_in(prep_dir) -> list[str]:
-    """Raters whose masks a preprocessed image folder holds."""
+def raters_in(prep_dir, roi: str = "mask") -> list[str]:
+    """Raters whose masks (`roi="mask"`) or peritumoral rings (`roi="ring"`) a preprocessed image
+    folder holds."""
     from pathlib import Path
 
-    return sorted(p.name[len("mask-"):-len(".nii.gz")] for p in Path(prep_dir).glob("mask-*.nii.gz"))
+    return sorted(p.name[len(f"{roi}-"):-len(".nii.gz")] for p in Path(prep_dir).glob(f"{roi}-*.nii.gz"))
 
 
 def main(argv: list[str] | None = None) -> None:
