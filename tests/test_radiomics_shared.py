@@ -1,5 +1,6 @@
-"""Radiomics per image: all raters' masks from one set of filtered images, equal to pyradiomics'
-per-mask `execute`; planar images; the shipped parameter files' feature counts and names."""
+"""Radiomics per image: all raters' masks (and peritumoral rings) from one set of filtered images,
+equal to pyradiomics' per-mask `execute`; planar images; the shipped parameter files' feature
+counts and names."""
 
 import csv
 import re
@@ -14,6 +15,9 @@ from axilla import radiomics
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTURE = ["firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"]
+FIRSTORDER = ["10Percentile", "90Percentile", "Energy", "Entropy", "InterquartileRange", "Kurtosis", "Maximum",
+              "MeanAbsoluteDeviation", "Mean", "Median", "Minimum", "Range", "RobustMeanAbsoluteDeviation",
+              "RootMeanSquared", "Skewness", "TotalEnergy", "Uniformity", "Variance"]
 
 
 def _image(shape, seed=0):
@@ -125,3 +129,79 @@ def test_shared_extraction_without_masks_and_with_internal_resampling_runs_per_m
     expected, got = _per_mask(params, img, masks), _shared(params, img, masks)
     for r in masks:
         np.testing.assert_allclose([got[r][k] for k in expected[r]], list(expected[r].values()), rtol=1e-12)
+
+
+def _prep(tmp_path, name, ring_mm):
+    """A preprocessed 3D image folder (raters A and B; rings when ring_mm) from axilla.preprocess."""
+    from axilla.preprocess import PreprocessSettings, preprocess_image
+
+    from imaging_helpers import blob_volume
+
+    img, mask = blob_volume(shape=(8, 24, 28), centre=(4, 12, 13), radius=5)
+    ip, mp, bp = (str(tmp_path / f"{name}_{k}.nii.gz") for k in ("img", "A", "B"))
+    for arr, path in ((img.astype(np.float32), ip), (mask, mp), (np.roll(mask, 1, axis=2), bp)):
+        a = sitk.GetImageFromArray(arr)
+        a.SetSpacing((0.8, 0.8, 2.0))
+        sitk.WriteImage(a, path)
+    out = tmp_path / name
+    preprocess_image(ip, {"A": mp, "B": bp}, "MRI", "T2", PreprocessSettings(normalize="none", ring_mm=ring_mm),
+                     str(out))
+    return out
+
+
+def _run_radiomics(prep, params, out):
+    radiomics.main(["--prep", str(prep), "--params", str(params), "--modality", "MRI", "--view", "T2",
+                    "--out", str(out)])
+    with open(out) as fh:
+        return {(r["rater"], r["feature"]): float(r["value"]) for r in csv.DictReader(fh)}
+
+
+def test_peritumoral_ring_features_named_with_roi_and_equal_pyradiomics_on_the_ring(tmp_path, monkeypatch):
+    from radiomics import imageoperations
+
+    params = tmp_path / "cheap.yaml"
+    params.write_text("setting: {binWidth: 25, label: 1}\nimageType: {Original: {}}\nfeatureClass: {firstorder: []}\n")
+    calls = []
+    original = imageoperations.getOriginalImage
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        yield from original(*args, **kwargs)
+
+    monkeypatch.setattr(imageoperations, "getOriginalImage", counted)
+    plain = _run_radiomics(_prep(tmp_path, "plain", None), params, tmp_path / "plain.csv")
+    assert len(calls) == 1
+    # without a ring the columns are the ROI's alone, named as before rings existed
+    assert {f for _, f in plain} == {f"MRI_T2_original_firstorder_{n}" for n in FIRSTORDER}
+    prep = _prep(tmp_path, "ringed", 2.0)
+    assert radiomics.raters_in(prep, "ring") == ["A", "B"]
+    calls.clear()
+    got = _run_radiomics(prep, params, tmp_path / "ringed.csv")
+    assert len(calls) == 1  # the image is filtered once for two ROIs and two rings
+    assert {f for _, f in got} == ({f"MRI_T2_original_firstorder_{n}" for n in FIRSTORDER}
+                                   | {f"MRI_T2_ring_original_firstorder_{n}" for n in FIRSTORDER})
+    assert {k: v for k, v in got.items() if "_ring_" not in k[1]} == plain  # ROI features unchanged
+    monkeypatch.undo()
+    image = sitk.ReadImage(str(prep / "image.nii.gz"))
+    ex = radiomics.make_extractor(str(params))
+    for rater in ("A", "B"):
+        ring = sitk.ReadImage(str(prep / f"ring-{rater}.nii.gz"))
+        expected = ex.execute(image, ring)
+        for n in FIRSTORDER:
+            assert got[(rater, f"MRI_T2_ring_original_firstorder_{n}")] == pytest.approx(
+                float(expected[f"original_firstorder_{n}"]), rel=1e-9)
+    # the ring lies outside the bright lesion: darker than the ROI, and larger (2 mm all round)
+    assert got[("A", "MRI_T2_ring_original_firstorder_Mean")] < got[("A", "MRI_T2_original_firstorder_Mean")] - 200
+    ring_voxels = int(sitk.GetArrayFromImage(sitk.ReadImage(str(prep / "ring-A.nii.gz"))).sum())
+    assert ring_voxels > int(sitk.GetArrayFromImage(sitk.ReadImage(str(prep / "mask-A.nii.gz"))).sum())
+    # the wide table carries the primary rater's ring features beside the ROI's
+    radiomics.aggregate({"P1": [str(tmp_path / "ringed.csv")]}, "A", str(tmp_path / "wide.csv"),
+                        str(tmp_path / "by_rater.csv"))
+    with open(tmp_path / "wide.csv") as fh:
+        wide = next(csv.DictReader(fh))
+    assert float(wide["MRI_T2_ring_original_firstorder_Mean"]) == got[("A", "MRI_T2_ring_original_firstorder_Mean")]
+    # every rater's ring is in the per-rater table, so the ICC filter can judge ring features
+    with open(tmp_path / "by_rater.csv") as fh:
+        by_rater = {r["rater"]: r for r in csv.DictReader(fh)}
+    key = "MRI_T2_ring_original_firstorder_Mean"
+    assert float(by_rater["B"][key]) == got[("B", key)] != got[("A", key)]

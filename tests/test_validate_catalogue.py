@@ -78,8 +78,105 @@ def test_geometry_mismatch_spacing_and_origin(tiny_cohort):
     msg = _fails(tiny_cohort)
     assert msg.startswith("2 input problems found:")
     for row in (2, 5):
-        assert f"row {row}, column 'mask': mask {_path(tiny_cohort, 'mask', row)} and image" in msg
-    assert "export both from the same series" in msg
+        assert f"row {row}, column 'mask': mask {_path(tiny_cohort, 'mask', row)} (size" in msg
+        assert f"and image {_path(tiny_cohort, 'image', row)} (size" in msg
+    assert "export the mask from the same series as the image" in msg
+
+
+def test_one_voxel_shifted_mask_passes_validation_with_warning_and_is_realigned(tiny_cohort, caplog):
+    from axilla.preprocess import PreprocessSettings, preprocess_image
+
+    arr = sitk.GetArrayFromImage(sitk.ReadImage(_path(tiny_cohort, "mask", 3)))
+    _mask_like(tiny_cohort, 3, arr, Origin=(0.2, 0.0))  # one voxel (0.2 mm) along x
+    with caplog.at_level("WARNING"):
+        _run(tiny_cohort)  # passes: preprocessing will realign this mask
+    mask, image = _path(tiny_cohort, "mask", 3), _path(tiny_cohort, "image", 3)
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(logged) == 1
+    assert logged[0].startswith(f"{tiny_cohort / 'manifest.csv'}, row 3: rater A: mask {mask} (size (40, 40)")
+    assert f"and image {image} (size (40, 40)" in logged[0]
+    assert "differ by 1 voxels; mask resampled onto the image grid (nearest neighbour)" in logged[0]
+    qc = pd.read_csv(tiny_cohort / "out" / "qc.csv", keep_default_na=False).set_index("patient_id")
+    assert qc.loc["T2", "warnings"] == logged[0].split(": ", 1)[1]
+    assert (qc.drop(index="T2").warnings == "").all()
+    # preprocessing applies the same rule and gives the same warning
+    rec = preprocess_image(image, {"A": mask}, "US", "tumor", PreprocessSettings(normalize="none"),
+                           str(tiny_cohort / "prep"))
+    assert rec["warnings"] == [qc.loc["T2", "warnings"]]
+    out = sitk.GetArrayFromImage(sitk.ReadImage(str(tiny_cohort / "prep" / "mask-A.nii.gz")))
+    assert np.array_equal(out, np.roll(arr, 1, axis=1))  # the ROI moved one voxel along x
+
+
+@pytest.mark.parametrize("what", ["origin", "size"])
+def test_mask_of_different_extent_is_refused_naming_both_files(tiny_cohort, what):
+    arr = sitk.GetArrayFromImage(sitk.ReadImage(_path(tiny_cohort, "mask", 3)))
+    if what == "origin":
+        _mask_like(tiny_cohort, 3, arr, Origin=(0.4, 0.0))  # two voxels: beyond the default 1.5
+        off = "2"
+    else:
+        m = sitk.GetImageFromArray(np.pad(arr, ((0, 0), (0, 4))))  # 44 columns on the image's spacing
+        m.SetSpacing((0.2, 0.2))
+        sitk.WriteImage(m, _path(tiny_cohort, "mask", 3))
+        off = "4"
+    msg = _fails(tiny_cohort)
+    mask, image = _path(tiny_cohort, "mask", 3), _path(tiny_cohort, "image", 3)
+    assert msg.startswith("1 input problem found:")
+    assert f"{tiny_cohort / 'manifest.csv'}, row 3, column 'mask': mask {mask} (size" in msg
+    assert f"and image {image} (size (40, 40)" in msg
+    assert f"cover different physical extents (corners up to {off} voxels apart, tolerance 1.5)" in msg
+    # the tolerance is preprocessing's own setting, read from the same config
+    _run(tiny_cohort, preprocess={"US": {"align_tolerance_voxels": 4}})
+    assert "differ by " + off + " voxels" in pd.read_csv(tiny_cohort / "out" / "qc.csv").warnings.dropna().iloc[0]
+
+
+def test_raster_mask_takes_image_spacing_only_its_size_is_compared(tiny_cohort):
+    from PIL import Image
+
+    d = tiny_cohort / "img"
+    img = sitk.GetArrayFromImage(sitk.ReadImage(_path(tiny_cohort, "image", 1)))
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(d / "T0.png")  # no dpi
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(_path(tiny_cohort, "mask", 1)))
+    Image.fromarray(mask).save(d / "T0_A.png", dpi=(72, 72))  # a drawing tool's dpi, not a spacing
+    Image.fromarray(np.pad(mask, ((0, 10), (0, 0)))).save(d / "T1_A.png")  # 10 rows too many
+    _edit(tiny_cohort / "manifest.csv", lambda m: m.assign(
+        image=m.image.replace("img/T0.nii.gz", "img/T0.png"),
+        mask=m["mask"].replace({"img/T0_A.nii.gz": "img/T0_A.png", "img/T1_A.nii.gz": "img/T1_A.png"})))
+    msg = _fails(tiny_cohort, preprocess={"US": {"pixel_spacing": [0.2, 0.2]}})
+    assert msg.startswith("1 input problem found:")
+    assert (f"row 2, column 'mask': mask {d / 'T1_A.png'} (size (40, 50), spacing (0.2, 0.2), origin (0, 0)) "
+            f"and image {_path(tiny_cohort, 'image', 2)} (size (40, 40)") in msg
+    assert "corners up to 10 voxels apart" in msg
+    Image.fromarray(mask).save(d / "T1_A.png")
+    _run(tiny_cohort, preprocess={"US": {"pixel_spacing": [0.2, 0.2]}})
+    qc = pd.read_csv(tiny_cohort / "out" / "qc.csv", keep_default_na=False)
+    assert set(qc.spacing) == {"0.2x0.2"} and (qc.warnings == "").all()
+
+
+def test_4d_dce_series_validated_against_one_phase_grid(tmp_path):
+    from axilla.validate import check_files
+
+    vol = sitk.GetImageFromArray(np.random.default_rng(0).normal(100, 5, (3, 6, 10, 12)).astype(np.float32),
+                                 isVector=False)
+    vol.SetSpacing((0.7, 0.7, 2.0, 1.0))
+    vol.SetOrigin((5.0, -3.0, 1.0, 0.0))
+    sitk.WriteImage(vol, str(tmp_path / "dce.nii.gz"))
+    m = np.zeros((6, 10, 12), np.uint8)
+    m[2:4, 3:7, 4:9] = 1
+    for name, origin in (("ok.nii.gz", (5.0, -3.0, 1.0)), ("far.nii.gz", (5.0, -3.0, 9.0))):
+        mk = sitk.GetImageFromArray(m)
+        mk.SetSpacing((0.7, 0.7, 2.0))
+        mk.SetOrigin(origin)
+        sitk.WriteImage(mk, str(tmp_path / name))
+    manifest = pd.DataFrame({"row": [1, 2], "patient_id": ["P1", "P2"], "modality": "MRI", "view": "DCE2",
+                             "image": str(tmp_path / "dce.nii.gz"), "rater": "A",
+                             "mask": [str(tmp_path / "ok.nii.gz"), str(tmp_path / "far.nii.gz")]})
+    checked = check_files(manifest, "m.csv")
+    assert [str(p) for p in checked.problems] == [
+        f"m.csv, row 2, column 'mask': mask {tmp_path / 'far.nii.gz'} (size (12, 10, 6), spacing (0.7, 0.7, 2), "
+        f"origin (5, -3, 9)) and image {tmp_path / 'dce.nii.gz'} (size (12, 10, 6), spacing (0.7, 0.7, 2), origin "
+        "(5, -3, 1)) cover different physical extents (corners up to 4 voxels apart, tolerance 1.5): export the "
+        "mask from the same series as the image"]
+    assert checked.warnings == {} and checked.grids[str(tmp_path / "dce.nii.gz")].size == (12, 10, 6, 3)
 
 
 def test_empty_mask(tiny_cohort):

@@ -230,6 +230,26 @@ def read_image(path: str | os.PathLike, *, pixel_spacing=None, fallback_spacing=
     return clean
 
 
+def parse_pixel_spacing(text: str) -> tuple[float, float]:
+    """A per-row 2D pixel spacing in mm: "x,y" (or "x;y"); one number means square pixels.
+
+    Raises ValueError unless it gives one or two positive finite numbers.
+    """
+    import math
+
+    parts = [v.strip() for v in str(text).replace(";", ",").split(",")]
+    try:
+        values = [float(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"pixel spacing '{text}' is not 'x,y' in mm (two positive numbers, or one for square "
+                         "pixels)")
+    return values[0], values[1]
+
+
 def spacing_source(image) -> str:
     """Where read_image took the spacing from: 'row', 'file' or 'config'."""
     return image.GetMetaData(SPACING_KEY) if image.HasMetaDataKey(SPACING_KEY) else "file"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError, Problem
-from .io import atomic_path, read_image, spacing_source, write_image
+from .io import RASTER_SUFFIXES, atomic_path, read_image, spacing_source, write_image
 
 log = logging.getLogger(__name__)
 
@@ -113,48 +113,132 @@ def _strip(image):
 # masks and geometry
 
 
+@dataclass(frozen=True)
+class Grid:
+    """A voxel grid without pixels (size, spacing, origin, direction): what the geometry rule compares.
+
+    Validation keeps grids rather than images so that checking a whole cohort holds no pixels.
+    """
+
+    size: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+
+    @classmethod
+    def of(cls, image) -> "Grid":
+        if isinstance(image, Grid):
+            return image
+        return cls(tuple(image.GetSize()), tuple(image.GetSpacing()), tuple(image.GetOrigin()),
+                   tuple(image.GetDirection()))
+
+    @property
+    def dimension(self) -> int:
+        return len(self.size)
+
+    def leading(self, d: int) -> "Grid":
+        """The grid of the first `d` axes: one phase of a 4D DCE series, as `dce_select` extracts it."""
+        n = self.dimension
+        direction = np.asarray(self.direction).reshape(n, n)[:d, :d]
+        return Grid(self.size[:d], self.spacing[:d], self.origin[:d], tuple(direction.ravel()))
+
+    def physical(self, index: np.ndarray) -> np.ndarray:
+        """Physical points of continuous indices (n, d), as ITK: origin + D diag(spacing) index."""
+        d = self.dimension
+        direction = np.asarray(self.direction, float).reshape(d, d)
+        return np.asarray(self.origin, float) + (np.asarray(index, float) * np.asarray(self.spacing)) @ direction.T
+
+
 def geometry_mismatch(image, mask) -> float:
     """Largest displacement, in image voxels along the image axes, between corresponding corners
     of the two grids' physical extents (voxel-centre corners). 0 for identical grids; a one-voxel
-    origin shift gives 1; a different size, spacing or direction gives the extent difference."""
-    def corners(img):
-        d = img.GetDimension()
-        size = np.asarray(img.GetSize()) - 1
-        idx = np.array(np.meshgrid(*[[0, s] for s in size], indexing="ij")).reshape(d, -1).T
-        return np.array([img.TransformContinuousIndexToPhysicalPoint([float(v) for v in i]) for i in idx])
+    origin shift gives 1; a different size, spacing or direction gives the extent difference.
 
-    if image.GetDimension() != mask.GetDimension():
+    `image` and `mask` are SimpleITK images or `Grid`s.
+    """
+    image, mask = Grid.of(image), Grid.of(mask)
+    if image.dimension != mask.dimension:
         return float("inf")
+
+    def corners(g: Grid):
+        size = np.asarray(g.size) - 1
+        idx = np.array(np.meshgrid(*[[0, s] for s in size], indexing="ij")).reshape(g.dimension, -1).T
+        return g.physical(idx)
+
     delta = corners(mask) - corners(image)
-    direction = np.asarray(image.GetDirection()).reshape(image.GetDimension(), -1)
-    in_voxels = (delta @ direction) / np.asarray(image.GetSpacing())  # onto the image axes
+    direction = np.asarray(image.direction).reshape(image.dimension, -1)
+    in_voxels = (delta @ direction) / np.asarray(image.spacing)  # onto the image axes
     return float(np.abs(in_voxels).max())
 
 
-def align_mask(mask, image, mask_path: str, image_path: str, tolerance_voxels: float):
-    """Put a mask on the image grid. Returns (mask, warning or None).
+@dataclass(frozen=True)
+class Alignment:
+    """Verdict of the image/mask geometry rule, shared by validation and preprocessing."""
 
-    Identical grids (to 1e-3 voxel) only take the image's geometry; a mismatch up to
-    `tolerance_voxels` is resampled onto the image grid with nearest neighbour and warned about;
-    anything larger means the mask belongs to another image or export, and is refused.
+    action: str  # "same" (grids identical), "resample" (within tolerance) or "refuse"
+    offset: float  # geometry_mismatch in image voxels
+    message: str | None = None  # the warning ("resample") or the error ("refuse")
+
+
+def judge_alignment(image, mask, image_path: str, mask_path: str, tolerance_voxels: float) -> Alignment:
+    """The one rule for an image and its mask: identical grids (to 1e-3 voxel) pass; corners up to
+    `tolerance_voxels` image voxels apart are realigned (resampled, warned about); anything larger
+    means the mask belongs to another image or export, and is refused naming both files."""
+    image, mask = Grid.of(image), Grid.of(mask)
+    if image.dimension != mask.dimension:
+        return Alignment("refuse", float("inf"), f"mask {mask_path} is {mask.dimension}D and image {image_path} is "
+                                                 f"{image.dimension}D: export the mask from the same series as "
+                                                 "the image")
+    off = geometry_mismatch(image, mask)
+    if off <= 1e-3 and mask.size == image.size:
+        return Alignment("same", off)
+    describe = (f"mask {mask_path} (size {mask.size}, spacing {_fmt(mask.spacing)}, origin {_fmt(mask.origin)}) "
+                f"and image {image_path} (size {image.size}, spacing {_fmt(image.spacing)}, origin "
+                f"{_fmt(image.origin)})")
+    if off > tolerance_voxels:
+        return Alignment("refuse", off, f"{describe} cover different physical extents (corners up to {off:.3g} "
+                                        f"voxels apart, tolerance {tolerance_voxels:g}): export the mask from "
+                                        "the same series as the image")
+    return Alignment("resample", off, f"{describe} differ by {off:.3g} voxels; mask resampled onto the image "
+                                      "grid (nearest neighbour)")
+
+
+def read_mask(path: str, image):
+    """Read a mask for `image` (a SimpleITK image or `Grid`).
+
+    A raster mask (PNG/JPEG/TIFF/BMP export) has no geometry of its own - a drawing tool's
+    72 dpi is not a pixel spacing - so it takes the image's spacing, origin and direction and
+    only its size is compared. A 2D DICOM mask without spacing tags falls back to the image's.
     """
+    from pathlib import Path
+
+    grid = Grid.of(image)
+    if Path(path).suffix.lower() in RASTER_SUFFIXES:
+        # (1, 1) only lets a 2D raster mask of a 3D image be read: judge_alignment refuses it.
+        mask = read_image(path, pixel_spacing=grid.spacing if grid.dimension == 2 else (1.0, 1.0))
+        if mask.GetDimension() == grid.dimension:
+            mask.SetSpacing(grid.spacing)
+            mask.SetOrigin(grid.origin)
+            mask.SetDirection(grid.direction)
+        return mask
+    return read_image(path, fallback_spacing=grid.spacing if grid.dimension == 2 else None)
+
+
+def align_mask(mask, image, mask_path: str, image_path: str, tolerance_voxels: float):
+    """Put a mask on the image grid by `judge_alignment`. Returns (mask, warning or None); a refused
+    mask raises InputError naming both files."""
     import SimpleITK as sitk
 
-    off = geometry_mismatch(image, mask)
-    if off <= 1e-3 and mask.GetSize() == image.GetSize():
+    verdict = judge_alignment(image, mask, image_path, mask_path, tolerance_voxels)
+    if verdict.action == "refuse":
+        raise InputError(Problem(mask_path, verdict.message))
+    if verdict.action == "same":
         mask = sitk.Image(mask)
         mask.CopyInformation(image)
         return mask, None
-    describe = (f"mask {mask_path} (size {mask.GetSize()}, spacing {_fmt(mask.GetSpacing())}, origin "
-                f"{_fmt(mask.GetOrigin())}) and image {image_path} (size {image.GetSize()}, spacing "
-                f"{_fmt(image.GetSpacing())}, origin {_fmt(image.GetOrigin())})")
-    if off > tolerance_voxels:
-        raise InputError(Problem(mask_path, f"{describe} cover different physical extents (corners up to "
-                                            f"{off:.3g} voxels apart, tolerance {tolerance_voxels:g}): "
-                                            "export the mask from the same series as the image"))
-    warning = f"{describe} differ by {off:.3g} voxels; mask resampled onto the image grid (nearest neighbour)"
-    log.warning("%s", warning)
-    return sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID()), warning
+    log.warning("%s", verdict.message)
+    return (sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID()),
+            verdict.message)
 
 
 def _fmt(v) -> str:
@@ -376,7 +460,7 @@ def preprocess_image(image_path: str, masks: dict[str, str], modality: str, view
     label = settings.label_for(view)
     roi = {}
     for rater, mpath in sorted(masks.items()):
-        m = read_image(mpath, pixel_spacing=image.GetSpacing() if image.GetDimension() == 2 else None)
+        m = read_mask(mpath, image)
         m, warn = align_mask(select_label(m, label, mpath), image, mpath, image_path, settings.align_tolerance_voxels)
         if warn:
             warnings.append(f"rater {rater}: {warn}")
@@ -481,11 +565,12 @@ def rule_extra_args(images, patient: str, modality: str, view: str, preprocess_c
     return " ".join(args)
 
 
-def raters_in(prep_dir) -> list[str]:
-    """Raters whose masks a preprocessed image folder holds."""
+def raters_in(prep_dir, roi: str = "mask") -> list[str]:
+    """Raters whose masks (`roi="mask"`) or peritumoral rings (`roi="ring"`) a preprocessed image
+    folder holds."""
     from pathlib import Path
 
-    return sorted(p.name[len("mask-"):-len(".nii.gz")] for p in Path(prep_dir).glob("mask-*.nii.gz"))
+    return sorted(p.name[len(f"{roi}-"):-len(".nii.gz")] for p in Path(prep_dir).glob(f"{roi}-*.nii.gz"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -498,7 +583,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import sys
 
-    from .io import setup_logging
+    from .io import parse_pixel_spacing, setup_logging
 
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "bench":
@@ -520,7 +605,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     setup_logging(a.log)
     masks = dict(m.split("=", 1) for m in a.mask)
-    spacing = tuple(float(v) for v in a.pixel_spacing.replace(";", ",").split(",")) if a.pixel_spacing else None
+    spacing = parse_pixel_spacing(a.pixel_spacing) if a.pixel_spacing else None
     preprocess_image(a.image, masks, a.modality, a.view, PreprocessSettings.from_config(json.loads(a.settings)),
                      a.out, threads=a.threads, pixel_spacing=spacing, pre_image_path=a.pre_image or None,
                      primary=a.primary)

@@ -1,7 +1,11 @@
 """Radiomics with pyradiomics: one job per image, every rater's mask of that image.
 
 Feature columns are named `<modality>_<view>_<imageType>_<class>_<feature>`, e.g.
-`MRI_DCE2_original_glcm_Contrast`.
+`MRI_DCE2_original_glcm_Contrast`. When preprocessing wrote peritumoral rings
+(`preprocess.<MOD>.ring_mm`), every feature is also extracted on each rater's ring, named
+`<modality>_<view>_ring_<imageType>_<class>_<feature>`: the primary rater's go into the feature
+table, and the other raters' let the ICC filter judge ring features as it judges the ROI's
+(with the primary rater's alone, every ring feature would have an undefined ICC and be dropped).
 
 Work shared between raters: pyradiomics' `execute` filters the whole image (LoG, wavelet, LBP)
 for every mask and only then crops to the mask's bounding box, so with several raters' masks of
@@ -10,7 +14,8 @@ one image it would filter the same image once per mask. `extract_masks` runs the
 equal per-mask `execute` exactly (tested). The one mask-dependent filter, LBP3D, is evaluated
 on the union of the masks: its value at a voxel depends on the image around that voxel only.
 Resampling inside pyradiomics (`resampledPixelSpacing`) crops image and mask together per mask,
-so there the filtered images differ per mask and each mask runs on its own.
+so there the filtered images differ per mask and each mask runs on its own. Rings are masks
+like the others here: one job filters the image once for every rater's ROI and ring.
 """
 
 from __future__ import annotations
@@ -61,11 +66,12 @@ def make_extractor(params):
     return featureextractor.RadiomicsFeatureExtractor(params if isinstance(params, dict) else str(params))
 
 
-def extract_masks(extractor, image, masks: dict) -> dict[str, OrderedDict]:
+def extract_masks(extractor, image, masks: dict) -> dict:
     """Features of every mask of one image, filters computed once (see the module docstring).
 
     `image` and `masks` are SimpleITK images (masks on the image grid, label `label`); returns
-    rater -> pyradiomics' result without its `diagnostics_` entries.
+    mask key (a rater, or any key the caller uses) -> pyradiomics' result without its
+    `diagnostics_` entries.
     """
     import SimpleITK as sitk
     from radiomics import imageoperations
@@ -116,24 +122,35 @@ def _strip(result) -> OrderedDict:
     return OrderedDict((k, v) for k, v in result.items() if not k.startswith("diagnostics_"))
 
 
+ROIS = ("mask", "ring")  # preprocess output files <roi>-<rater>.nii.gz
+
+
+def feature_name(modality: str, view: str, key: str, roi: str = "mask") -> str:
+    """Column name of a pyradiomics feature `key`: the ROI's unprefixed (names kept from before
+    rings existed), other ROIs' with the ROI after the view (`MRI_T2_ring_original_...`)."""
+    return f"{modality}_{view}_{key}" if roi == "mask" else f"{modality}_{view}_{roi}_{key}"
+
+
 def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out_csv: str) -> list[tuple]:
-    """Extract features for every rater's mask of one preprocessed image; write a tidy table."""
+    """Extract features for every rater's mask (and peritumoral ring, when preprocessing wrote
+    rings) of one preprocessed image, filtering the image once; write a tidy table."""
     import SimpleITK as sitk
 
     extractor = make_extractor(params_file)
     image = sitk.ReadImage(str(Path(prep_dir) / "image.nii.gz"))
-    masks = {r: sitk.ReadImage(str(Path(prep_dir) / f"mask-{r}.nii.gz")) for r in raters_in(prep_dir)}
+    masks = {(roi, r): sitk.ReadImage(str(Path(prep_dir) / f"{roi}-{r}.nii.gz"))
+             for roi in ROIS for r in raters_in(prep_dir, roi)}
     rows = []
-    for rater, result in extract_masks(extractor, image, masks).items():
+    for (roi, rater), result in extract_masks(extractor, image, masks).items():
         for key, value in result.items():
-            rows.append((rater, f"{modality}_{view}_{key}", f"{float(np.asarray(value)):.10g}"))
+            rows.append((rater, feature_name(modality, view, key, roi), f"{float(np.asarray(value)):.10g}"))
     # csv, not pandas: this runs once per image and pandas alone costs 0.5 s of start-up.
     with atomic_path(out_csv) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["rater", "feature", "value"])
         w.writerows(rows)
-    log.info("%s %s %s: %d features x %d raters", modality, view, prep_dir, len({r[1] for r in rows}),
-             len({r[0] for r in rows}))
+    log.info("%s %s %s: %d features x %d raters (ROIs: %s)", modality, view, prep_dir, len({r[1] for r in rows}),
+             len({r[0] for r in rows}), ", ".join(sorted({roi for roi, _ in masks})))
     return rows
 
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError, Problem
-from .io import image_info, read_table
+from .io import parse_pixel_spacing, read_table
 
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ["patient_id", "modality", "view", "image", "mask", "rater"]
+# Kept when present: per-row spacing of 2D files that state none ("x,y" mm; see io.read_image).
+OPTIONAL_COLUMNS = ["pixel_spacing"]
 MODALITY_VIEWS = {
     "MG": re.compile(r"^(CC|MLO)$"),
     "MRI": re.compile(r"^(T1|T2|DWI|ADC|DCE[0-9]+)$"),
@@ -27,9 +30,6 @@ MODALITY_VIEWS = {
 }
 # Identifiers become file names and Snakemake wildcards, so they must be path-safe.
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-# Geometry agreement between an image and its mask (relative to spacing).
-GEOMETRY_TOLERANCE = 1e-3
-
 
 def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_rater: str,
                   missing_view: str = "stop", confine_paths: bool = False) -> pd.DataFrame:
@@ -51,8 +51,9 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
     if missing:
         raise InputError([Problem(name, f"required column missing (columns needed: {', '.join(MANIFEST_COLUMNS)})",
                                   column=c) for c in missing])
-    df = df[MANIFEST_COLUMNS].copy()
-    for col in MANIFEST_COLUMNS:
+    optional = [c for c in OPTIONAL_COLUMNS if c in df.columns]
+    df = df[MANIFEST_COLUMNS + optional].copy()
+    for col in MANIFEST_COLUMNS + optional:
         df[col] = df[col].astype("string").str.strip()
     for i, r in enumerate(df.itertuples(index=False), start=1):
         for col in MANIFEST_COLUMNS:
@@ -68,6 +69,8 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
             problems.append(Problem(name, f"modality '{r.modality}' is not one of MG, MRI, US", i, "modality"))
         elif not pd.isna(r.view) and not pd.isna(r.modality) and not MODALITY_VIEWS[r.modality].match(r.view):
             problems.append(Problem(name, f"view '{r.view}' is not a valid {r.modality} view", i, "view"))
+    if "pixel_spacing" in df.columns:
+        problems += _pixel_spacing(df, name)
     if problems:
         raise InputError(problems)
 
@@ -130,66 +133,125 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
     return used
 
 
-def check_files(manifest: pd.DataFrame, manifest_path: str, labels: dict[str, int] | None = None) -> list[Problem]:
-    """Every image and mask exists and reads completely, image and mask share a grid, and each mask
-    holds voxels of its modality's ROI label (`labels`, default 1: pyradiomics' `label` setting)."""
+def _pixel_spacing(df: pd.DataFrame, name: str) -> list[Problem]:
+    """Normalise the optional pixel_spacing column in place to "x,y" (empty where not given) and
+    give every row of an image the value one of its rows states; raters' rows must not disagree."""
+    problems = []
+    values = []
+    for i, v in enumerate(df.pixel_spacing, start=1):
+        if pd.isna(v) or v == "":
+            values.append("")
+            continue
+        try:
+            values.append(",".join(repr(x) for x in parse_pixel_spacing(v)))
+        except ValueError as e:
+            values.append("")
+            problems.append(Problem(name, f"{e}: write e.g. 0.1,0.1 or leave the cell empty", i, "pixel_spacing"))
+    df["pixel_spacing"] = pd.array(values, dtype="string")
+    stated = df[df.pixel_spacing != ""].groupby("image").pixel_spacing
+    for image, group in stated:
+        if group.nunique() > 1:
+            differs = int(group.index[(group != group.iloc[0]).to_numpy().argmax()])
+            problems.append(Problem(name, f"image '{image}' is given different pixel_spacing values "
+                                          f"({', '.join(group.unique())}) in its rows: give one", differs + 1,
+                                    "pixel_spacing"))
+    first = stated.first().to_dict()
+    df["pixel_spacing"] = pd.array([first.get(i, "") for i in df.image], dtype="string")
+    return problems
+
+
+@dataclass
+class FileCheck:
+    """What `check_files` found: problems (errors), warnings per image, and each image's grid as read."""
+
+    problems: list[Problem] = field(default_factory=list)
+    warnings: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)  # (patient, modality, view)
+    grids: dict = field(default_factory=dict)  # image path -> preprocess.Grid (2D spacing resolved)
+
+
+def check_files(manifest: pd.DataFrame, manifest_path: str, labels: dict[str, int] | None = None,
+                preprocess: dict | None = None) -> FileCheck:
+    """Every image and mask exists and reads completely, each mask lies on its image's grid by the
+    rule preprocessing applies, and each mask holds voxels of its modality's ROI label (`labels`,
+    default 1: pyradiomics' `label` setting).
+
+    `preprocess` maps modality -> `PreprocessSettings` (default settings otherwise): its
+    `pixel_spacing` is the fallback for 2D files, its `align_tolerance_voxels` the tolerance. A
+    mask within tolerance of its image passes with a warning (logged and kept in the result);
+    beyond it is an error naming image, mask and row.
+    """
     import SimpleITK as sitk
 
     from .io import read_image
+    from .preprocess import Grid, PreprocessSettings, judge_alignment, read_mask
 
-    problems: list[Problem] = []
-    infos: dict[str, dict | None] = {}
-    masks: dict[str, np.ndarray] = {}
+    preprocess = preprocess or {}
+    result = FileCheck()
+    problems = result.problems
+    images: dict[str, Grid | None] = {}
 
-    def info(p: str, row: int, col: str):
-        if p in infos:
-            return infos[p]
-        infos[p] = None
+    def exists(p: str, row: int, col: str) -> bool:
         if not os.path.exists(p):
             problems.append(Problem(manifest_path, f"file not found: {p} (paths are relative to the manifest): "
                                                    "fix the path or add the file", row, col))
+            return False
+        return True
+
+    def read(p: str, row: int, col: str, reader):
+        if not exists(p, row, col):
             return None
         try:
             # Reading the pixels, not only the header, catches truncated and corrupt files here
             # rather than in the middle of the study.
-            img = read_image(p)
+            img = reader(p)
             if p.lower().endswith((".nii", ".nii.gz")):
                 # ITK pads a truncated NIfTI with zeros without complaint; nibabel refuses it.
                 import nibabel
 
                 np.asanyarray(nibabel.load(p).dataobj)
+        except InputError as e:  # the reader's own verdict (no pixel spacing, no DICOM series)
+            problems.extend(Problem(manifest_path, f"{p}: {q.message}", row, col) for q in e.problems)
+            return None
         except Exception as e:  # SimpleITK raises RuntimeError with a long ITK trace
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             first = first.replace(f" from {p}", "")
             problems.append(Problem(manifest_path, f"cannot read {p} ({first}): the file is damaged, truncated or "
                                                    "not an image; export it again", row, col))
             return None
-        infos[p] = dict(size=img.GetSize(), spacing=img.GetSpacing(), origin=img.GetOrigin(),
-                        direction=img.GetDirection(), dimension=img.GetDimension())
-        if col == "mask":
-            masks[p] = sitk.GetArrayFromImage(img)
-        return infos[p]
+        return img
 
     for r in manifest.itertuples(index=False):
-        im = info(r.image, r.row, "image")
-        mk = info(r.mask, r.row, "mask")
-        if im is None or mk is None:
+        settings = preprocess.get(r.modality) or PreprocessSettings()
+        row_spacing = getattr(r, "pixel_spacing", "")
+        row_spacing = parse_pixel_spacing(row_spacing) if isinstance(row_spacing, str) and row_spacing else None
+        if r.image not in images:
+            img = read(r.image, r.row, "image",
+                       lambda p: read_image(p, pixel_spacing=row_spacing, fallback_spacing=settings.pixel_spacing))
+            images[r.image] = None if img is None else Grid.of(img)
+            if img is not None:
+                result.grids[r.image] = images[r.image]
+                if row_spacing is not None and img.GetDimension() != 2:
+                    problems.append(Problem(manifest_path, f"pixel_spacing is for 2D files; {r.image} is "
+                                                           f"{img.GetDimension()}D and keeps its own spacing: leave "
+                                                           "the cell empty", r.row, "pixel_spacing"))
+        grid = images[r.image]
+        if grid is None:  # a mask is read against its image; without one, only its presence is checked
+            exists(r.mask, r.row, "mask")
             continue
-        if im["dimension"] != mk["dimension"] or tuple(im["size"]) != tuple(mk["size"]):
-            problems.append(Problem(manifest_path, f"mask {r.mask} (size {tuple(mk['size'])}) does not match image "
-                                                   f"{r.image} (size {tuple(im['size'])}): export both from the "
-                                                   "same series", r.row, "mask"))
+        mask = read(r.mask, r.row, "mask", lambda p: read_mask(p, grid))
+        if mask is None:
             continue
-        sp = np.asarray(im["spacing"])
-        bad = (np.abs(np.subtract(im["spacing"], mk["spacing"])) > GEOMETRY_TOLERANCE * sp).any()
-        bad |= (np.abs(np.subtract(im["origin"], mk["origin"])) > 0.5 * sp).any()
-        bad |= (np.abs(np.subtract(im["direction"], mk["direction"])) > GEOMETRY_TOLERANCE).any()
-        if bad:
-            problems.append(Problem(manifest_path, f"mask {r.mask} and image {r.image} differ in spacing, origin or "
-                                                   "direction beyond tolerance: export both from the same series",
-                                    r.row, "mask"))
+        # Preprocessing aligns masks with one phase of a 4D DCE series.
+        target = grid.leading(3) if grid.dimension == 4 and mask.GetDimension() == 3 else grid
+        verdict = judge_alignment(target, mask, r.image, r.mask, settings.align_tolerance_voxels)
+        if verdict.action == "refuse":
+            problems.append(Problem(manifest_path, verdict.message, r.row, "mask"))
             continue
-        arr = masks[r.mask]
+        if verdict.action == "resample":
+            warning = f"rater {r.rater}: {verdict.message}"
+            result.warnings.setdefault((r.patient_id, r.modality, r.view), []).append(warning)
+            log.warning("%s, row %d: %s", manifest_path, r.row, warning)
+        arr = sitk.GetArrayViewFromImage(mask)
         label = (labels or {}).get(r.modality, 1)
         if not np.any(arr != 0):
             problems.append(Problem(manifest_path, f"mask {r.mask} is empty (no nonzero voxel): segment the lesion "
@@ -199,7 +261,7 @@ def check_files(manifest: pd.DataFrame, manifest_path: str, labels: dict[str, in
             problems.append(Problem(manifest_path, f"mask {r.mask} has no voxel with the ROI label {label} (values "
                                                    f"found: {found}): relabel the mask or set 'label' in the "
                                                    f"{r.modality} radiomics parameter file", r.row, "mask"))
-    return problems
+    return result
 
 
 def roi_label(params_file: str | os.PathLike) -> int:
@@ -353,18 +415,23 @@ def missing_summary(clinical: pd.DataFrame, variables: dict[str, str], name: str
 def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str, outcome: str,
         variables: dict, out_manifest: str, out_clinical: str, out_qc: str, *, settings: dict | None = None,
         labels: dict[str, int] | None = None, split_settings: dict | None = None, folds: int = 2, seed: int = 0,
-        out_missing: str | None = None, out_excluded: str | None = None) -> None:
+        out_missing: str | None = None, out_excluded: str | None = None, preprocess: dict | None = None) -> None:
     """The `validate` rule: check everything, then write the normalised tables and a QC table.
 
+    `preprocess` is the config's `preprocess` section (per modality): 2D spacing fallback and the
+    image/mask alignment tolerance, so validation applies the rule preprocessing will.
     Nothing is written unless every check passes, so later rules never see unchecked data.
     """
     from .io import write_csv
+    from .preprocess import PreprocessSettings
 
     settings = settings or {}
     manifest = load_manifest(manifest_path, views, primary_rater, settings.get("missing_view", "stop"),
                              settings.get("confine_paths", False))
     dropped = manifest.attrs.get("dropped", {})
-    problems = check_files(manifest, manifest_path, labels)
+    checked = check_files(manifest, manifest_path, labels,
+                          {m: PreprocessSettings.from_config(c or {}) for m, c in (preprocess or {}).items()})
+    problems = checked.problems
     first_row = manifest.drop_duplicates("patient_id").set_index("patient_id").row.astype(int).to_dict()
     clinical, more = load_clinical(clinical_path, outcome, variables, first_row, manifest_path, dropped)
     problems += more
@@ -384,9 +451,10 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
     clinical = clinical.sort_values("patient_id")
     qc = manifest.groupby(["patient_id", "modality", "view"], sort=True).agg(
         image=("image", "first"), raters=("rater", lambda s: ";".join(sorted(s)))).reset_index()
-    infos = [image_info(p) for p in qc.image]
-    qc["size"] = ["x".join(map(str, i["size"])) for i in infos]
-    qc["spacing"] = ["x".join(f"{s:g}" for s in i["spacing"]) for i in infos]
+    grids = [checked.grids[p] for p in qc.image]
+    qc["size"] = ["x".join(map(str, g.size)) for g in grids]
+    qc["spacing"] = ["x".join(f"{s:g}" for s in g.spacing) for g in grids]
+    qc["warnings"] = ["; ".join(checked.warnings.get(k, [])) for k in zip(qc.patient_id, qc.modality, qc.view)]
     write_csv(manifest, out_manifest)
     write_csv(clinical, out_clinical)
     write_csv(qc, out_qc)

@@ -1,5 +1,5 @@
 rule radiomics:
-    """pyradiomics on one preprocessed image, for every rater's mask of it."""
+    """pyradiomics on one preprocessed image, for every rater's mask (and peritumoral ring) of it."""
     input:
         prep=lambda wc: prep_dir(wc.patient, f"{wc.modality}_{wc.view}"),
         params=radiomics_params,

@@ -18,6 +18,8 @@ rule validate:
         settings=config["validate"],
         labels={m: roi_label(radiomics_params(SimpleNamespace(modality=m))) for m in VIEWS},
         split=config["split"],
+        # 2D spacing fallback and mask alignment tolerance: validation applies preprocessing's rule.
+        preprocess=config["preprocess"],
         folds=config["select"].get("lasso", {}).get("folds", 5),
         seed=SEED,
     log:

@@ -6,4 +6,5 @@ from axilla import validate
 p, o = snakemake.params, snakemake.output
 validate.run(snakemake.input.manifest, snakemake.input.clinical, p.views, p.primary_rater, p.outcome,
              p.variables, o.manifest, o.clinical, o.qc, settings=p.settings, labels=p.labels, split_settings=p.split,
-             folds=p.folds, seed=p.seed, out_missing=o.missing, out_excluded=o.excluded)
+             folds=p.folds, seed=p.seed, out_missing=o.missing, out_excluded=o.excluded,
+             preprocess=p.preprocess)
