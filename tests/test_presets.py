@@ -90,6 +90,7 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
             if f.startswith("blood"):
                 names = [f.partition(":")[2]] if ":" in f else list(BLOOD_INDICES)
                 assert all(kinds[n] == "numeric" for n in names) and X[names].notna().sum().min() > 0
+                assert X.loc["D005", names].isna().all()  # the zero lymphocyte count, left to imputation
         select.run(X, kinds, s, _fast(cfg["select"]), cfg["seed"], d / "sel.pkl", d / "selected.csv",
                    d / "funnel.csv", model_spec=spec, out_odds=d / "odds.csv")
         run_feature_model(X, s, str(d / "sel.pkl"), cfg["seed"], d / "model.pkl", d / "pred.csv", d / "coef.csv",
@@ -112,6 +113,14 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
 def test_five_presets_exist():
     assert {p.stem for p in PRESETS} == {"mg_postfusion", "mg_mri_zoo", "us_tumor_node", "us_dl_signature",
                                          "dce_rad_dl_sii"}
+
+
+def test_presets_use_every_feature_source():
+    from axilla.features import SOURCES
+
+    used = {f.partition(":")[0] for p in PRESETS for spec in yaml.safe_load(p.read_text())["models"].values()
+            for f in spec.get("features", [])}
+    assert used == set(SOURCES)
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
