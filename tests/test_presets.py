@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from axilla import select, split
+from axilla import nomogram, select, split
+from axilla.features import BLOOD_INDICES
 from axilla.train import load_feature_tables, run_feature_model, run_fusion_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,9 @@ def _cohort(tmp, n=70, seed=0):
                       "grade": ["1", "2", "3"], "histology": ["IDC", "ILC"], "imaging_node": ["0", "1"]}.items():
         clin[c] = np.array(levels)[rng.integers(0, len(levels), n)]
     clin.loc[y == 1, "imaging_node"] = np.where(rng.random((y == 1).sum()) < 0.7, "1", "0")
+    # A missing count and a recorded zero lymphocyte count: imputed inside training, never fatal.
+    clin.loc[3, "platelets"] = np.nan
+    clin.loc[5, "lymphocytes"] = 0.0
     rad = {"patient_id": ids}
     deep = {"patient_id": ids}
     for v in VIEWS:
@@ -81,11 +85,18 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
         d.mkdir()
         inputs = {k: str(v) for k, v in paths.items()}
         inputs.update({f"score_{b}": str(tmp / b / "pred.csv") for b in spec.get("scores", [])})
-        X, kinds, s = load_feature_tables(inputs, spec["features"], cfg["clinical_variables"])
+        X, kinds, s = load_feature_tables(inputs, spec["features"], cfg["clinical_variables"], cfg.get("blood"))
+        for f in spec["features"]:  # derived indices arrive as numeric clinical variables
+            if f.startswith("blood"):
+                names = [f.partition(":")[2]] if ":" in f else list(BLOOD_INDICES)
+                assert all(kinds[n] == "numeric" for n in names) and X[names].notna().sum().min() > 0
+                assert X.loc["D005", names].isna().all()  # the zero lymphocyte count, left to imputation
         select.run(X, kinds, s, _fast(cfg["select"]), cfg["seed"], d / "sel.pkl", d / "selected.csv",
                    d / "funnel.csv", model_spec=spec, out_odds=d / "odds.csv")
         run_feature_model(X, s, str(d / "sel.pkl"), cfg["seed"], d / "model.pkl", d / "pred.csv", d / "coef.csv",
                           out_summary=d / "summary.json", name=m)
+        if spec.get("nomogram"):
+            nomogram.run(str(d / "model.pkl"), str(d / "nomogram.csv"), str(d / "nomogram.png"))
         out[m] = d
         done.add(m)
         todo.remove(m)
@@ -102,6 +113,14 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
 def test_five_presets_exist():
     assert {p.stem for p in PRESETS} == {"mg_postfusion", "mg_mri_zoo", "us_tumor_node", "us_dl_signature",
                                          "dce_rad_dl_sii"}
+
+
+def test_presets_use_every_feature_source():
+    from axilla.features import SOURCES
+
+    used = {f.partition(":")[0] for p in PRESETS for spec in yaml.safe_load(p.read_text())["models"].values()
+            for f in spec.get("features", [])}
+    assert used == set(SOURCES)
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
@@ -126,6 +145,8 @@ def test_preset_training_stage(preset, tmp_path):
             assert summary["selected"] == pd.read_csv(d / "selected.csv").feature.tolist()
             if "lasso" in steps:  # the score is the LASSO linear predictor, formula written out
                 assert "score" in pred and summary["score"]["formula"].startswith(f"{m}_score = ")
+            if cfg["models"][m].get("nomogram"):
+                assert (d / "nomogram.png").stat().st_size > 0
             if "stepwise" in steps:
                 odds = pd.read_csv(d / "odds.csv")
                 assert {"univariate", "multivariable"} <= set(odds.analysis)

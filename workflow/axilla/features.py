@@ -1,9 +1,11 @@
-"""Feature sets: assembling clinical, radiomics and deep features per patient, and encoding
-clinical variables with statistics learned from the training cohort only."""
+"""Feature sets: assembling clinical, radiomics, deep features and derived blood indices per
+patient, and encoding clinical variables with statistics learned from the training cohort only."""
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("clinical", "radiomics", "deep")
+SOURCES = ("clinical", "radiomics", "deep", "blood")
+
+# Blood counts (10^9/L) → the clinical-table column holding them; `blood:` in the config renames.
+BLOOD_COUNTS = {"neutrophils": "neutrophils", "lymphocytes": "lymphocytes", "platelets": "platelets",
+                "monocytes": "monocytes", "wbc": "wbc"}
+# Derived inflammatory indices (seed 004): the counts multiplied in the numerator, all over lymphocytes.
+BLOOD_INDICES = {"SII": ("neutrophils", "platelets"), "NLR": ("neutrophils",), "PLR": ("platelets",),
+                 "MLR": ("monocytes",), "WLR": ("wbc",)}
 
 
 def parse_source(spec: str) -> tuple[str, str | None]:
@@ -22,13 +31,91 @@ def parse_source(spec: str) -> tuple[str, str | None]:
     return source, prefix or None
 
 
+def blood_columns(blood: Mapping[str, str] | None) -> dict[str, str]:
+    """Count → clinical column, the defaults overridden by the config's ``blood`` section."""
+    cols = dict(BLOOD_COUNTS)
+    unknown = sorted(set(blood or {}) - set(cols))
+    if unknown:
+        raise ValueError(f"blood: unknown count(s) {unknown}; known: {sorted(cols)}")
+    cols.update(blood or {})
+    return cols
+
+
+def blood_counts_needed(indices) -> list[str]:
+    """The counts (lymphocytes included) that the given indices are computed from."""
+    needed = {"lymphocytes"} | {c for i in indices for c in BLOOD_INDICES[i]}
+    return [c for c in BLOOD_COUNTS if c in needed]
+
+
+def blood_config_problems(models: Mapping[str, Mapping], variables: Mapping[str, str],
+                          blood: Mapping[str, str] | None, source: str = "config") -> list:
+    """Config problems of the models' ``blood`` sources, found when the workflow is parsed.
+
+    The validated clinical table keeps only the declared ``clinical_variables``, so every count
+    an index needs must be declared there as numeric; otherwise selection would fail after the
+    images were processed.
+    """
+    from .errors import Problem
+
+    try:
+        cols = blood_columns(blood)
+    except ValueError as e:
+        return [Problem(source, f"key 'blood': {e}")]
+    problems = []
+    for model, spec in models.items():
+        for i, feat in enumerate(spec.get("features", [])):
+            src, _, index = feat.partition(":")
+            if src != "blood" or (index and index not in BLOOD_INDICES):  # the schema reports unknown ones
+                continue
+            for count in blood_counts_needed([index] if index else BLOOD_INDICES):
+                col = cols[count]
+                if variables.get(col) != "numeric":
+                    problems.append(Problem(source, f"key 'models.{model}.features.{i}': '{feat}' needs the "
+                                                    f"{count} count: declare '{col}: numeric' in 'clinical_variables'"
+                                                    f" (or name your column in 'blood.{count}')"))
+    return problems
+
+
+def blood_indices(clinical: pd.DataFrame, blood: Mapping[str, str] | None = None,
+                  indices=tuple(BLOOD_INDICES)) -> pd.DataFrame:
+    """SII = N × P / L, NLR = N / L, PLR = P / L, MLR = M / L, WLR = WBC / L per patient
+    (index patient_id, input order kept).
+
+    A missing count gives NaN, imputed later like any missing clinical value (fitted on training
+    rows only). A lymphocyte count <= 0 also gives NaN, with a warning: it cannot be a real
+    absolute count, so it is a recording error, and treating it as missing lets the run finish
+    instead of stopping at selection after the images are done (the log names the patients).
+    """
+    cols = blood_columns(blood)
+    needed = blood_counts_needed(indices)
+    absent = [cols[c] for c in needed if cols[c] not in clinical.columns]
+    if absent:
+        raise ValueError(f"blood indices need the clinical column(s) {absent}: declare them as numeric in "
+                         "'clinical_variables' or map the counts to your columns in 'blood'")
+    t = clinical.set_index("patient_id")
+    count = {c: pd.to_numeric(t[cols[c]], errors="coerce").astype(float) for c in needed}
+    lymph = count["lymphocytes"]
+    bad = lymph <= 0
+    if bad.any():
+        log.warning("blood indices: lymphocyte count (column '%s') <= 0 for %d patient(s) (%s); their %s are "
+                    "set missing and imputed", cols["lymphocytes"], int(bad.sum()),
+                    ", ".join(map(str, lymph.index[bad])), "/".join(indices))
+    lymph = lymph.where(~bad)
+    out = pd.DataFrame(index=t.index)
+    for name in indices:
+        out[name] = math.prod(count[c] for c in BLOOD_INDICES[name]) / lymph
+    return out
+
+
 def assemble(specs: list[str], clinical: pd.DataFrame, variables: dict[str, str],
              radiomics: pd.DataFrame | None = None, deep: pd.DataFrame | None = None,
-             reproducible: set[str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+             reproducible: set[str] | None = None,
+             blood: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per patient (index patient_id) with the columns of the requested sources.
 
-    Radiomics columns are limited to the reproducible set when one is given. Returns the table
-    and the clinical variable kinds present in it (for the encoder).
+    Radiomics columns are limited to the reproducible set when one is given. ``blood`` (or
+    ``blood:SII``) adds the derived indices computed from the counts named by ``blood`` (count →
+    column). Returns the table and the clinical variable kinds present in it (for the encoder).
     """
     parts, kinds = [], {}
     for spec in specs:
@@ -37,6 +124,16 @@ def assemble(specs: list[str], clinical: pd.DataFrame, variables: dict[str, str]
             cols = [v for v in variables if prefix is None or v == prefix]
             parts.append(clinical.set_index("patient_id")[cols])
             kinds.update({c: variables[c] for c in cols})
+            continue
+        if source == "blood":
+            if prefix is not None and prefix not in BLOOD_INDICES:
+                raise ValueError(f"unknown blood index '{prefix}' (one of {', '.join(BLOOD_INDICES)})")
+            names = [prefix] if prefix else list(BLOOD_INDICES)
+            clash = [n for n in names if n in variables]
+            if clash:  # silently keeping one of two same-named columns would hide which is used
+                raise ValueError(f"blood index {clash} has the name of a clinical variable; rename the variable")
+            parts.append(blood_indices(clinical, blood, names))
+            kinds.update({n: "numeric" for n in names})
             continue
         table = radiomics if source == "radiomics" else deep
         if table is None:

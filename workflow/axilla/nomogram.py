@@ -3,6 +3,9 @@
 Coefficients are taken back to the predictors' input scale (undoing the chain's z-score with the
 training mean and SD), so the axes read in the units clinicians know. The predictor with the
 widest effect over its training range spans 0-100 points (the rms::nomogram convention).
+Points are linear in the LR's linear predictor, so total points give the model's predicted
+probability exactly (``patient_points`` + ``points_to_probability``); the figure is only as exact
+as its tick spacing.
 """
 
 from __future__ import annotations
@@ -31,23 +34,55 @@ def raw_scale_terms(model) -> tuple[float, pd.Series]:
     return float(b0), b
 
 
-def nomogram_table(model) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Points per predictor value (ticks over the training range) and total points → probability."""
+def point_scale(model) -> dict:
+    """The nomogram's axes: input-scale coefficients ``b`` and intercept ``b0``, training range
+    ``lo``/``hi`` per predictor, the value scoring 0 points (``zero``: the end of the range with
+    the lower linear predictor), and ``scale`` = points per unit of linear predictor, chosen so
+    the predictor with the widest effect |b|·(hi − lo) spans exactly 0–100 points.
+    """
     b0, b = raw_scale_terms(model)
     lo, hi = model.design_range_["min"], model.design_range_["max"]
     effect = (b * (hi - lo)).abs()
     scale = 100.0 / effect.max() if effect.max() > 0 else 0.0
-    low_end = pd.Series(np.where(b >= 0, lo, hi), index=b.index)  # the value scoring 0 points
+    zero = pd.Series(np.where(b >= 0, lo, hi), index=b.index)
+    return {"b0": b0, "b": b, "lo": lo, "hi": hi, "zero": zero, "scale": scale}
+
+
+def points_to_probability(total, axes: dict) -> np.ndarray:
+    """Total points → predicted probability (exact: points are linear in the linear predictor)."""
+    total = np.asarray(total, float)
+    eta = axes["b0"] + float((axes["b"] * axes["zero"]).sum()) + (total / axes["scale"] if axes["scale"] else 0 * total)
+    return expit(eta)
+
+
+def patient_points(model, X: pd.DataFrame) -> pd.DataFrame:
+    """Points per predictor and ``total`` for each row of X (raw input table, as for predict_proba).
+
+    Values outside the training range score below 0 or above 100, as a ruler extended past its ends.
+    """
+    axes = point_scale(model)
+    D = model.encoder_.transform(X)[list(axes["b"].index)]
+    pts = (D - axes["zero"]) * axes["b"] * axes["scale"]
+    return pts.assign(total=pts.sum(axis=1))
+
+
+def nomogram_table(model) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Points per predictor value (ticks over the training range) and total points → probability."""
+    axes = point_scale(model)
+    b, lo, hi, zero, scale = axes["b"], axes["lo"], axes["hi"], axes["zero"], axes["scale"]
+    enc = model.encoder_
+    dummies = {f"{c}={lv}" for c in enc.categorical_ for lv in enc.levels_[c]}
     rows = []
     for c in b.index:
-        for v in np.linspace(lo[c], hi[c], 5 if lo[c] != hi[c] else 1):
-            rows.append({"predictor": c, "value": float(v), "points": float(scale * b[c] * (v - low_end[c]))})
+        # A one-hot level is 0 or 1: ticks in between would read as impossible values.
+        ticks = sorted({lo[c], hi[c]}) if c in dummies else np.linspace(lo[c], hi[c], 5 if lo[c] != hi[c] else 1)
+        for v in ticks:
+            rows.append({"predictor": c, "value": float(v), "points": float(scale * b[c] * (v - zero[c]))})
     points = pd.DataFrame(rows)
     total_max = float(points.groupby("predictor").points.max().sum())
     totals = np.linspace(0, total_max, 11)
-    eta = b0 + float((b * low_end).sum()) + (totals / scale if scale else 0 * totals)
-    prob = pd.DataFrame({"total_points": totals, "probability": expit(eta)})
-    return points, prob, {"intercept": b0, "points_per_unit_logit": scale}
+    prob = pd.DataFrame({"total_points": totals, "probability": points_to_probability(totals, axes)})
+    return points, prob, {"intercept": axes["b0"], "points_per_unit_logit": scale}
 
 
 def run(model_pkl: str, out_csv: str, out_png: str) -> None:

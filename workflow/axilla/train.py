@@ -261,10 +261,11 @@ def run_fusion_model(base_preds: dict[str, str], seed: int, out_model: str, out_
     log.info("post-fusion (%s) of %s on %d training patients", meta, ", ".join(model.columns_), is_train.sum())
 
 
-def load_feature_tables(inputs, specs: list[str], variables: dict[str, str]):
+def load_feature_tables(inputs, specs: list[str], variables: dict[str, str], blood: dict[str, str] | None = None):
     """Read the tables a model's feature sources need; return (X, clinical kinds, split).
 
-    `inputs` maps names (clinical, split, radiomics, reproducible, deep) to CSV paths.
+    `inputs` maps names (clinical, split, radiomics, reproducible, deep) to CSV paths; `blood`
+    (count → clinical column) names the counts of the derived blood indices.
     """
     from .features import assemble
 
@@ -274,7 +275,8 @@ def load_feature_tables(inputs, specs: list[str], variables: dict[str, str]):
     clinical, split = read("clinical"), read("split")
     keep = read("reproducible")
     X, kinds = assemble(specs, clinical, variables, radiomics=read("radiomics"), deep=read("deep"),
-                        reproducible=set(keep.feature) if keep is not None else None) if specs else (None, {})
+                        reproducible=set(keep.feature) if keep is not None else None,
+                        blood=blood) if specs else (None, {})
     ids = split.patient_id.astype(str).to_numpy()
     X = pd.DataFrame(index=pd.Index(ids, name="patient_id")) if X is None else X.loc[ids]
     for name in inputs.keys():

@@ -8,6 +8,8 @@ import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from axilla import demo as demo_module
+from axilla.errors import InputError
+from axilla.features import blood_config_problems
 from axilla.validate import load_manifest, roi_label
 
 # Shell rules run the package with this interpreter: the conda env's python under --use-conda,
@@ -47,6 +49,11 @@ for _m in FUSION_MODELS:
     for _base in MODELS[_m]["fuse"]:
         if _base not in FEATURE_MODELS:
             raise ValueError(f"config models.{_m}.fuse: '{_base}' is not a feature model of this study")
+# Blood-index sources need their counts declared as clinical variables (validate keeps only those):
+# said now, not at selection after the images are done.
+_blood_problems = blood_config_problems(MODELS, config["clinical_variables"], config["blood"])
+if _blood_problems:
+    raise InputError(_blood_problems)
 
 
 def _cohorts():

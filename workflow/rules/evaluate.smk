@@ -60,6 +60,7 @@ rule optimism:
     params:
         features=lambda wc: MODELS[wc.model]["features"],
         variables=config["clinical_variables"],
+        blood=config["blood"],
         n_boot=EVAL["optimism_bootstraps"],
         seed=SEED,
     log:

@@ -15,6 +15,7 @@ rule select:
         features=lambda wc: MODELS[wc.model]["features"],
         spec=lambda wc: MODELS[wc.model],
         variables=config["clinical_variables"],
+        blood=config["blood"],
         settings=config["select"],
         impute=config["missing"]["strategy"],
         seed=SEED,

@@ -17,6 +17,7 @@ rule train:
     params:
         features=lambda wc: MODELS[wc.model]["features"],
         variables=config["clinical_variables"],
+        blood=config["blood"],
         seed=SEED,
     log:
         f"{RESULTS}/logs/train/{{model}}.log",

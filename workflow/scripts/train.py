@@ -4,6 +4,6 @@ setup_logging(snakemake.log[0])
 from axilla.train import load_feature_tables, run_feature_model
 
 p, o = snakemake.params, snakemake.output
-X, _, split = load_feature_tables(snakemake.input, p.features, p.variables)
+X, _, split = load_feature_tables(snakemake.input, p.features, p.variables, p.blood)
 run_feature_model(X, split, snakemake.input.selection, p.seed, o.model, o.predictions, o.coefficients,
                   out_summary=o.summary, name=snakemake.wildcards.model)
