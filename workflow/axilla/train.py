@@ -211,8 +211,15 @@ def model_summary(model: FeatureModel, name: str) -> dict:
 
 def run_feature_model(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, seed: int,
                       out_model: str, out_pred: str, out_coef: str, out_summary: str | None = None,
-                      name: str = "model") -> None:
-    """The `train` rule for a feature model: fit the classifier on the training cohort's selected features."""
+                      name: str = "model", *, out_formula: str | None = None, out_importance: str | None = None,
+                      out_odds: str | None = None, sources: set[str] | None = None) -> None:
+    """The `train` rule for a feature model: fit the classifier on the training cohort's selected features.
+
+    Also, from the fitted model and the training rows only, for the report: the score formula(s)
+    (``out_formula``), feature importance (``out_importance``) and, for clinical models
+    (``sources`` == {"clinical"}) or chains with ulogit / stepwise steps, the univariable and
+    multivariable odds ratios (``out_odds``).
+    """
     import json
 
     model: FeatureModel = load_model(selection_pkl)
@@ -232,11 +239,30 @@ def run_feature_model(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, 
             json.dump(model_summary(model, name), fh, indent=1, default=float)
     log.info("trained %s on %d patients with %d features: %s", type(model.lr_).__name__, is_train.sum(),
              len(model.selected_), ", ".join(model.selected_))
+    write_interpretation(model, X[is_train], y[is_train], seed, name, out_formula, out_importance, out_odds,
+                         clinical=sources == {"clinical"})
+
+
+def write_interpretation(model: FeatureModel, X_train: pd.DataFrame, y_train, seed: int, name: str,
+                         out_formula: str | None, out_importance: str | None, out_odds: str | None,
+                         clinical: bool) -> None:
+    """formula.txt, importance.csv and odds_ratios.csv of a fitted feature model (training rows only)."""
+    from . import interpret
+
+    if out_formula:
+        with atomic_path(out_formula) as tmp:
+            tmp.write_text(interpret.formula_text(model, X_train, name), encoding="utf-8")
+    if out_importance:
+        D = model._design(X_train)
+        write_csv(interpret.importance_table(model.clf_, D, y_train, seed), out_importance)
+    if out_odds:
+        write_csv(interpret.odds_ratio_tables(model, X_train, y_train, clinical), out_odds)
 
 
 def run_fusion_model(base_preds: dict[str, str], seed: int, out_model: str, out_pred: str, out_coef: str,
-                     meta: str = "lr") -> None:
-    """The `train` rule for a post-fusion model: meta-classifier fitted on base models' OOF probabilities."""
+                     meta: str = "lr", *, out_formula: str | None = None, out_importance: str | None = None) -> None:
+    """The `train` rule for a post-fusion model: meta-classifier fitted on base models' OOF probabilities
+    (and, for the report, its formula and the importance of each base model on the training rows)."""
     frames = {name: pd.read_csv(p, dtype={"patient_id": str}).set_index("patient_id") for name, p in base_preds.items()}
     first = next(iter(frames.values()))
     split = first[["cohort", "y"]]
@@ -259,6 +285,14 @@ def run_fusion_model(base_preds: dict[str, str], seed: int, out_model: str, out_
         coef = pd.DataFrame({"term": terms[1:], "coef": np.nan, "odds_ratio": np.nan})
     write_csv(coef, out_coef)
     log.info("post-fusion (%s) of %s on %d training patients", meta, ", ".join(model.columns_), is_train.sum())
+    from . import interpret
+
+    if out_formula:
+        with atomic_path(out_formula) as tmp:
+            tmp.write_text(interpret.fusion_formula_text(model, int(is_train.sum())), encoding="utf-8")
+    if out_importance:
+        D = pd.DataFrame(_logit(oof[is_train].to_numpy(float)), columns=[f"logit(p_{c})" for c in model.columns_])
+        write_csv(interpret.importance_table(model.lr_, D, split.y[is_train].to_numpy(), seed), out_importance)
 
 
 def load_feature_tables(inputs, specs: list[str], variables: dict[str, str], blood: dict[str, str] | None = None):

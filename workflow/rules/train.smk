@@ -3,7 +3,8 @@ NOMOGRAM_MODELS = [m for m in FEATURE_MODELS if MODELS[m].get("nomogram")]
 
 
 rule train:
-    """The model's classifier (zoo, tuned inside training) on its selected features; OOF predictions and scores."""
+    """The model's classifier (zoo, tuned inside training) on its selected features; OOF predictions and scores;
+    score formulas, feature importance and (clinical models) odds ratios from the training cohort."""
     input:
         unpack(model_inputs),
         selection=rules.select.output.selection,
@@ -12,6 +13,9 @@ rule train:
         predictions=f"{RESULTS}/models/{{model}}/predictions.csv",
         coefficients=f"{RESULTS}/models/{{model}}/coefficients.csv",
         summary=f"{RESULTS}/models/{{model}}/summary.json",
+        formula=f"{RESULTS}/models/{{model}}/formula.txt",
+        importance=f"{RESULTS}/models/{{model}}/importance.csv",
+        odds_ratios=f"{RESULTS}/models/{{model}}/odds_ratios.csv",
     wildcard_constraints:
         model="|".join(FEATURE_MODELS) or "^$",
     params:
@@ -41,6 +45,8 @@ rule train_fusion:
         model=f"{RESULTS}/models/{{model}}/model.pkl",
         predictions=f"{RESULTS}/models/{{model}}/predictions.csv",
         coefficients=f"{RESULTS}/models/{{model}}/coefficients.csv",
+        formula=f"{RESULTS}/models/{{model}}/formula.txt",
+        importance=f"{RESULTS}/models/{{model}}/importance.csv",
     wildcard_constraints:
         model="|".join(FUSION_MODELS) or "^$",
     params:

@@ -5,4 +5,5 @@ from axilla.train import run_fusion_model
 
 o = snakemake.output
 run_fusion_model({k: snakemake.input[k] for k in snakemake.input.keys()}, snakemake.params.seed, o.model,
-                 o.predictions, o.coefficients, meta=snakemake.params.meta)
+                 o.predictions, o.coefficients, meta=snakemake.params.meta, out_formula=o.formula,
+                 out_importance=o.importance)

@@ -1,0 +1,265 @@
+"""What a fitted model says, for the report: its score formulas, feature importance and the
+univariable / multivariable odds-ratio tables of clinical models.
+
+Everything here reads a fitted model and the training cohort only (the rows it was fitted on);
+the `train` rule writes the results next to the model (formula.txt, importance.csv,
+odds_ratios.csv).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+IMPORTANCE_COLUMNS = ["feature", "importance", "kind"]
+ODDS_COLUMNS = ["analysis", "term", "coef", "se", "odds_ratio", "or_ci_low", "or_ci_high", "p", "vif", "per"]
+PERMUTATION_REPEATS = 10
+
+
+# ---------------------------------------------------------------------------------------------
+# formulas
+# ---------------------------------------------------------------------------------------------
+
+def _num(v: float) -> str:
+    return f"{v:.6g}"
+
+
+def linear_text(lhs: str, intercept: float, coefs: pd.Series, wrap=str) -> str:
+    """``lhs = b0`` then one ``± |b| × term`` line per coefficient (6 significant digits)."""
+    lines = [f"{lhs} = {_num(intercept)}"]
+    for term, b in coefs.items():
+        lines.append(f"    {'-' if b < 0 else '+'} {_num(abs(float(b)))} × {wrap(term)}")
+    return "\n".join(lines)
+
+
+def parse_linear(text: str) -> tuple[float, dict[str, float]]:
+    """Inverse of :func:`linear_text` for the first formula in ``text`` (tests, readers' scripts)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if " = " in line and not line.startswith(("#", " ")))
+    intercept = float(lines[start].split(" = ", 1)[1])
+    coefs = {}
+    for line in lines[start + 1:]:
+        if not line.startswith("    ") or " × " not in line:
+            break
+        sign, rest = line.strip().split(" ", 1)
+        value, term = rest.split(" × ", 1)
+        coefs[term] = float(value) * (-1.0 if sign == "-" else 1.0)
+    return intercept, coefs
+
+
+def _zscore_before(chain, stop: str | None = None):
+    """The ZScore steps of ``chain`` before step ``stop`` (all steps when None)."""
+    from .select import ZScore
+
+    out = []
+    for name, step in chain.steps:
+        if name == stop:
+            break
+        if isinstance(step, ZScore):
+            out.append(step)
+    return out
+
+
+def _to_raw(intercept: float, coefs: pd.Series, z) -> tuple[float, pd.Series]:
+    """Fold z = (x − mean) / SD into the coefficients: the same predictor on original values."""
+    mean = z.mean_.reindex(coefs.index).fillna(0.0)
+    sd = z.scale_.reindex(coefs.index).fillna(1.0)
+    b = pd.Series(np.where(sd > 0, coefs / np.where(sd > 0, sd, 1.0), 0.0), index=coefs.index)
+    return float(intercept - (b * mean).sum()), b
+
+
+def _scale_block(lhs: str, intercept: float, coefs: pd.Series, zsteps, check_raw, check_value) -> list[str]:
+    """The formula on the scale the step saw; with one preceding z-score step also the training
+    means / SDs and, when it reproduces ``check_value`` on the training rows, the same formula on
+    the original (encoded) values."""
+    if not zsteps:
+        return [linear_text(lhs, intercept, coefs),
+                "(features on their original (encoded) values: categorical variables as 0/1 indicators "
+                "of a level against the reference level, missing values imputed as fitted on the "
+                "training cohort)"]
+    out = [linear_text(lhs, intercept, coefs, wrap=lambda f: f"z({f})")]
+    if len(zsteps) == 1:
+        z = zsteps[0]
+        stats = pd.DataFrame({"m": z.mean_.reindex(coefs.index), "s": z.scale_.reindex(coefs.index)})
+        width = max([len(str(f)) for f in coefs.index] + [7])
+        out.append("where z(x) = (x − mean) / SD with the training cohort's mean and population SD:")
+        out.extend(f"    {str(f):<{width}}  mean {_num(r.m)}  SD {_num(r.s)}" for f, r in stats.iterrows())
+        b0, b = _to_raw(intercept, coefs, z)
+        if np.allclose(check_raw(b0, b), check_value, rtol=1e-6, atol=1e-8):
+            out.append("Equivalently, on the original (encoded) feature values:")
+            out.append(linear_text(lhs, b0, b))
+    else:
+        out.append(f"({len(zsteps)} z-score steps in the chain; the features are the last step's z-values)")
+    return out
+
+
+def _describe_linear(est) -> str:
+    name = type(est).__name__
+    if name == "LogisticRegression":
+        C = float(est.C)
+        if not np.isfinite(C):
+            return "unpenalised logistic regression"
+        pen = est.penalty if est.penalty in ("l1", "l2", "elasticnet") else {0.0: "l2", 1.0: "l1"}.get(
+            float(est.l1_ratio or 0.0), "elastic net")
+        return f"logistic regression ({pen.upper() if len(pen) == 2 else pen}, C = {_num(C)})"
+    if name == "SGDClassifier":
+        return f"logistic regression by SGD ({est.penalty}, alpha = {_num(est.alpha)})"
+    return name
+
+
+def formula_text(model, X_train: pd.DataFrame, name: str, n_train: int | None = None) -> str:
+    """The score formula(s) of a fitted :class:`axilla.train.FeatureModel`, as plain text.
+
+    * a ``lasso`` step: the score ``<name>_score`` = the LASSO linear predictor (RadScore /
+      DLScore of the seed studies), on the scale the LASSO saw;
+    * a logistic classifier (LR, SGD with log loss): ``logit(p)`` = intercept + coefficients on
+      the selected features as the classifier saw them.
+
+    When a z-score step comes first, the training means and SDs are listed and the same formula is
+    given on the original values (checked to reproduce the model on the training rows).
+    ``X_train`` holds the training rows only.
+    """
+    from .models import final_estimator, linear_terms
+
+    n = len(X_train) if n_train is None else n_train
+    enc = model.encoder_.transform(X_train)
+    blocks = []
+    lasso = model.lasso_
+    if lasso is not None:
+        sel = list(lasso.selected_)
+        coefs = lasso.coef_[sel]
+        head = (f"# {name}_score: the LASSO linear predictor, λ = {_num(lasso.lambda_)} "
+                f"({lasso.rule} rule{', fallback ' + lasso.fallback_ if lasso.fallback_ else ''}), "
+                f"fitted on {n} training patients; {len(sel)} of {len(lasso.feature_names_in_)} features "
+                "with a nonzero coefficient")
+        score = model.linear_score(X_train)
+        blocks.append("\n".join([head, *_scale_block(
+            f"{name}_score", lasso.intercept_, coefs, _zscore_before(model.chain_, "lasso"),
+            lambda b0, b: b0 + enc[list(b.index)].to_numpy(float) @ b.to_numpy(), score)]))
+    est = final_estimator(model.clf_)
+    lin = linear_terms(model.clf_)
+    cols = model.selected_
+    if lin is not None:
+        coefs = pd.Series(lin[1], index=cols)
+        what = _describe_linear(est)
+        extra = ", training cohort SMOTE-augmented" if model.smote_samples_ is not None else ""
+        head = f"# Model probability: {what} on the {len(cols)} selected features, fitted on {n} training patients{extra}"
+        D = model._design(X_train).to_numpy(float)
+        logit = est.decision_function(D)
+        blocks.append("\n".join([head, *_scale_block(
+            "logit(p)", lin[0], coefs, _zscore_before(model.chain_),
+            lambda b0, b: b0 + enc[list(b.index)].to_numpy(float) @ b.to_numpy(), logit),
+            "p = 1 / (1 + exp(−logit(p)))"]))
+    else:
+        blocks.append(f"# Model probability: {type(est).__name__} on the {len(cols)} selected features "
+                      f"({', '.join(map(str, cols[:8]))}{', …' if len(cols) > 8 else ''}); not a linear "
+                      "model, so it has no closed-form formula (see its feature importance)")
+    return "\n\n".join(blocks) + "\n"
+
+
+def fusion_formula_text(model, n_train: int) -> str:
+    """Formula of a post-fusion model (:class:`axilla.train.FusionModel`)."""
+    cols = model.columns_
+    if model.meta == "lr":
+        coefs = pd.Series(model.lr_.coef_[0], index=[f"logit(p_{c})" for c in cols])
+        return "\n".join([
+            f"# Post-fusion: logistic regression (L2, C = {_num(model.lr_.C)}) on the logits of the base models' "
+            f"probabilities, fitted on {n_train} training patients",
+            linear_text("logit(p)", float(model.lr_.intercept_[0]), coefs),
+            "p = 1 / (1 + exp(−logit(p)))",
+            "where p_m is base model m's probability (out-of-fold for training patients)"]) + "\n"
+    return (f"# Post-fusion: {type(model.lr_).__name__} on the logits of the probabilities of "
+            f"{', '.join(cols)}; not a linear model, so it has no closed-form formula (see its feature "
+            "importance)\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# importance
+# ---------------------------------------------------------------------------------------------
+
+def importance_table(fitted, D_train: pd.DataFrame, y_train, seed: int = 0) -> pd.DataFrame:
+    """``feature, importance, kind`` of a fitted classifier on its design matrix, training rows only.
+
+    Model-native where the model has it: |standardised coefficient| (|b| × the feature's training
+    SD, ddof 0, as the z-score step) for linear models; the share of impurity decrease (random
+    forest, AdaBoost) or of total split gain (XGBoost, LightGBM) for trees. Otherwise (SVM, KNN,
+    naive Bayes, MLP) permutation importance: the mean drop in training AUC when a feature is
+    shuffled, over 10 seeded repeats. Sorted, largest first.
+    """
+    from .models import final_estimator
+
+    est = final_estimator(fitted)
+    cols = list(D_train.columns)
+    A = D_train.to_numpy(float)
+    y = np.asarray(y_train)
+    kind = None
+    coef = getattr(est, "coef_", None)
+    if coef is not None and np.ndim(coef) == 2 and np.shape(coef)[0] == 1 and np.shape(coef)[1] == len(cols):
+        imp = np.abs(np.ravel(coef)) * A.std(axis=0)
+        kind = "|standardised coefficient| (|b| × training SD)"
+    elif hasattr(est, "get_booster"):  # XGBoost
+        gain = est.get_booster().get_score(importance_type="total_gain")
+        names = est.get_booster().feature_names or [f"f{j}" for j in range(len(cols))]
+        imp = np.array([gain.get(nm, 0.0) for nm in names], float)
+        imp = imp / imp.sum() if imp.sum() > 0 else imp
+        kind = "share of total split gain (XGBoost)"
+    elif hasattr(est, "booster_"):  # LightGBM
+        imp = np.asarray(est.booster_.feature_importance(importance_type="gain"), float)
+        imp = imp / imp.sum() if imp.sum() > 0 else imp
+        kind = "share of total split gain (LightGBM)"
+    elif getattr(est, "feature_importances_", None) is not None and len(est.feature_importances_) == len(cols):
+        imp = np.asarray(est.feature_importances_, float)
+        kind = "share of impurity decrease (mean decrease in Gini)"
+    if kind is None:
+        from sklearn.inspection import permutation_importance
+
+        r = permutation_importance(fitted, A, y, scoring="roc_auc", n_repeats=PERMUTATION_REPEATS,
+                                   random_state=seed, n_jobs=1)
+        imp = r.importances_mean
+        kind = f"permutation: mean drop in training AUC ({PERMUTATION_REPEATS} repeats)"
+    t = pd.DataFrame({"feature": cols, "importance": imp, "kind": kind})
+    return t.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)[IMPORTANCE_COLUMNS]
+
+
+# ---------------------------------------------------------------------------------------------
+# odds ratios
+# ---------------------------------------------------------------------------------------------
+
+def odds_ratio_tables(model, X_train: pd.DataFrame, y_train, clinical: bool) -> pd.DataFrame:
+    """Univariable and multivariable logistic regression of a feature model, training rows only.
+
+    With ``ulogit`` / ``stepwise`` steps: the tables those steps were fitted with (the selection
+    itself). Otherwise, for a clinical model (``clinical``: its features are clinical variables,
+    possibly with other models' scores): one unpenalised logistic regression per encoded
+    candidate variable, and one of the model's selected terms together, on their original
+    (encoded) values. Header only for any other model (hundreds of imaging features have no
+    odds-ratio table worth reading).
+    """
+    from .clinical_model import _logit, odds_ratio_table, univariate_table, vif
+    from .select import odds_ratio_tables as chain_tables
+
+    names = [n for n, _ in model.chain_.steps]
+    if "ulogit" in names or "stepwise" in names:
+        first = "ulogit" if "ulogit" in names else "stepwise"
+        per = "training SD" if _zscore_before(model.chain_, first) else "unit"
+        return chain_tables(model.chain_).assign(per=per).reindex(columns=ODDS_COLUMNS)
+    if not clinical:
+        return pd.DataFrame(columns=ODDS_COLUMNS)
+    y = np.asarray(y_train)
+    enc = model.encoder_.transform(X_train)
+    uni = univariate_table(enc, y).assign(analysis="univariate")
+    terms = [t for t in model.selected_ if enc[t].nunique() > 1]
+    parts = [uni]
+    if terms:
+        fit = _logit(enc[terms], y)
+        with np.errstate(over="ignore"):  # separated data: OR and CI overflow to inf, which is what they are
+            table = odds_ratio_table(fit)
+        parts.append(table.assign(analysis="multivariable", vif=lambda t: t.term.map(vif(enc[terms]))))
+    return pd.concat(parts, ignore_index=True).assign(per="unit").reindex(columns=ODDS_COLUMNS)
+
+
+def feature_sources(specs: Sequence[str] | None) -> set[str]:
+    """{'clinical', 'radiomics', 'deep'} ∩ the sources of a model's ``features`` entries."""
+    return {s.split(":")[0] for s in (specs or [])}
