@@ -1,11 +1,13 @@
 rule deep:
-    """Deep features of one modality × view: a MONAI ResNet, weights as configured."""
+    """Deep features of one modality × view: a MONAI ResNet, weights as configured; Grad-CAM examples."""
     input:
         preps=lambda wc: [prep_dir(p, f"{wc.modality}_{wc.view}") for p in images_of_view(f"{wc.modality}_{wc.view}")],
         split=f"{RESULTS}/split/split.csv",
     output:
         features=f"{RESULTS}/deep/{{modality}}_{{view}}.csv",
         provenance=f"{RESULTS}/deep/{{modality}}_{{view}}.json",
+        # Grad-CAM examples of training patients (PNG, file name = caption); empty for random weights
+        gradcam=directory(f"{RESULTS}/deep/gradcam/{{modality}}_{{view}}"),
     params:
         settings=config["deep"],
         primary_rater=PRIMARY,
