@@ -1,6 +1,7 @@
 """The study report: every section present, optional sections say when they are absent,
 Table 1 tests and the rule-graph rendering pinned to hand-worked values."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -67,6 +68,30 @@ def _study(tmp_path, optional_files=True):
         pd.DataFrame({"log_lambda": lam, "cv_mean": [1.2, 1.1, 1.0, 1.1, 1.3], "cv_se": 0.05,
                       "chosen": ["", "", "min", "1se", ""]}).to_csv(res / "selection/clin/lasso_cv.csv", index=False)
         (res / "models/clin/formula.txt").write_text("RadScore = 0.1 + 1.2 × clin_feature")
+        pd.DataFrame({"feature": ["rad_feature", "other"], "importance": [0.31, 0.02],
+                      "kind": "permutation: mean drop in training AUC (10 repeats)"}).to_csv(
+            res / "models/rad/importance.csv", index=False)
+        pd.DataFrame({"analysis": ["univariate", "univariate", "multivariable", "multivariable"],
+                      "term": ["age", "er=1", "(intercept)", "age"], "coef": [0.05, 0.4, -2.0, 0.06],
+                      "se": [0.02, 0.5, 1.0, 0.02], "odds_ratio": [1.0513, 1.4918, 0.1353, 1.0618],
+                      "or_ci_low": [1.011, 0.56, 0.02, 1.02], "or_ci_high": [1.093, 3.97, 0.96, 1.105],
+                      "p": [0.012, 0.42, 0.045, 0.0004], "vif": [np.nan, np.nan, np.nan, 1.0],
+                      "per": "unit"}).to_csv(res / "models/clin/odds_ratios.csv", index=False)
+        pd.DataFrame(columns=["analysis", "term", "coef", "se", "odds_ratio", "or_ci_low", "or_ci_high", "p",
+                              "vif", "per"]).to_csv(res / "models/rad/odds_ratios.csv", index=False)
+        from PIL import Image
+
+        cam = res / "deep/gradcam/US_tumor"
+        cam.mkdir(parents=True)
+        Image.fromarray(np.zeros((192, 392, 3), np.uint8)).save(
+            cam / "US tumor, node-positive training patient 1 (CNN p 0.81, heat for the predicted class "
+                  "node-positive, layer layer3).png")
+        (res / "features").mkdir()
+        (res / "features/deep_weights.json").write_text(json.dumps({
+            "US_tumor": {"backbone": "resnet18 (2D)", "weights": "fine-tuned", "details": {"gradcam": {
+                "layer": "layer3", "map_cells": [4, 4], "files": ["x.png"]}}},
+            "US_node": {"backbone": "resnet18 (2D)", "weights": "random", "details": {"gradcam": {
+                "files": [], "note": "no Grad-CAM: the network is randomly initialised"}}}}))
         (res / "report").mkdir()
         (res / "report/rulegraph.dot").write_text(
             'digraph snakemake_dag {\n\t0[label = "all"];\n\t1[label = "report"];\n\t2[label = "evaluate"];\n'
@@ -103,7 +128,7 @@ def test_every_section_in_order_and_self_contained(built):
 def test_optional_sections_render_or_say_absent(built):
     _, text = built
     sec = dict(re.findall(r"<h2 id='([a-z0-9]+)'>[^<]+</h2>(.*?)(?=<h2 id=|</body>)", text, re.S))
-    for sid in ("nomogram", "gradcam", "readers", "optimism"):
+    for sid in ("nomogram", "readers", "optimism"):
         assert report.ABSENT in sec[sid], sid
     for sid in ("selection", "lasso", "formulas", "rulegraph", "roc", "dca", "impact", "waterfall", "tripod"):
         assert report.ABSENT not in sec[sid].split("<p class='note'>")[0] or sid == "formulas", sid
@@ -116,10 +141,40 @@ def test_optional_sections_render_or_say_absent(built):
     assert "to be completed by the authors" in sec["tripod"] and "hold-out only" in sec["tripod"]
 
 
+def test_interpretation_sections_show_train_and_deep_outputs(built):
+    _, text = built
+    sec = dict(re.findall(r"<h2 id='([a-z0-9]+)'>[^<]+</h2>(.*?)(?=<h2 id=|</body>)", text, re.S))
+    # odds ratios: the paper layout, univariable and multivariable side by side, NA where not entered
+    odds = sec["odds"]
+    assert report.ABSENT not in odds and "<h3>clin</h3>" in odds and "<h3>rad</h3>" not in odds
+    row = re.search(r"<tr><td>age</td>(.*?)</tr>", odds).group(1)
+    assert "<td>1.05 (1.01–1.09)</td><td>0.012</td><td>1.06 (1.02–1.10)</td><td>&lt;0.001</td>" in row
+    assert re.search(r"<tr><td>er=1</td><td>1.49 \(0.56–3.97\)</td><td>0.420</td><td>NA</td><td>NA</td>", odds)
+    assert "(intercept)" not in odds and "1 unit" in odds and odds.count("data:image/png;base64,") == 1
+    # importance: the file's kind is the figure title; the other model falls back to its coefficients
+    imp = sec["importance"]
+    assert imp.count("data:image/png;base64,") == 2 and "SHAP" in imp and "training cohort only" in imp
+    # Grad-CAM: the example with its caption; the randomly initialised view says why it has none
+    cam = sec["gradcam"]
+    assert "US tumor, node-positive training patient 1 (CNN p 0.81" in cam and "Target layer layer3 (4×4" in cam
+    assert "<b>US node</b>: no Grad-CAM: the network is randomly initialised." in cam
+    assert report.ABSENT not in cam
+
+
+def test_declared_rule_inputs_are_used(tmp_path):
+    """The report rule hands over train's files and the deep rule's Grad-CAM folders as inputs."""
+    res, inputs = _study(tmp_path)
+    inputs = {**inputs, "odds_ratios": [str(res / f"models/{m}/odds_ratios.csv") for m in MODELS],
+              "importance": [str(res / "models/rad/importance.csv")],
+              "gradcam": [str(res / "deep/gradcam/US_tumor"), str(res / "deep/gradcam/US_node")]}
+    text = report.build(inputs, CFG, COHORTS, MODELS, {})
+    assert "<tr><td>age</td><td>1.05 (1.01–1.09)" in text and "CNN p 0.81" in text
+
+
 def test_report_without_any_optional_input(tmp_path):
     res, inputs = _study(tmp_path, optional_files=False)
     text = report.build(inputs, CFG, COHORTS, MODELS, report.optional_paths(str(res), MODELS, COHORTS))
-    for sid in ("selection", "lasso", "rulegraph", "qc", "icc"):
+    for sid in ("selection", "lasso", "rulegraph", "qc", "icc", "odds", "gradcam"):
         body = text.split(f"<h2 id='{sid}'>")[1].split("<h2 id=")[0]
         assert report.ABSENT in body, sid
 

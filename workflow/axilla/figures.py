@@ -159,3 +159,35 @@ def icc_histogram(icc: pd.DataFrame, threshold: float):
     ax.set(xlabel="ICC per radiomics feature", ylabel="features")
     ax.legend()
     return fig
+
+
+def forest(odds: pd.DataFrame, title: str):
+    """Odds ratios with 95 % CIs on a log axis, one panel per analysis (univariable, multivariable);
+    `odds` as axilla.interpret.ODDS_COLUMNS. Infinite or degenerate intervals are drawn to the edge."""
+    analyses = [a for a in ("univariate", "multivariable") if (odds.analysis == a).any()]
+    terms = list(dict.fromkeys(odds.loc[odds.term != "(intercept)", "term"]))
+    fig, axes = plt.subplots(1, len(analyses), figsize=(5.2 * len(analyses), 0.32 * len(terms) + 1.4),
+                             sharey=True, squeeze=False, constrained_layout=True)
+    ypos = {t: i for i, t in enumerate(terms[::-1])}
+    for ax, a in zip(axes[0], analyses):
+        t = odds[(odds.analysis == a) & (odds.term != "(intercept)")]
+        vals = t[["odds_ratio", "or_ci_low", "or_ci_high"]].to_numpy(float)
+        finite = vals[np.isfinite(vals) & (vals > 0)]
+        lo, hi = (finite.min(), finite.max()) if finite.size else (0.1, 10.0)
+        lo, hi = min(lo, 0.5) / 1.5, max(hi, 2.0) * 1.5
+        lo, hi = max(lo, 1e-3), min(hi, 1e3)
+        for r in t.itertuples():
+            y = ypos[r.term]
+            ci = np.clip(np.nan_to_num([r.or_ci_low, r.or_ci_high], nan=lo, posinf=hi, neginf=lo), lo, hi)
+            ax.plot(ci, [y, y], color="0.3", lw=1.4)
+            ax.plot(np.clip(r.odds_ratio, lo, hi), y, "s", color="C3" if r.p < 0.05 else "C0", ms=5)
+        ax.axvline(1, color="k", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ticks = [v for v in (0.001, 0.01, 0.1, 0.2, 0.5, 1, 2, 5, 10, 100, 1000) if lo <= v <= hi]
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        word = {"univariate": "univariable"}.get(a, a)
+        ax.set(xlim=(lo, hi), xlabel="odds ratio (95 % CI; red: p < 0.05)", title=f"{title}: {word}")
+    axes[0, 0].set_yticks(range(len(terms)), [str(s)[:40] for s in terms[::-1]])
+    return fig

@@ -40,6 +40,7 @@ SECTIONS = [
     ("selection", "Feature selection funnel"),
     ("lasso", "LASSO cross-validation and coefficient path"),
     ("formulas", "Score formulas"),
+    ("odds", "Odds ratios: univariable and multivariable analysis"),
     ("models", "Model tables"),
     ("roc", "ROC curves"),
     ("pairwise", "DeLong, NRI and IDI"),
@@ -65,12 +66,13 @@ OPTIONAL = {
     "lasso_cv": ("selection/{model}/lasso_cv.csv", "log_lambda, cv_mean, cv_se, chosen ('min' / '1se' / empty)"),
     "formula": ("models/{model}/formula.txt", "plain text, the score formula(s) of the model"),
     "nomogram": ("models/{model}/nomogram.svg", "SVG (or nomogram.png)"),
-    "importance": ("models/{model}/importance.csv", "feature, importance (SHAP mean |value| or model-native)"),
+    "importance": ("models/{model}/importance.csv", "feature, importance, kind (axilla.interpret.importance_table)"),
+    "odds_ratios": ("models/{model}/odds_ratios.csv", "axilla.interpret.ODDS_COLUMNS; header only for non-clinical models"),
     "optimism": ("models/{model}/optimism.csv", "model, apparent, optimism, corrected, n_boot"),
     "readers": ("metrics/{cohort}_readers.csv", "axilla.evaluate.READER_COLUMNS"),
     "readers_vs_models": ("metrics/{cohort}_readers_vs_models.csv", "axilla.evaluate.READER_VS_MODEL_COLUMNS"),
     "kappa": ("metrics/{cohort}_kappa.csv", "axilla.evaluate.KAPPA_COLUMNS"),
-    "gradcam": ("deep/gradcam/*.png", "PNG per example, file name = caption (no DICOM header data)"),
+    "gradcam": ("deep/gradcam/*/*.png", "a folder per view, PNG per example, file name = caption (no DICOM header data)"),
     "qc_table": ("qc/preprocess.csv", "axilla.qc table; png paths relative to results/<study>/"),
     "missing": ("validate/missing.csv", "variable, kind, n_missing, n, percent, patients"),
     "icc": ("reproducibility/icc.csv", "feature, pair, n, form, icc, ci_low, ci_high"),
@@ -143,6 +145,34 @@ def table_html(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     body = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>"
                    for row in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _or_text(v: float) -> str:
+    if not np.isfinite(v):
+        return "∞" if v > 0 else "NA"
+    return f"{v:.2f}" if 0.01 <= v < 1000 else f"{v:.2e}"
+
+
+def odds_table(t: pd.DataFrame) -> pd.DataFrame:
+    """A paper's layout of axilla.interpret.ODDS_COLUMNS: characteristic, then OR (95 % CI) and p
+    of the univariable and of the multivariable analysis side by side (NA = not in it)."""
+    terms = list(dict.fromkeys(t.loc[t.term != "(intercept)", "term"]))
+    out = pd.DataFrame({"characteristic": terms})
+    for a, label in (("univariate", "univariable"), ("multivariable", "multivariable")):
+        part = t[t.analysis == a].set_index("term")
+        if part.empty:
+            continue
+        out[f"{label} OR (95 % CI)"] = [
+            f"{_or_text(part.at[k, 'odds_ratio'])} ({_or_text(part.at[k, 'or_ci_low'])}–"
+            f"{_or_text(part.at[k, 'or_ci_high'])})" if k in part.index else "NA" for k in terms]
+        out[f"{label} p"] = [("<0.001" if part.at[k, "p"] < 0.001 else f"{part.at[k, 'p']:.3f}")
+                             if k in part.index and np.isfinite(part.at[k, "p"]) else "NA" for k in terms]
+        if a == "multivariable" and "vif" in part and part["vif"].notna().any():
+            out["VIF"] = [f"{part.at[k, 'vif']:.2f}" if k in part.index and np.isfinite(part.at[k, "vif"]) else ""
+                          for k in terms]
+    if "per" in t and t["per"].notna().any():
+        out["OR per"] = "1 " + str(t["per"].dropna().iloc[0])
+    return out
 
 
 def absent(what: str = "") -> str:
@@ -221,9 +251,11 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
     cohorts, models = list(cohorts), list(models)
     opt = {k: _existing(v) for k, v in optional.items()}
     for k in ("icc", "reproducible", "deep_weights", "rulegraph", "funnel", "optimism", "readers",
-              "readers_vs_models", "kappa", "missing", "qc_table"):
+              "readers_vs_models", "kappa", "missing", "qc_table", "formula", "importance", "odds_ratios"):
         if k in inputs:  # declared rule inputs take precedence over discovered files
             opt[k] = _existing(inputs[k])
+    if "gradcam" in inputs:  # declared as the deep rule's per-view folders
+        opt["gradcam"] = _existing([os.path.join(d, "*.png") for d in _existing(inputs["gradcam"])])
     rcfg = cfg.get("report", {}) or {}
     primary = rcfg.get("primary_model") or models[-1]
     if primary not in models:
@@ -380,6 +412,26 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
         d.add(f"<div><b>{html.escape(m)}</b>" + table_html(coefs[m], "{:.4g}") + "</div>")
     d.add("</div>")
 
+    d.section("odds")
+    odds = {}
+    for m, p in _by_key(opt.get("odds_ratios", []), models, -2).items():
+        t = pd.read_csv(p)
+        if not t.empty:
+            odds[m] = t
+    for m, t in odds.items():
+        d.add(f"<h3>{html.escape(m)}</h3>" + table_html(odds_table(t), "{:.2f}"))
+        d.add(fig_to_img(figures.forest(t, m), f"odds ratios {m}"))
+    if odds:
+        d.add("<p class='note'>Training cohort only. Logistic regression by maximum likelihood (statsmodels, "
+              "unpenalised), 95 % Wald confidence intervals. Univariable: one model per candidate variable; "
+              "multivariable: the terms the model kept, together (for chains with a backward stepwise step, the "
+              "stepwise model; the classifier's own, possibly penalised, coefficients are in the coefficient "
+              "tables above). Odds ratios per unit of the variable as entered (categorical: level versus the "
+              "reference level), or per training SD where a z-score step came first; NA = not in that "
+              "analysis; very large ORs with unbounded intervals signal separation.</p>")
+    else:
+        d.add(absent("odds-ratio tables (models of clinical variables, or chains with ulogit / stepwise steps)"))
+
     # --- performance ---------------------------------------------------------------------------
     d.section("models")
     rows = []
@@ -449,22 +501,49 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
     for m in models:
         if m in imps:
             t = pd.read_csv(imps[m])
-            d.add(fig_to_img(figures.bar_importance(t, t.columns[1], f"{m}: feature importance"), f"importance {m}"))
+            kind = str(t["kind"].iloc[0]) if "kind" in t and len(t) else "feature importance"
+            d.add(fig_to_img(figures.bar_importance(t, "importance", f"{m}: {kind}"), f"importance {m}"))
         else:
             c = coefs[m][coefs[m].term != "(intercept)"][["term", "coef"]]
             if not c.empty:
                 d.add(fig_to_img(figures.bar_importance(c, "coef", f"{m}: standardised coefficients (model-native)"),
                                  f"importance {m}"))
-    if not imps:
+    if imps:
+        d.add("<p class='note'>Computed on the training cohort only. Model-native where the model has it: "
+              "|standardised coefficient| (|b| × the feature's training SD) for logistic models; share of impurity "
+              "decrease (random forest, AdaBoost) or of split gain (XGBoost, LightGBM) for trees; otherwise "
+              "permutation importance (mean drop of the training AUC when the feature is shuffled). Post-fusion "
+              f"models: importance of each base model's logit. SHAP: {ABSENT}.</p>")
+    else:
         d.add(f"<p class='note'>Model-native importance (coefficients on z-scored features); SHAP: {ABSENT}.</p>")
 
     d.section("gradcam")
     cams = opt.get("gradcam", [])
+    notes = {}
+    if opt.get("deep_weights"):
+        for view, v in json.loads(Path(opt["deep_weights"][0]).read_text()).items():
+            notes[view] = ((v.get("details") or {}).get("gradcam") or {})
+    by_view: dict[str, list[str]] = {}
+    for p in cams:
+        by_view.setdefault(Path(p).parent.name, []).append(p)
+    for view in sorted(set(by_view) | set(notes)):
+        rec = notes.get(view, {})
+        if view in by_view:
+            cells = "×".join(str(c) for c in rec.get("map_cells", []))
+            d.add(f"<h3>{html.escape(view.replace('_', ' '))}</h3><div class='grid'>" + "".join(
+                f"<figure>{file_img(p, Path(p).stem)}<figcaption>{html.escape(Path(p).stem)}</figcaption></figure>"
+                for p in by_view[view]) + "</div>"
+                + (f"<p class='note'>Target layer {html.escape(str(rec['layer']))} ({cells} cells at this input "
+                   "size).</p>" if rec.get("layer") else ""))
+        elif rec.get("note"):
+            d.add(f"<p><b>{html.escape(view.replace('_', ' '))}</b>: {html.escape(rec['note'])}.</p>")
     if cams:
-        d.add("<div class='grid'>" + "".join(
-            f"<figure>{file_img(p, Path(p).stem)}<figcaption>{html.escape(Path(p).stem)}</figcaption></figure>"
-            for p in cams) + "</div>")
-    else:
+        d.add("<p class='note'>Grad-CAM (MONAI) of the fine-tuned or loaded network: left the network's input "
+              "crop, right the heat map over it (red = regions that raise the score of the class the network "
+              "predicts for this image, each map scaled to its own maximum). Two node-positive and two "
+              "node-negative training patients per view, drawn at random with the study seed; 3D crops at the "
+              "slice with the largest ROI area. No patient identifiers, no image-header data.</p>")
+    elif not notes:
         d.add(absent("Grad-CAM examples"))
 
     d.section("readers")

@@ -43,6 +43,10 @@ rule report:
         deep_weights=rules.deep_table.output.provenance,
         funnel=[f"{RESULTS}/selection/{m}/funnel.csv" for m in FEATURE_MODELS],
         coefficients=[f"{RESULTS}/models/{m}/coefficients.csv" for m in MODELS],
+        formula=[f"{RESULTS}/models/{m}/formula.txt" for m in MODELS],
+        importance=[f"{RESULTS}/models/{m}/importance.csv" for m in MODELS],
+        odds_ratios=[f"{RESULTS}/models/{m}/odds_ratios.csv" for m in FEATURE_MODELS],
+        gradcam=[f"{RESULTS}/deep/gradcam/{k}" for k in VIEW_KEYS],
         optimism=[f"{RESULTS}/models/{m}/optimism.csv" for m in OPTIMISM_MODELS],
         rulegraph=rules.rulegraph.output[0],
         manifest=MANIFEST,
@@ -53,8 +57,8 @@ rule report:
         config=config,
         cohorts=COHORTS,
         models=list(MODELS),
-        # Sections of other stages (LASSO path, formulas, nomogram, SHAP, Grad-CAM, QC gallery):
-        # rendered when these files exist, otherwise marked as not produced.
+        # Sections of other stages (LASSO path, nomogram): rendered when these files exist,
+        # otherwise marked as not produced.
         optional=optional_paths(RESULTS, list(MODELS), COHORTS),
         benchmarks=f"{RESULTS}/benchmarks",
     log:
