@@ -95,6 +95,25 @@ def test_clinical_odds_ratios_equal_direct_statsmodels_fits():
     assert interpret.odds_ratio_tables(m, clin[train], y, clinical=False).empty
 
 
+def test_odds_ratio_tables_from_the_chain_or_computed_per_analysis():
+    X, split = _data()
+    clin = X[["age", "margin", "f0", "f1"]]
+    # ulogit without stepwise (seed 004's clinical model): the chain's univariable table, the
+    # multivariable one computed from the selected terms
+    m, train = _fit(clin, split, {"steps": ["variance", "ulogit"], "ulogit": {"p": 0.3}})
+    y = split.y[train].to_numpy()
+    odds = interpret.odds_ratio_tables(m, clin[train], y, clinical=True)
+    uni = odds[odds.analysis == "univariate"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(uni[["term", "odds_ratio", "p"]],
+                                  m.chain_["ulogit"].table_[["term", "odds_ratio", "p"]].reset_index(drop=True))
+    multi = odds[odds.analysis == "multivariable"]
+    assert list(multi.term) == ["(intercept)", *m.selected_]
+    # a z-score step before the stepwise step: its ORs are per training SD, and they say so
+    m, _ = _fit(clin, split, {"steps": ["variance", "zscore", "ulogit", "stepwise"], "ulogit": {"p": 0.3}})
+    odds = interpret.odds_ratio_tables(m, clin[train], y, clinical=False)
+    assert set(odds.analysis) == {"univariate", "multivariable"} and set(odds.per) == {"training SD"}
+
+
 def _planted(seed=0, n=90, effect=2.5):
     rng = np.random.default_rng(seed)
     y = np.tile([0, 1], n // 2)

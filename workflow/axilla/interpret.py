@@ -230,34 +230,39 @@ def importance_table(fitted, D_train: pd.DataFrame, y_train, seed: int = 0) -> p
 def odds_ratio_tables(model, X_train: pd.DataFrame, y_train, clinical: bool) -> pd.DataFrame:
     """Univariable and multivariable logistic regression of a feature model, training rows only.
 
-    With ``ulogit`` / ``stepwise`` steps: the tables those steps were fitted with (the selection
-    itself). Otherwise, for a clinical model (``clinical``: its features are clinical variables,
-    possibly with other models' scores): one unpenalised logistic regression per encoded
-    candidate variable, and one of the model's selected terms together, on their original
-    (encoded) values. Header only for any other model (hundreds of imaging features have no
-    odds-ratio table worth reading).
+    A chain's ``ulogit`` / ``stepwise`` steps give their own tables (the selection itself; per
+    training SD when a z-score step came before them). A clinical model (``clinical``: features
+    are clinical variables, possibly with other models' scores) without such a step gets them
+    computed here, unpenalised, on the original (encoded) values: one logistic regression per
+    candidate variable, and one of the model's selected terms together. Header only for any other
+    model (hundreds of imaging features have no odds-ratio table worth reading).
     """
     from .clinical_model import _logit, odds_ratio_table, univariate_table, vif
-    from .select import odds_ratio_tables as chain_tables
 
-    names = [n for n, _ in model.chain_.steps]
-    if "ulogit" in names or "stepwise" in names:
-        first = "ulogit" if "ulogit" in names else "stepwise"
-        per = "training SD" if _zscore_before(model.chain_, first) else "unit"
-        return chain_tables(model.chain_).assign(per=per).reindex(columns=ODDS_COLUMNS)
-    if not clinical:
+    steps = model.chain_.named_steps
+    parts = []
+
+    def per(step):
+        return "training SD" if _zscore_before(model.chain_, step) else "unit"
+
+    if "ulogit" in steps:
+        parts.append(steps["ulogit"].table_.assign(analysis="univariate", per=per("ulogit")))
+    elif clinical:
+        enc = model.encoder_.transform(X_train)
+        parts.append(univariate_table(enc, np.asarray(y_train)).assign(analysis="univariate", per="unit"))
+    if "stepwise" in steps:
+        st = steps["stepwise"]
+        parts.append(st.table_.assign(analysis="multivariable", vif=st.table_.term.map(st.vif_), per=per("stepwise")))
+    elif clinical:
+        enc = model.encoder_.transform(X_train)
+        terms = [t for t in model.selected_ if enc[t].nunique() > 1]
+        if terms:
+            with np.errstate(over="ignore"):  # separated data: OR and CI overflow to inf, which is what they are
+                table = odds_ratio_table(_logit(enc[terms], np.asarray(y_train)))
+            parts.append(table.assign(analysis="multivariable", vif=table.term.map(vif(enc[terms])), per="unit"))
+    if not parts:
         return pd.DataFrame(columns=ODDS_COLUMNS)
-    y = np.asarray(y_train)
-    enc = model.encoder_.transform(X_train)
-    uni = univariate_table(enc, y).assign(analysis="univariate")
-    terms = [t for t in model.selected_ if enc[t].nunique() > 1]
-    parts = [uni]
-    if terms:
-        fit = _logit(enc[terms], y)
-        with np.errstate(over="ignore"):  # separated data: OR and CI overflow to inf, which is what they are
-            table = odds_ratio_table(fit)
-        parts.append(table.assign(analysis="multivariable", vif=lambda t: t.term.map(vif(enc[terms]))))
-    return pd.concat(parts, ignore_index=True).assign(per="unit").reindex(columns=ODDS_COLUMNS)
+    return pd.concat(parts, ignore_index=True).reindex(columns=ODDS_COLUMNS)
 
 
 def feature_sources(specs: Sequence[str] | None) -> set[str]:

@@ -171,7 +171,9 @@ def odds_table(t: pd.DataFrame) -> pd.DataFrame:
             out["VIF"] = [f"{part.at[k, 'vif']:.2f}" if k in part.index and np.isfinite(part.at[k, "vif"]) else ""
                           for k in terms]
     if "per" in t and t["per"].notna().any():
-        out["OR per"] = "1 " + str(t["per"].dropna().iloc[0])
+        pers = t.dropna(subset=["per"]).groupby("analysis", sort=False)["per"].first()
+        out["OR per"] = ("1 " + pers.iloc[0] if pers.nunique() == 1
+                         else "; ".join(f"{a.replace('univariate', 'univariable')}: 1 {v}" for a, v in pers.items()))
     return out
 
 
