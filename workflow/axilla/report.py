@@ -150,6 +150,8 @@ def table_html(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
 def _or_text(v: float) -> str:
     if not np.isfinite(v):
         return "∞" if v > 0 else "NA"
+    if v == 0:
+        return "0"
     return f"{v:.2f}" if 0.01 <= v < 1000 else f"{v:.2e}"
 
 
@@ -542,9 +544,10 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
     if cams:
         d.add("<p class='note'>Grad-CAM (MONAI) of the fine-tuned or loaded network: left the network's input "
               "crop, right the heat map over it (red = regions that raise the score of the class the network "
-              "predicts for this image, each map scaled to its own maximum). Two node-positive and two "
-              "node-negative training patients per view, drawn at random with the study seed; 3D crops at the "
-              "slice with the largest ROI area. No patient identifiers, no image-header data.</p>")
+              "predicts for this image, each map scaled to its own maximum, over the volume for 3D crops). Two "
+              "node-positive and two node-negative training patients per view, drawn at random with the study "
+              "seed; 3D crops at the slice with the largest ROI area. No patient identifiers, no image-header "
+              "data.</p>")
     elif not notes:
         d.add(absent("Grad-CAM examples"))
 
