@@ -85,6 +85,7 @@ def test_examples_png_size_caption_and_no_metadata(square_net, tmp_path):
     # the same seed draws the same patients, another seed may not
     again = deep.gradcam_examples(model, x, y, is_train, str(tmp_path / "again"), "US tumor", seed=3)
     assert again["files"] == rec["files"]
+    assert all((tmp_path / f).read_bytes() == (tmp_path / "again" / f).read_bytes() for f in files)
 
 
 def test_3d_crops_are_shown_at_the_largest_roi_slice(tmp_path):
