@@ -114,6 +114,12 @@ def test_odds_ratio_tables_from_the_chain_or_computed_per_analysis():
     assert set(odds.analysis) == {"univariate", "multivariable"} and set(odds.per) == {"training SD"}
 
 
+def test_clinical_models_are_those_without_imaging_sources():
+    assert interpret.is_clinical(interpret.feature_sources(["clinical:age", "clinical:tumor_diameter_mm", "blood"]))
+    assert interpret.is_clinical({"clinical"}) and not interpret.is_clinical(set())
+    assert not interpret.is_clinical(interpret.feature_sources(["clinical", "radiomics:MG"]))
+
+
 def _planted(seed=0, n=90, effect=2.5):
     rng = np.random.default_rng(seed)
     y = np.tile([0, 1], n // 2)

@@ -232,7 +232,8 @@ def odds_ratio_tables(model, X_train: pd.DataFrame, y_train, clinical: bool) -> 
 
     A chain's ``ulogit`` / ``stepwise`` steps give their own tables (the selection itself; per
     training SD when a z-score step came before them). A clinical model (``clinical``: features
-    are clinical variables, possibly with other models' scores) without such a step gets them
+    are clinical variables or blood indices, possibly with other models' scores, see
+    :func:`is_clinical`) without such a step gets them
     computed here, unpenalised, on the original (encoded) values: one logistic regression per
     candidate variable, and one of the model's selected terms together. Header only for any other
     model (hundreds of imaging features have no odds-ratio table worth reading).
@@ -265,6 +266,15 @@ def odds_ratio_tables(model, X_train: pd.DataFrame, y_train, clinical: bool) -> 
     return pd.concat(parts, ignore_index=True).reindex(columns=ODDS_COLUMNS)
 
 
+# Feature sources of a "clinical model" (odds-ratio tables): no imaging features.
+NON_IMAGING = frozenset({"clinical", "blood"})
+
+
 def feature_sources(specs: Sequence[str] | None) -> set[str]:
-    """{'clinical', 'radiomics', 'deep'} ∩ the sources of a model's ``features`` entries."""
+    """The sources (clinical, blood, radiomics, deep) of a model's ``features`` entries."""
     return {s.split(":")[0] for s in (specs or [])}
+
+
+def is_clinical(sources: set[str] | None) -> bool:
+    """A model of clinical variables and blood indices only (other models' scores may join them)."""
+    return bool(sources) and set(sources) <= NON_IMAGING

@@ -217,8 +217,8 @@ def run_feature_model(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, 
 
     Also, from the fitted model and the training rows only, for the report: the score formula(s)
     (``out_formula``), feature importance (``out_importance``) and, for clinical models
-    (``sources`` == {"clinical"}) or chains with ulogit / stepwise steps, the univariable and
-    multivariable odds ratios (``out_odds``).
+    (``sources`` without imaging, :func:`axilla.interpret.is_clinical`) or chains with ulogit /
+    stepwise steps, the univariable and multivariable odds ratios (``out_odds``).
     """
     import json
 
@@ -239,8 +239,10 @@ def run_feature_model(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, 
             json.dump(model_summary(model, name), fh, indent=1, default=float)
     log.info("trained %s on %d patients with %d features: %s", type(model.lr_).__name__, is_train.sum(),
              len(model.selected_), ", ".join(model.selected_))
+    from .interpret import is_clinical
+
     write_interpretation(model, X[is_train], y[is_train], seed, name, out_formula, out_importance, out_odds,
-                         clinical=sources == {"clinical"})
+                         clinical=is_clinical(sources))
 
 
 def write_interpretation(model: FeatureModel, X_train: pd.DataFrame, y_train, seed: int, name: str,
