@@ -48,6 +48,8 @@ rule report:
         odds_ratios=[f"{RESULTS}/models/{m}/odds_ratios.csv" for m in FEATURE_MODELS],
         gradcam=[f"{RESULTS}/deep/gradcam/{k}" for k in VIEW_KEYS],
         optimism=[f"{RESULTS}/models/{m}/optimism.csv" for m in OPTIMISM_MODELS],
+        # declared so the report waits for them (read through params.optional)
+        nomogram=[f"{RESULTS}/models/{m}/nomogram.png" for m in NOMOGRAM_MODELS],
         rulegraph=rules.rulegraph.output[0],
         manifest=MANIFEST,
         clinical_raw=CLINICAL,
