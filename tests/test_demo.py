@@ -18,11 +18,11 @@ N = 10  # small cohorts keep generation tests to a few seconds
 
 @pytest.fixture(scope="module")
 def cohorts(tmp_path_factory):
-    """Two runs with seed 42 and one with seed 7, generated once for the module."""
+    """Two runs with seed 42 (serial, and with two worker processes) and one with seed 7."""
     root = tmp_path_factory.mktemp("demo")
     out = {}
-    for name, seed in (("a", 42), ("b", 42), ("c", 7)):
-        demo.generate(root / name, n_patients=N, seed=seed)
+    for name, seed, workers in (("a", 42, 1), ("b", 42, 2), ("c", 7, 1)):
+        demo.generate(root / name, n_patients=N, seed=seed, workers=workers)
         out[name] = root / name
     return out
 

@@ -734,33 +734,45 @@ def _check_mask(mask: np.ndarray, where: str) -> None:
         raise RuntimeError(f"demo generator produced a mask touching the image border: {where}")
 
 
-def generate(outdir, n_patients: int = 120, seed: int = 42, rater_fraction: float = 0.3) -> None:
+def generate(outdir, n_patients: int = 120, seed: int = 42, rater_fraction: float = 0.3, workers: int = 1) -> None:
     """Write the demo cohort to ``outdir``: images, masks, clinical.csv, truth.csv, README.md and,
-    last, manifest.csv (so its presence means the cohort is complete)."""
+    last, manifest.csv (so its presence means the cohort is complete). ``workers`` processes render
+    patients in parallel; each patient has its own random streams, so the files do not depend on it."""
     _check_args(n_patients, seed, rater_fraction)
     n, seed, rater_fraction = int(n_patients), int(seed), float(rater_fraction)
     out = Path(outdir)
     manifest = plan(n, seed, rater_fraction)
     cohort = _cohort(n, seed, rater_fraction)
-    for p in cohort:
-        (out / "images" / p.pid).mkdir(parents=True, exist_ok=True)
-        (out / "masks" / p.pid).mkdir(parents=True, exist_ok=True)
-        for v, (modality, view, img, grid, roi) in enumerate(_render(p, seed)):
-            stem = f"{modality}_{view}"
-            _write_image(img, grid, out / "images" / p.pid / f"{stem}.nii.gz")
-            masks = {"A": roi.mask()}
-            if p.rated:
-                masks["A2"] = roi.rater_mask(_rng(seed, _K_PATIENT, p.index, _S_RATER, v, 1), _DICE_A2, 0.0)
-                masks["B"] = roi.rater_mask(_rng(seed, _K_PATIENT, p.index, _S_RATER, v, 2), _DICE_B, 0.3)
-            for rater, m in masks.items():
-                _check_mask(m, f"{p.pid} {stem} rater {rater}")
-                _write_image(m.astype(np.uint8), grid, out / "masks" / p.pid / f"{stem}_{rater}.nii.gz")
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(int(workers), n)) as pool:
+            list(pool.map(_write_patient, cohort, [out] * n, [seed] * n, chunksize=4))
+    else:
+        for p in cohort:
+            _write_patient(p, out, seed)
     clinical = pd.DataFrame([p.clinical for p in cohort], columns=CLINICAL_COLUMNS)
     _write_text(clinical.to_csv(index=False, lineterminator="\n"), out / "clinical.csv")
     truth = truth_table(n, seed, rater_fraction)
     _write_text(truth.to_csv(index=False, lineterminator="\n"), out / "truth.csv")
     _write_text(readme(n, seed, rater_fraction), out / "README.md")
     _write_text(manifest.to_csv(index=False, lineterminator="\n"), out / "manifest.csv")
+
+
+def _write_patient(p, out: Path, seed: int) -> None:
+    """One patient's images and every rater's masks."""
+    (out / "images" / p.pid).mkdir(parents=True, exist_ok=True)
+    (out / "masks" / p.pid).mkdir(parents=True, exist_ok=True)
+    for v, (modality, view, img, grid, roi) in enumerate(_render(p, seed)):
+        stem = f"{modality}_{view}"
+        _write_image(img, grid, out / "images" / p.pid / f"{stem}.nii.gz")
+        masks = {"A": roi.mask()}
+        if p.rated:
+            masks["A2"] = roi.rater_mask(_rng(seed, _K_PATIENT, p.index, _S_RATER, v, 1), _DICE_A2, 0.0)
+            masks["B"] = roi.rater_mask(_rng(seed, _K_PATIENT, p.index, _S_RATER, v, 2), _DICE_B, 0.3)
+        for rater, m in masks.items():
+            _check_mask(m, f"{p.pid} {stem} rater {rater}")
+            _write_image(m.astype(np.uint8), grid, out / "masks" / p.pid / f"{stem}_{rater}.nii.gz")
 
 
 def readme(n_patients: int = 120, seed: int = 42, rater_fraction: float = 0.3) -> str:

@@ -15,7 +15,7 @@ if USE_DEMO:
             f"{RESULTS}/logs/demo.log",
         benchmark:
             f"{RESULTS}/benchmarks/demo.tsv"
-        threads: 1
+        threads: 8  # patients rendered in parallel (capped at --cores)
         resources:
             mem_mb=2000,
             runtime=20,
