@@ -305,14 +305,17 @@ class ZScore(BaseEstimator, TransformerMixin):
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             raise ValueError(f"ZScore: columns seen in fit are missing: {missing[:10]}")
-        out = X.loc[:, list(self.feature_names_in_)].copy()
         A = X[cols].to_numpy(float)
         scale = self.scale_.to_numpy()
         safe = np.where(scale > 0, scale, 1.0)
         Z = (A - self.mean_.to_numpy()) / safe
         Z[:, scale == 0] = np.where(np.isnan(A[:, scale == 0]), np.nan, 0.0)
-        out[cols] = Z
-        return out
+        # built whole: assigning thousands of radiomics columns one by one costs seconds per call
+        Z = pd.DataFrame(Z, index=X.index, columns=cols)
+        if len(cols) == len(self.feature_names_in_):
+            return Z[list(self.feature_names_in_)]
+        rest = [c for c in self.feature_names_in_ if c not in self.mean_.index]
+        return pd.concat([Z, X[rest]], axis=1)[list(self.feature_names_in_)]
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "mean_")
@@ -579,8 +582,13 @@ class UnivariateFilter(_Selector):
 # ---------------------------------------------------------------------------------------------
 
 def _mwu_pvalues(X: pd.DataFrame, y01: np.ndarray | None) -> pd.Series:
+    A = X.to_numpy(float)
+    full = ~np.isnan(A).any(axis=0) & (np.ptp(np.nan_to_num(A), axis=0) > 0)
     p = {}
-    for c in X.columns:
+    if full.any() and 0 < (y01 == 1).sum() < len(y01):  # complete, non-constant columns at once
+        res = stats.mannwhitneyu(A[y01 == 0][:, full], A[y01 == 1][:, full], alternative="two-sided", axis=0)
+        p.update(zip(X.columns[full], res.pvalue.astype(float)))
+    for c in X.columns[~full]:
         v = X[c].to_numpy(float)
         ok = ~np.isnan(v)
         a, b = v[ok & (y01 == 0)], v[ok & (y01 == 1)]
@@ -588,7 +596,7 @@ def _mwu_pvalues(X: pd.DataFrame, y01: np.ndarray | None) -> pd.Series:
             p[c] = 1.0
         else:
             p[c] = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    return pd.Series(p, dtype=float)
+    return pd.Series(p, dtype=float)[list(X.columns)]
 
 
 def _corr(X: pd.DataFrame, method: str) -> np.ndarray:
