@@ -284,3 +284,28 @@ def test_missing_value_counts_are_shown_without_patient_ids(built):
     section = text[text.index("Missing clinical values"):][:2000]
     assert "median / mode" in section and "<td>ki67</td>" in section and "<td>3</td>" in section
     assert "P1;P2;P3" not in text and "<td>age</td>" not in section
+
+
+def test_demo_oracle_auc_shown_beside_a_demo_manifest(tmp_path):
+    """A demo cohort's truth.csv (next to its manifest) gives each cohort's ceiling AUC; the value
+    is the Mann-Whitney AUC of the true linear predictor, worked by hand here."""
+    res, inputs = _study(tmp_path)
+    split = pd.read_csv(res / "split/split.csv")
+    demo_dir = tmp_path / "demo"
+    demo_dir.mkdir()
+    (demo_dir / "manifest.csv").write_text("patient_id\n")
+    # internal cohort: ids 26..39, y alternates 0/1; a predictor that ranks all positives above
+    # all negatives except one swapped pair gives AUC 1 - 1/(7*7)
+    lp = split.y.astype(float).to_numpy().copy()
+    internal = np.flatnonzero(split.cohort == "internal")
+    neg, pos = internal[split.y.to_numpy()[internal] == 0], internal[split.y.to_numpy()[internal] == 1]
+    lp[neg[0]], lp[pos[0]] = 0.6, 0.4
+    pd.DataFrame({"patient_id": split.patient_id, "linear_predictor": lp}).to_csv(demo_dir / "truth.csv", index=False)
+    got = report._demo_oracle(str(demo_dir / "manifest.csv"), split.astype({"patient_id": str}), COHORTS)
+    assert got.set_index("cohort").loc["internal", "oracle_auc"] == pytest.approx(1 - 1 / 49)
+    assert got.set_index("cohort").loc["train", "oracle_auc"] == 1.0
+    inputs["manifest"] = str(demo_dir / "manifest.csv")
+    out = tmp_path / "r.html"
+    report.run(inputs, CFG, COHORTS, MODELS, report.optional_paths(str(res), MODELS, COHORTS), str(out))
+    assert "true risk" in out.read_text(encoding="utf-8")
+    assert report._demo_oracle(str(tmp_path / "nowhere" / "manifest.csv"), split, COHORTS) is None

@@ -245,6 +245,24 @@ class _Doc:
         self.add(f"<h2 id='{sid}'>{html.escape(heading)}</h2>")
 
 
+def _demo_oracle(manifest, split: pd.DataFrame, cohorts) -> pd.DataFrame | None:
+    """Per-cohort AUC of the demo generator's true linear predictor (only beside a demo manifest)."""
+    from .evaluate import roc_auc
+
+    truth = os.path.join(os.path.dirname(str(manifest)), "truth.csv") if manifest else None
+    if not truth or not os.path.exists(truth):
+        return None
+    t = pd.read_csv(truth, dtype={"patient_id": str}).set_index("patient_id")
+    if "linear_predictor" not in t.columns or not set(split.patient_id) <= set(t.index):
+        return None
+    rows = []
+    for c in cohorts:
+        s = split[split.cohort == c]
+        rows.append({"cohort": c, "patients": len(s),
+                     "oracle_auc": roc_auc(s.y.to_numpy(), t.loc[s.patient_id, "linear_predictor"].to_numpy())})
+    return pd.DataFrame(rows)
+
+
 def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], models: Sequence[str],
           optional: Mapping[str, object] | None = None) -> str:
     from . import figures
@@ -313,6 +331,11 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
              else f" from column '{html.escape(str(sp.get('column')))}'")
           + (f"; external cohort = {html.escape(str(ext['column']))} in {html.escape(str(ext['values']))}"
              if ext else "") + ".</p>")
+    oracle = _demo_oracle(inputs.get("manifest"), split, cohorts)
+    if oracle is not None:
+        d.add("<p>Synthetic demo cohort: the AUC of its true risk (the generator's linear predictor, "
+              "<code>truth.csv</code>) per cohort is the ceiling any model can reach on these patients:</p>"
+              + table_html(oracle))
 
     d.section("table1")
     variables = dict(cfg.get("clinical_variables", {}))
