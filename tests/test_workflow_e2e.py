@@ -51,18 +51,19 @@ def _snakemake(d, *args, check=True):
 def test_small_study_end_to_end(workdir):
     r = _snakemake(workdir, check=False)
     assert r.returncode == 0, r.stderr[-4000:]
+    cfg = yaml.safe_load((workdir / "config" / "e2e.yaml").read_text())
     res = workdir / "results" / "e2e"
     for cohort in ["train", "internal", "external"]:
         pred = pd.read_csv(res / "predictions" / f"{cohort}.csv", dtype={"patient_id": str})
         assert list(pred.columns[:2]) == ["patient_id", "y"]
-        assert set(pred.columns[2:]) == {"clinical", "radiomics", "deep", "prefusion", "postfusion"}
+        assert set(pred.columns[2:]) == set(cfg["models"]) >= {"clinical", "radiomics", "deep", "prefusion", "postfusion"}
         assert pred.iloc[:, 2:].apply(lambda c: c.between(0, 1).all()).all()
         met = pd.read_csv(res / "metrics" / f"{cohort}.csv")
         assert list(met.columns[:4]) == ["model", "auc", "auc_ci_low", "auc_ci_high"]
         assert (met.auc_ci_low <= met.auc).all() and (met.auc <= met.auc_ci_high).all()
     # external = centre B patients only
     split = pd.read_csv(res / "split" / "split.csv", dtype={"patient_id": str})
-    clin = pd.read_csv(workdir / "resources" / "demo" / "n40_seed42" / "clinical.csv", dtype={"patient_id": str})
+    clin = pd.read_csv(workdir / "resources" / "demo" / f"n40_seed{cfg['seed']}" / "clinical.csv", dtype={"patient_id": str})
     ext = set(clin.patient_id[clin.center == "B"])
     assert set(split.patient_id[split.cohort == "external"]) == ext
     report = (res / "report.html").read_text()
