@@ -231,6 +231,17 @@ def test_rule_graph_layout_draws_every_rule_and_edge():
     assert ys["train"] < ys["evaluate"] < ys["report"] < ys["all"]
 
 
+def test_rule_graph_with_score_fusion_cycle_and_self_loop():
+    """Score fusion: train(radiomics) feeds select(scorefusion), so the rule graph has the cycle
+    select -> train -> select and the self-loop train -> train. Every edge is still drawn."""
+    dot = ('digraph snakemake_dag {\n\t0[label = "all"];\n\t1[label = "train"];\n\t2[label = "select"];\n'
+           '\t3[label = "split"];\n\t3 -> 2\n\t2 -> 1\n\t1 -> 2\n\t1 -> 1\n\t1 -> 0\n}')
+    svg = layered_svg(*parse_dot(dot))
+    assert svg.count("<rect") == 4 and svg.count("<line") == 4 and svg.count("fill=\"none\"") == 1  # the loop
+    ys = {lab: float(re.search(rf'y="([0-9.]+)"[^>]*>{lab}</text>', svg).group(1)) for lab in ("split", "select", "train", "all")}
+    assert ys["split"] < ys["select"] < ys["train"] < ys["all"]
+
+
 # --- headless browser ---------------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -67,10 +67,14 @@ def render_svg(dot: str) -> str:
 def layered_svg(nodes: dict[str, str], edges: list[tuple[str, str]]) -> str:
     import networkx as nx
 
+    # Score fusion makes rule-level cycles (select -> train -> select of another model) and self-loops
+    # (train -> train): layer on the graph without the edges that would close a cycle; draw them all.
     g = nx.DiGraph()
     g.add_nodes_from(nodes)
-    g.add_edges_from(edges)
-    # Longest path from the sources: every edge points strictly downwards.
+    for a, b in edges:
+        if a != b and not nx.has_path(g, b, a):
+            g.add_edge(a, b)
+    # Longest path from the sources: every layered edge points strictly downwards.
     layer = {}
     for n in nx.topological_sort(g):
         layer[n] = max((layer[p] + 1 for p in g.predecessors(n)), default=0)
@@ -96,6 +100,12 @@ def layered_svg(nodes: dict[str, str], edges: list[tuple[str, str]]) -> str:
            'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#777"/></marker></defs>']
     for a, b in edges:
         (x1, y1), (x2, y2) = xy(a), xy(b)
+        if a == b:  # a loop on the box's right side
+            r = x1 + box_w / 2
+            out.append(f'<path d="M{r:.1f},{y1 + 8:.1f} C{r + 34:.1f},{y1 - 6:.1f} {r + 34:.1f},{y1 + box_h + 6:.1f} '
+                       f'{r:.1f},{y1 + box_h - 8:.1f}" fill="none" stroke="#777" stroke-width="1.5" '
+                       'marker-end="url(#arr)"/>')
+            continue
         out.append(f'<line x1="{x1:.1f}" y1="{y1 + box_h:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="#777" '
                    'stroke-width="1.5" marker-end="url(#arr)"/>')
     for n, label in nodes.items():
