@@ -16,7 +16,7 @@ rule deep:
         f"{RESULTS}/logs/deep/{{modality}}_{{view}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/deep/{{modality}}_{{view}}.tsv"
-    threads: 2
+    threads: config["deep"]["threads"]
     resources:
         mem_mb=8000,
         runtime=120,
