@@ -814,7 +814,10 @@ def gradcam_png(crop: np.ndarray, heat: np.ndarray, path: str | os.PathLike, min
 
     gap = np.ones((crop.shape[0] * k, 8, 3))
     rgb = np.concatenate([up(grey), gap, up(overlay)], axis=1)
-    Image.fromarray(np.round(rgb * 255).astype(np.uint8), mode="RGB").save(path, format="PNG")
+    from .io import atomic_path
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.round(rgb * 255).astype(np.uint8), mode="RGB").save(tmp, format="PNG")
     return rgb.shape[1], rgb.shape[0]
 
 
