@@ -6,8 +6,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["demo", "validate", "preprocess", "radiomics", "radiomics_table", "deep", "deep_table",
-          "reproducibility", "split", "select", "selection_funnel", "train", "train_fusion", "evaluate", "optimism",
-          "qc_table", "rulegraph", "report", "all"]
+          "reproducibility", "split", "select", "selection_funnel", "train", "train_fusion", "nomogram",
+          "evaluate", "optimism", "qc_table", "rulegraph", "report", "all"]
 
 
 def _snakemake(*args):
