@@ -586,8 +586,13 @@ def _mwu_pvalues(X: pd.DataFrame, y01: np.ndarray | None) -> pd.Series:
     full = ~np.isnan(A).any(axis=0) & (np.ptp(np.nan_to_num(A), axis=0) > 0)
     p = {}
     if full.any() and 0 < (y01 == 1).sum() < len(y01):  # complete, non-constant columns at once
-        res = stats.mannwhitneyu(A[y01 == 0][:, full], A[y01 == 1][:, full], alternative="two-sided", axis=0)
-        p.update(zip(X.columns[full], res.pvalue.astype(float)))
+        neg, pos = A[y01 == 0][:, full].T, A[y01 == 1][:, full].T
+        methods, pv = _mwu_methods(neg, pos), np.empty(neg.shape[0])
+        for method in ("asymptotic", "exact"):  # what "auto" picks per column, as the univariate filter
+            sub = methods == method
+            if sub.any():
+                pv[sub] = stats.mannwhitneyu(neg[sub], pos[sub], alternative="two-sided", method=method, axis=1).pvalue
+        p.update(zip(X.columns[full], pv))
     for c in X.columns[~full]:
         v = X[c].to_numpy(float)
         ok = ~np.isnan(v)
