@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -214,6 +215,7 @@ def test_clinical_columns_and_ranges():
         "patient_id", "ln_status", "center", "exam_date", "age", "bmi", "tumor_diameter_mm", "shape",
         "margin", "birads", "er", "pr", "her2", "ki67", "grade", "histology", "imaging_node",
         "laterality", "neutrophils", "lymphocytes", "platelets", "monocytes", "wbc",
+        "reader_junior", "reader_junior_ai", "reader_senior", "reader_senior_ai",
     ]
     assert not c.isna().any().any()
     assert c.patient_id.tolist() == demo.plan(120, 42).patient_id.unique().tolist()
@@ -243,6 +245,29 @@ def test_clinical_signal_points_the_right_way():
     assert pos.ki67.mean() > neg.ki67.mean()
     assert pos.imaging_node.mean() > neg.imaging_node.mean()
     assert sii(pos).mean() > sii(neg).mean()
+
+
+def test_simulated_readers_improve_with_ai():
+    """Seed 003's reader study in the population: AI assistance raises both readers' AUC, the senior
+    reads better than the junior, and the readings are probabilities."""
+    from sklearn.metrics import roc_auc_score
+
+    c = demo.clinical_table(3000, 7)
+    auc = {r: roc_auc_score(c.ln_status, c[f"reader_{r}"]) for r in ("junior", "junior_ai", "senior", "senior_ai")}
+    assert 0.67 <= auc["junior"] <= 0.77 and 0.71 <= auc["senior"] <= 0.81, auc
+    assert auc["junior_ai"] - auc["junior"] >= 0.06 and auc["senior_ai"] - auc["senior"] >= 0.05, auc
+    assert auc["senior"] > auc["junior"], auc
+    readings = c.filter(like="reader_")
+    assert readings.ge(0).all().all() and readings.le(1).all().all()
+    assert (readings.nunique() > 50).all()  # graded probabilities, not 0/1 calls
+
+
+def test_readers_do_not_move_other_clinical_values():
+    # Readers draw from their own stream, so the demo study's other clinical values are those
+    # before the readers existed (digest of seed 22's table at commit 104a9c4).
+    c = demo.clinical_table(120, 22)
+    rest = c[[k for k in c.columns if not k.startswith("reader_")]].to_csv(index=False).encode()
+    assert hashlib.sha256(rest).hexdigest() == "a42c632c1a2885508cba9c764306b0fc2b608ce253e2d521e1ed82ac0d7fe443"
 
 
 def test_patients_do_not_depend_on_cohort_size():

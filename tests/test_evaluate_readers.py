@@ -9,8 +9,8 @@ from sklearn.linear_model import LogisticRegression
 
 from axilla.errors import InputError
 from axilla.evaluate import (
-    KAPPA_COLUMNS,
     READER_COLUMNS,
+    READER_PAIR_COLUMNS,
     READER_VS_MODEL_COLUMNS,
     bootstrap_optimism_auc,
     delong_test,
@@ -29,7 +29,7 @@ P = np.array([0.9, 0.6, 0.4, 0.3, 0.7, 0.2])  # a model
 def test_reader_metrics_hand_worked():
     readers, vs, kappa = reader_tables(Y, {"A": A, "B": B}, {"m": P})
     assert list(readers.columns) == READER_COLUMNS
-    assert list(vs.columns) == READER_VS_MODEL_COLUMNS and list(kappa.columns) == KAPPA_COLUMNS
+    assert list(vs.columns) == READER_VS_MODEL_COLUMNS and list(kappa.columns) == READER_PAIR_COLUMNS
     a, b = readers.iloc[0], readers.iloc[1]
     # A: calls [1,1,0 | 0,1,0]: sens 2/3, spec 2/3; a 0/1 reader's AUC = (sens + spec)/2 = 2/3
     assert (a["n"], a["sensitivity"], a["specificity"], a["accuracy"]) == (6, 2 / 3, 2 / 3, 4 / 6)
@@ -48,6 +48,12 @@ def test_reader_kappa_hand_worked():
     assert k.loc[("A", "B"), "n"] == 5 and k.loc[("A", "B"), "agreement"] == pytest.approx(0.8)
     assert k.loc[("A", "B"), "kappa"] == pytest.approx(8 / 13, abs=1e-12)
     assert k.loc[("A", "C"), "kappa"] == 1.0  # identical readers
+    # paired DeLong of the two readers on the patients both read (B skipped the last one)
+    z, p = delong_test(Y[:5], A[:5], B[:5])
+    assert (k.loc[("A", "B"), "delong_z"], k.loc[("A", "B"), "delong_p"]) == pytest.approx((z, p))
+    assert (k.loc[("A", "B"), "auc_a"], k.loc[("A", "B"), "auc_b"]) == pytest.approx(
+        (roc_auc(Y[:5], A[:5]), roc_auc(Y[:5], B[:5])))
+    assert k.loc[("A", "C"), "delong_p"] == 1.0  # identical readings: z = 0
     # kappa < 0: systematic disagreement. A vs its complement: agreement 0, chance 1/2 -> -1
     _, _, kk = reader_tables(Y, {"A": A, "notA": 1 - A}, {})
     assert kk["kappa"].iloc[0] == pytest.approx(-1.0)
@@ -92,7 +98,7 @@ def test_run_writes_reader_tables(tmp_path):
     # train: patients 0-5, y [1,0,1,0,1,0]; R1 misses patient 0 -> sens 2/3; R2 is the truth
     assert tab.set_index("reader").loc["R1", "sensitivity"] == pytest.approx(2 / 3)
     assert tab.set_index("reader").loc["R2", "auc"] == 1.0
-    kappa = pd.read_csv(tmp_path / "res/metrics/internal_kappa.csv")
+    kappa = pd.read_csv(tmp_path / "res/metrics/internal_reader_pairs.csv")
     assert kappa["kappa"].iloc[0] == 1.0  # on internal both readers are perfect
     assert (tmp_path / "res/metrics/internal_readers_vs_models.csv").exists()
 

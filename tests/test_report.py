@@ -320,3 +320,23 @@ def test_demo_oracle_auc_shown_beside_a_demo_manifest(tmp_path):
     report.run(inputs, CFG, COHORTS, MODELS, report.optional_paths(str(res), MODELS, COHORTS), str(out))
     assert "true risk" in out.read_text(encoding="utf-8")
     assert report._demo_oracle(str(tmp_path / "nowhere" / "manifest.csv"), split, COHORTS) is None
+
+
+def test_reader_study_section_shows_tables_and_operating_points(tmp_path):
+    res, inputs = _study(tmp_path)
+    split = pd.read_csv(res / "split/split.csv")
+    rng = np.random.default_rng(3)
+    own = split.y + rng.normal(0, 0.8, len(split))
+    pd.DataFrame({"patient_id": split.patient_id, "r": 1 / (1 + np.exp(-own)),
+                  "r_ai": 1 / (1 + np.exp(-(own + 2 * (split.y - 0.5))))}).to_csv(tmp_path / "clin.csv", index=False)
+    files = {m: str(res / f"models/{m}/predictions.csv") for m in MODELS}
+    evaluate.run(files, COHORTS, str(res), clinical=str(tmp_path / "clin.csv"), readers={"R": "r", "R_ai": "r_ai"})
+    out = res / "report.html"
+    report.run(inputs, CFG, COHORTS, MODELS, report.optional_paths(str(res), MODELS, COHORTS), str(out))
+    sec = out.read_text(encoding="utf-8").split("<h2 id='readers'>")[1].split("<h2 id=")[0]
+    assert report.ABSENT not in sec
+    assert sec.count('alt="readers ') == len(COHORTS)  # one operating-point figure per cohort
+    pairs = pd.read_csv(res / "metrics/internal_reader_pairs.csv")
+    assert (pairs.reader_a.tolist(), pairs.reader_b.tolist()) == (["R"], ["R_ai"])
+    assert pairs.delong_z.iloc[0] < 0  # the assisted read is better
+    assert "<th>delong_p</th>" in sec and "<td>R_ai</td>" in sec

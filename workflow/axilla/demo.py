@@ -26,7 +26,9 @@ and the outcome is::
 the latents (diameter from size; Ki-67, grade, ER from proliferation; shape, margin, BI-RADS from
 irregularity; imaging_node from cortex; see ``_clinical``). Blood counts react weakly to the
 outcome itself (log neutrophils +0.15, log lymphocytes -0.10, log platelets +0.08 when
-ln_status = 1), which raises SII = N x P / L in node-positive patients. The same formulas, with
+ln_status = 1), which raises SII = N x P / L in node-positive patients. Two simulated readers
+(junior, senior) give a probability of metastasis without and with an AI score (``_readings``,
+``READER_NOISE``) for the reader-study tables. The same formulas, with
 their numbers, go into the generated README.md.
 
 Images carry a scanner effect: centre B (~30 % of patients) has a different gain and a higher
@@ -65,6 +67,14 @@ COEFFICIENTS = {
     "size": 0.9,
     "proliferation": 0.9,
 }
+# Simulated reader study (seed 003: AUC 0.71 -> 0.82 junior, 0.75 -> 0.85 senior with the model).
+# A reader sees the imaging-visible part of the predictor, V = 1.8 I + 2.25 C + 0.9 S, through
+# their own noise (sd per reader, the same impression with and without AI); the AI is the true
+# linear predictor plus noise (sd 2.5, AUC ~0.85), shared by both readers, weighted 1/2 when
+# assisting. Readings are probabilities sigmoid(0.4 s - 0.4). Population AUCs (n = 200,000):
+# junior 0.72 -> 0.83, senior 0.76 -> 0.85.
+READER_NOISE = {"junior": 4.0, "senior": 3.0}
+_AI_NOISE, _AI_WEIGHT = 2.5, 0.5
 # Outcome effect on log blood counts (inflammatory response); drives SII, NLR, PLR weakly.
 BLOOD_EFFECT = {"neutrophils": 0.15, "lymphocytes": -0.10, "platelets": 0.08}
 
@@ -72,6 +82,7 @@ CLINICAL_COLUMNS = [
     "patient_id", "ln_status", "center", "exam_date", "age", "bmi", "tumor_diameter_mm", "shape",
     "margin", "birads", "er", "pr", "her2", "ki67", "grade", "histology", "imaging_node",
     "laterality", "neutrophils", "lymphocytes", "platelets", "monocytes", "wbc",
+    *(f"reader_{r}{a}" for r in ("junior", "senior") for a in ("", "_ai")),
 ]
 MANIFEST_COLUMNS = ["patient_id", "modality", "view", "image", "mask", "rater"]
 
@@ -103,7 +114,7 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 _K_COHORT = 0
 _K_PATIENT = 1
-_S_LATENT, _S_CLINICAL, _S_SHAPE, _S_RENDER, _S_RATER = range(5)
+_S_LATENT, _S_CLINICAL, _S_SHAPE, _S_RENDER, _S_RATER, _S_READER = range(6)
 
 
 def _check_args(n_patients, seed, rater_fraction) -> None:
@@ -301,6 +312,7 @@ def _patient(i: int, pid: str, seed: int, rated: bool) -> _Patient:
     y = int(rng.random() < prob)
     lesion, node, density = _shapes(_rng(seed, _K_PATIENT, i, _S_SHAPE), z)
     clinical = _clinical(_rng(seed, _K_PATIENT, i, _S_CLINICAL), pid, z, y, lesion)
+    clinical.update(_readings(_rng(seed, _K_PATIENT, i, _S_READER), z, lp))
     return _Patient(i, pid, z, lp, prob, y, clinical, lesion, node, density, rated)
 
 
@@ -373,6 +385,18 @@ def _clinical(rng, pid: str, z: dict, y: int, lesion: _Lesion) -> dict:
         "monocytes": mono,
         "wbc": round(neut + lymph + mono + other, 2),
     }
+
+
+def _readings(rng, z: dict, lp: float) -> dict:
+    """Each reader's probability of metastasis without and with the (simulated) AI score."""
+    visible = 1.8 * z["irregularity"] + 2.25 * z["cortex"] + 0.9 * z["size"]
+    ai = lp + _AI_NOISE * rng.standard_normal()
+    out = {}
+    for reader, sd in READER_NOISE.items():
+        own = visible + sd * rng.standard_normal()
+        for suffix, s in (("", own), ("_ai", (1 - _AI_WEIGHT) * own + _AI_WEIGHT * ai)):
+            out[f"reader_{reader}{suffix}"] = round(_sig(0.4 * s - 0.4), 2)
+    return out
 
 
 def _cohort(n_patients: int, seed: int, rater_fraction: float = 0.3) -> list[_Patient]:
@@ -793,7 +817,9 @@ Every file is a deterministic function of these arguments. **No real patient dat
   (uint8, label 1, same geometry as the image). Rater `A` for every image; `A2` (A's repeat,
   Dice vs A ~{_DICE_A2[0]}-{_DICE_A2[1]}) and `B` (second rater, Dice vs A ~{_DICE_B[0]}-{_DICE_B[1]})
   for the same {int(_rated(n_patients, seed, rater_fraction).sum())} patients ({rater_fraction:.0%}).
-- `clinical.csv`: one row per patient; outcome `ln_status` (1 = axillary node metastasis).
+- `clinical.csv`: one row per patient; outcome `ln_status` (1 = axillary node metastasis);
+  `reader_junior`, `reader_senior` (simulated radiologists' probability of metastasis) and
+  `reader_junior_ai`, `reader_senior_ai` (the same readers assisted by a simulated AI score).
 - `truth.csv`: the latent variables behind every patient. **Not a pipeline input**; for checking only.
 
 ## Images
@@ -846,4 +872,11 @@ Clinical variables are noisy readouts:
 - blood counts (10^9/L) are log-normal; in node-positive patients log neutrophils
   {BLOOD_EFFECT['neutrophils']:+}, log lymphocytes {BLOOD_EFFECT['lymphocytes']:+}, log platelets {BLOOD_EFFECT['platelets']:+}
   (so SII = N x P / L is weakly higher); `wbc` = neutrophils + lymphocytes + monocytes + 0.15-0.25
+
+Reader study (simulated; not pipeline features): a reader's impression is V + N(0, sd) with
+V = 1.8 I + 2.25 C + 0.9 S (what imaging shows) and sd {READER_NOISE['junior']} (junior) or {READER_NOISE['senior']} (senior); the AI
+score is the true linear predictor + N(0, {_AI_NOISE}), one per patient. Unaided reading
+`reader_<r>` = sigmoid(0.4 s - 0.4) of the impression s; assisted reading `reader_<r>_ai` uses
+s = {1 - _AI_WEIGHT} impression + {_AI_WEIGHT} AI score. Population AUCs: junior 0.72 -> 0.83, senior 0.76 -> 0.85
+(seed 003 reports 0.71 -> 0.82 and 0.75 -> 0.85). The AI here is not the pipeline's model.
 """

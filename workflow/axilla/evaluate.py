@@ -49,7 +49,7 @@ DCA_COLUMNS = ["threshold", "model", "net_benefit", "high_risk_per_1000", "high_
 READER_COLUMNS = ["reader", "n", "auc", "auc_ci_low", "auc_ci_high", "threshold", "sensitivity",
                   "specificity", "accuracy"]
 READER_VS_MODEL_COLUMNS = ["reader", "model", "reader_auc", "model_auc", "delong_z", "delong_p"]
-KAPPA_COLUMNS = ["reader_a", "reader_b", "n", "agreement", "kappa"]
+READER_PAIR_COLUMNS = ["reader_a", "reader_b", "n", "agreement", "kappa", "auc_a", "auc_b", "delong_z", "delong_p"]
 OPTIMISM_COLUMNS = ["model", "apparent", "optimism", "corrected", "n_boot"]
 REFERENCE_STRATEGIES = ("treat_all", "treat_none")
 
@@ -620,14 +620,15 @@ def reader_tables(
     models: Mapping[str, np.ndarray],
     threshold: float = 0.5,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Readers evaluated like models: (per reader, reader vs model, Cohen's kappa per reader pair).
+    """Readers evaluated like models: (per reader, reader vs model, reader pairs).
 
     A reading is a probability or 0/1 (missing = not read; each statistic uses the patients
     that reader read). Per reader: AUC with DeLong CI (a 0/1 reader's AUC is (sens + spec)/2),
     and sensitivity, specificity, accuracy of the calls "reading >= threshold". Reader vs model:
     paired DeLong on the patients the reader read, z > 0 when the reader's AUC is higher.
-    Kappa: Cohen's unweighted kappa of two readers' calls on the patients both read
-    (sklearn `cohen_kappa_score`); nan when both readers call one class only.
+    Reader pairs, on the patients both read: Cohen's unweighted kappa of the calls (sklearn
+    `cohen_kappa_score`; nan when both call one class only) and paired DeLong of their AUCs, z > 0
+    when reader_a's is higher; a reader with and without AI assistance is such a pair (seed 003).
     """
     from sklearn.metrics import cohen_kappa_score
 
@@ -663,10 +664,16 @@ def reader_tables(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 when both call one class only
                 kappa = float(cohen_kappa_score(ca, cb)) if both.any() else math.nan
-            kap.append({"reader_a": a, "reader_b": b, "n": int(both.sum()),
-                        "agreement": float(np.mean(ca == cb)) if both.any() else math.nan, "kappa": kappa})
+            row = {"reader_a": a, "reader_b": b, "n": int(both.sum()),
+                   "agreement": float(np.mean(ca == cb)) if both.any() else math.nan, "kappa": kappa}
+            yb = y[both]
+            if yb.size and 0 < yb.sum() < yb.size:
+                ra, rb = vals[a][0][both], vals[b][0][both]
+                row["auc_a"], row["auc_b"] = roc_auc(yb, ra), roc_auc(yb, rb)
+                row["delong_z"], row["delong_p"] = delong_test(yb, ra, rb)
+            kap.append(row)
     return (pd.DataFrame(rows, columns=READER_COLUMNS), pd.DataFrame(vs, columns=READER_VS_MODEL_COLUMNS),
-            pd.DataFrame(kap, columns=KAPPA_COLUMNS))
+            pd.DataFrame(kap, columns=READER_PAIR_COLUMNS))
 
 
 def load_readers(clinical_path: str, readers: Mapping[str, str]) -> pd.DataFrame:
@@ -809,7 +816,7 @@ def run(model_predictions: Mapping[str, str], cohorts: Sequence[str], outdir: st
     Writes <outdir>/predictions/<cohort>.csv (`patient_id, y, <model>...`) and, through
     `evaluate_cohorts`, <outdir>/metrics/<cohort>.csv, _pairwise.csv and _dca.csv. With
     `readers` (reader name -> column of the `clinical` table) also <cohort>_readers.csv,
-    _readers_vs_models.csv and _kappa.csv (`reader_tables`).
+    _readers_vs_models.csv and _reader_pairs.csv (`reader_tables`).
     """
     problems: list[Problem] = []
     frames: dict[str, pd.DataFrame] = {}
@@ -863,7 +870,7 @@ def run(model_predictions: Mapping[str, str], cohorts: Sequence[str], outdir: st
             tables = reader_tables(ref.loc[ids, "y"].to_numpy(), {r: reads.loc[ids, r].to_numpy() for r in readers},
                                    {m: df.loc[ids, "prob"].to_numpy() for m, df in frames.items()},
                                    reader_threshold)
-            for table, suffix in zip(tables, ("_readers", "_readers_vs_models", "_kappa"), strict=True):
+            for table, suffix in zip(tables, ("_readers", "_readers_vs_models", "_reader_pairs"), strict=True):
                 _write_csv_atomic(table, os.path.join(outdir, "metrics", f"{cohort}{suffix}.csv"))
 
 

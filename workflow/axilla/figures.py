@@ -35,6 +35,27 @@ def roc(pred: pd.DataFrame, models: list[str], metrics: pd.DataFrame, title: str
     return fig
 
 
+def reader_points(pred: pd.DataFrame, model: str, readers: pd.DataFrame, title: str):
+    """A model's ROC curve with each reader's operating point (sensitivity, 1 - specificity at the
+    reading threshold); an arrow joins reader R to "R_ai", the same reader assisted by the model."""
+    from sklearn.metrics import roc_curve
+
+    fig, ax = plt.subplots(figsize=(5.4, 5.2))
+    fpr, tpr, _ = roc_curve(pred["y"], pred[model])
+    ax.plot(fpr, tpr, lw=1.8, color="C0", label=f"{model} (ROC)")
+    pts = {r.reader: (1 - r.specificity, r.sensitivity) for r in readers.itertuples()}
+    for i, (name, (x, y)) in enumerate(pts.items()):
+        ax.plot(x, y, marker="o", ls="none", ms=8, color=f"C{(i + 1) % 10}", label=name)
+        if name.endswith("_ai") and name[:-3] in pts:
+            x0, y0 = pts[name[:-3]]
+            ax.annotate("", xy=(x, y), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="0.3", lw=1.2))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set(xlabel="1 − specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=9)
+    ax.set_aspect("equal")
+    return fig
+
+
 def pairwise_heatmaps(pairwise: pd.DataFrame, models: list[str], title: str):
     """Three panels (DeLong p, NRI, IDI); cell (row b, column a) = model b over model a."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), constrained_layout=True)

@@ -71,7 +71,7 @@ OPTIONAL = {
     "optimism": ("models/{model}/optimism.csv", "model, apparent, optimism, corrected, n_boot"),
     "readers": ("metrics/{cohort}_readers.csv", "axilla.evaluate.READER_COLUMNS"),
     "readers_vs_models": ("metrics/{cohort}_readers_vs_models.csv", "axilla.evaluate.READER_VS_MODEL_COLUMNS"),
-    "kappa": ("metrics/{cohort}_kappa.csv", "axilla.evaluate.KAPPA_COLUMNS"),
+    "reader_pairs": ("metrics/{cohort}_reader_pairs.csv", "axilla.evaluate.READER_PAIR_COLUMNS"),
     "gradcam": ("deep/gradcam/*/*.png", "a folder per view, PNG per example, file name = caption (no DICOM header data)"),
     "qc_table": ("qc/preprocess.csv", "axilla.qc table; png paths relative to results/<study>/"),
     "missing": ("validate/missing.csv", "variable, kind, n_missing, n, percent, patients"),
@@ -273,7 +273,7 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
     cohorts, models = list(cohorts), list(models)
     opt = {k: _existing(v) for k, v in optional.items()}
     for k in ("icc", "reproducible", "deep_weights", "rulegraph", "funnel", "optimism", "readers",
-              "readers_vs_models", "kappa", "missing", "qc_table", "formula", "importance", "odds_ratios"):
+              "readers_vs_models", "reader_pairs", "missing", "qc_table", "formula", "importance", "odds_ratios"):
         if k in inputs:  # declared rule inputs take precedence over discovered files
             opt[k] = _existing(inputs[k])
     if "gradcam" in inputs:  # declared as the deep rule's per-view folders
@@ -578,13 +578,21 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
     rd = _by_key(opt.get("readers", []), cohorts, -1)
     if rd:
         vs = _by_key(opt.get("readers_vs_models", []), cohorts, -1)
-        kp = _by_key(opt.get("kappa", []), cohorts, -1)
+        kp = _by_key(opt.get("reader_pairs", []), cohorts, -1)
         for c in cohorts:
             if c in rd:
-                d.add(f"<h3>{html.escape(c)}</h3>" + table_html(pd.read_csv(rd[c])))
+                tab = pd.read_csv(rd[c])
+                d.add(f"<h3>{html.escape(c)}</h3>" + table_html(tab))
                 for extra in (vs, kp):
                     if c in extra:
                         d.add(table_html(pd.read_csv(extra[c])))
+                if tab["sensitivity"].notna().any():
+                    d.add(fig_to_img(figures.reader_points(preds[c], primary, tab, f"{c}: readers vs {primary}"),
+                                     f"readers {c}"))
+        d.add("<p class='note'>Readers vs models and reader pairs: paired DeLong on the patients both read "
+              "(z &gt; 0: the first is higher); reader pairs also give Cohen's κ of the calls "
+              "(reading ≥ threshold). In the figure an arrow joins reader R to R_ai, the same reader "
+              "assisted by the model.</p>")
     else:
         d.add(absent("reader study (evaluate.readers)"))
 

@@ -26,7 +26,7 @@ rule evaluate:
                    labels={"table": "decision curve", "cohort": c})
             for c in COHORTS
         ],
-        readers=[f"{RESULTS}/metrics/{c}{s}.csv" for c in COHORTS for s in ("_readers", "_readers_vs_models", "_kappa")]
+        readers=[f"{RESULTS}/metrics/{c}{s}.csv" for c in COHORTS for s in ("_readers", "_readers_vs_models", "_reader_pairs")]
         if READERS
         else [],
     params:
