@@ -407,6 +407,9 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
     if funnels:
         for m, p in funnels.items():
             d.add(f"<h3>{html.escape(m)}</h3>" + table_html(pd.read_csv(p)))
+        d.add("<p class='note'>Row <i>input</i>: n_in counts the variables and features as supplied, n_out the "
+              "columns after one-hot encoding of categorical clinical variables (one column per "
+              "non-reference level), which is what the first selection step receives.</p>")
     else:
         d.add(absent("selection funnel"))
 
