@@ -332,9 +332,12 @@ def test_reader_study_section_shows_tables_and_operating_points(tmp_path):
     files = {m: str(res / f"models/{m}/predictions.csv") for m in MODELS}
     evaluate.run(files, COHORTS, str(res), clinical=str(tmp_path / "clin.csv"), readers={"R": "r", "R_ai": "r_ai"})
     out = res / "report.html"
+    # declared as one rule input holding every reader table (the report sorts them by file name)
+    inputs["readers"] = sorted(str(q) for q in (res / "metrics").glob("*_reader*.csv"))
     report.run(inputs, CFG, COHORTS, MODELS, report.optional_paths(str(res), MODELS, COHORTS), str(out))
     sec = out.read_text(encoding="utf-8").split("<h2 id='readers'>")[1].split("<h2 id=")[0]
     assert report.ABSENT not in sec
+    assert sec.count("<th>sensitivity</th>") == len(COHORTS) and sec.count("<th>kappa</th>") == len(COHORTS)
     assert sec.count('alt="readers ') == len(COHORTS)  # one operating-point figure per cohort
     pairs = pd.read_csv(res / "metrics/internal_reader_pairs.csv")
     assert (pairs.reader_a.tolist(), pairs.reader_b.tolist()) == (["R"], ["R_ai"])

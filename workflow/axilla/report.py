@@ -276,6 +276,9 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
               "readers_vs_models", "reader_pairs", "missing", "qc_table", "formula", "importance", "odds_ratios"):
         if k in inputs:  # declared rule inputs take precedence over discovered files
             opt[k] = _existing(inputs[k])
+            tpl = OPTIONAL.get(k, ("",))[0]
+            if "{cohort}" in tpl:  # a rule may declare several per-cohort tables under one name
+                opt[k] = [q for q in opt[k] if Path(q).name in {Path(tpl.format(cohort=c)).name for c in cohorts}]
     if "gradcam" in inputs:  # declared as the deep rule's per-view folders
         opt["gradcam"] = _existing([os.path.join(d, "*.png") for d in _existing(inputs["gradcam"])])
     rcfg = cfg.get("report", {}) or {}

@@ -26,9 +26,9 @@ rule evaluate:
                    labels={"table": "decision curve", "cohort": c})
             for c in COHORTS
         ],
-        readers=[f"{RESULTS}/metrics/{c}{s}.csv" for c in COHORTS for s in ("_readers", "_readers_vs_models", "_reader_pairs")]
-        if READERS
-        else [],
+        readers=[f"{RESULTS}/metrics/{c}_readers.csv" for c in COHORTS] if READERS else [],
+        readers_vs_models=[f"{RESULTS}/metrics/{c}_readers_vs_models.csv" for c in COHORTS] if READERS else [],
+        reader_pairs=[f"{RESULTS}/metrics/{c}_reader_pairs.csv" for c in COHORTS] if READERS else [],
     params:
         models=list(MODELS),
         cohorts=COHORTS,

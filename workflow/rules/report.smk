@@ -32,6 +32,8 @@ rule report:
         pairwise=rules.evaluate.output.pairwise,
         dca=rules.evaluate.output.dca,
         readers=rules.evaluate.output.readers,
+        readers_vs_models=rules.evaluate.output.readers_vs_models,
+        reader_pairs=rules.evaluate.output.reader_pairs,
         split=rules.split.output[0],
         qc=rules.validate.output.qc,
         qc_table=rules.qc_table.output[0],
