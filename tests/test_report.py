@@ -343,3 +343,12 @@ def test_reader_study_section_shows_tables_and_operating_points(tmp_path):
     assert (pairs.reader_a.tolist(), pairs.reader_b.tolist()) == (["R"], ["R_ai"])
     assert pairs.delong_z.iloc[0] < 0  # the assisted read is better
     assert "<th>delong_p</th>" in sec and "<td>R_ai</td>" in sec
+
+
+def test_tripod_states_the_deep_stage_defaults_when_deep_is_not_configured(tmp_path):
+    # a preset without a `deep` section: the report names what the deep stage then uses
+    res, inputs = _study(tmp_path, optional_files=False)
+    cfg = {k: v for k, v in CFG.items() if k != "deep"}
+    text = report.build(inputs, cfg, COHORTS, MODELS, {})
+    tripod = text.split("<h2 id='tripod'>")[1]
+    assert "deep features from resnet18 (weights: finetune)" in tripod

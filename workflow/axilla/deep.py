@@ -24,6 +24,7 @@ import torch
 from monai.networks import nets
 
 from axilla import roi
+from axilla.config import deep_backbone, deep_weights
 
 log = logging.getLogger(__name__)
 
@@ -940,8 +941,8 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
     cohort = split.loc[patients, "cohort"].to_numpy()
     is_train = cohort == "train"
     y = split.loc[patients, "y"].to_numpy()
-    name = settings.get("backbone", {}).get(modality, "resnet18")
-    weights = settings.get("weights", {"source": "finetune"})
+    name = deep_backbone(settings, modality)
+    weights = deep_weights(settings)
     device = choose_device()
     if settings.get("gpu") and device == "cpu":
         log.warning("deep.gpu is set but no CUDA device is visible to this job; running on the CPU")

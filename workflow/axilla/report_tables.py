@@ -87,7 +87,10 @@ def table_one(df: pd.DataFrame, y: pd.Series, variables: dict[str, str]) -> pd.D
 def tripod_ai(cfg: dict, counts: pd.DataFrame, models: list[str], has: dict[str, bool]) -> pd.DataFrame:
     """TRIPOD+AI (Collins et al., BMJ 2024) topics with what this run can state; the rest is left
     to the authors. `counts`: cohort, patients, positive; `has`: which optional analyses ran."""
+    from .config import deep_backbone, deep_weights
+
     todo = "to be completed by the authors"
+    deep = cfg.get("deep") or {}
     split = cfg["split"]
     ext = split.get("external")
     cohorts = "; ".join(f"{r.cohort}: {r.patients} patients, {r.positive} node positive"
@@ -106,8 +109,8 @@ def tripod_ai(cfg: dict, counts: pd.DataFrame, models: list[str], has: dict[str,
         ("Data preparation", "Image preprocessing and features",
          f"images {views}; preprocessing per modality (N4, resampling, normalisation) as configured; "
          f"pyradiomics features with ICC ≥ {cfg['reproducibility']['threshold']} kept; deep features "
-         f"from {', '.join(sorted(set(cfg['deep']['backbone'].values())))} "
-         f"(weights: {cfg['deep']['weights'].get('source', '')})", True),
+         f"from {', '.join(sorted({deep_backbone(deep, m) for m in cfg['views']}))} "
+         f"(weights: {deep_weights(deep)['source']})", True),
         ("Outcome", "Definition and blinding", "pathological node status as given in the clinical table; "
          "blinding of outcome assessment: " + todo, True),
         ("Predictors", "Candidate predictors", f"clinical variables {', '.join(cfg['clinical_variables']) or 'none'}; "
