@@ -66,6 +66,12 @@ def test_small_study_end_to_end(workdir):
     clin = pd.read_csv(workdir / "resources" / "demo" / f"n40_seed{cfg['seed']}" / "clinical.csv", dtype={"patient_id": str})
     ext = set(clin.patient_id[clin.center == "B"])
     assert set(split.patient_id[split.cohort == "external"]) == ext
+    # optimism's apparent AUC is the train rule's fit on the same inputs (score-fusion models included)
+    train = pd.read_csv(res / "metrics" / "train.csv").set_index("model").auc
+    for p in (res / "models").glob("*/optimism.csv"):
+        row = pd.read_csv(p).iloc[0]
+        assert row.apparent == pytest.approx(train[row.model], abs=1e-9), row.model
+    assert (res / "models" / "scorefusion" / "optimism.csv").exists()
     report = (res / "report.html").read_text()
     from axilla.report import SECTIONS
 

@@ -607,7 +607,9 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
     if opts:
         d.add(table_html(pd.concat([pd.read_csv(p) for p in opts], ignore_index=True)))
         d.add("<p class='note'>Harrell: apparent training AUC minus the mean optimism over bootstrap resamples, "
-              "the whole procedure (encoding, selection, model) refitted in each.</p>")
+              "the whole procedure (encoding, selection, model) refitted in each. Score-fusion models take "
+              "their base models' scores as given (out-of-fold on training patients), as rms::validate does "
+              "for a nomogram fit, so their optimism leaves out the scores' own.</p>")
     else:
         d.add(absent("bootstrap optimism"))
 

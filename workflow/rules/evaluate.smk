@@ -51,7 +51,8 @@ rule evaluate:
 rule optimism:
     """Harrell bootstrap optimism-corrected training AUC: the whole feature model refitted per resample."""
     input:
-        unpack(feature_inputs),
+        # with its base models' scores: a score-fusion model is refitted on them as given (out-of-fold)
+        unpack(model_inputs),
         selection=rules.select.output.selection,
     output:
         f"{RESULTS}/models/{{model}}/optimism.csv",
