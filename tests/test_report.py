@@ -352,3 +352,10 @@ def test_tripod_states_the_deep_stage_defaults_when_deep_is_not_configured(tmp_p
     text = report.build(inputs, cfg, COHORTS, MODELS, {})
     tripod = text.split("<h2 id='tripod'>")[1]
     assert "deep features from resnet18 (weights: finetune)" in tripod
+
+
+def test_small_p_values_print_as_a_bound():
+    t = pd.DataFrame({"test": ["a", "b"], "p": [0.0004, 0.0123], "delong_p": [1e-9, 0.5], "HL p": [0.0009, np.nan],
+                      "auc": [0.0004, 0.9]})
+    cells = re.findall(r"<td>([^<]*)</td>", report.table_html(t))
+    assert cells == ["a", "&lt;0.001", "&lt;0.001", "&lt;0.001", "0.000", "b", "0.012", "0.500", "", "0.900"]

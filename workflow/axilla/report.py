@@ -135,14 +135,23 @@ def file_img(path: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
 
 
+def _is_p_column(name) -> bool:
+    name = str(name)
+    return name == "p" or name.endswith(("_p", " p"))
+
+
 def table_html(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
-    def fmt(v):
+    def fmt(v, is_p=False):
         if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else floatfmt.format(v)
+            if np.isnan(v):
+                return ""
+            # journals print small p-values as a bound, not as 0.000
+            return "&lt;0.001" if is_p and v < 0.001 else floatfmt.format(v)
         return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>"
+    p_cols = [_is_p_column(c) for c in df.columns]
+    body = "".join("<tr>" + "".join(f"<td>{fmt(v, p)}</td>" for v, p in zip(row, p_cols)) + "</tr>"
                    for row in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
