@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 
 # name → (factory(seed, **params), default grid for tuning)
 def _lr(seed, **kw):
@@ -29,11 +31,46 @@ def _sgd(seed, **kw):
                             "random_state": seed, **kw})
 
 
-def _svm(seed, **kw):
-    from sklearn.svm import SVC
+class PlattSVC(ClassifierMixin, BaseEstimator):
+    """An SVC with Platt-scaled probabilities: the sigmoid is fitted on 5-fold out-of-fold
+    decision values (seeded, stratified), the SVC itself on all rows it is given. This is what
+    ``SVC(probability=True)`` did, written the way scikit-learn >= 1.9 asks for
+    (``CalibratedClassifierCV(SVC(), ensemble=False)``) while keeping SVC's parameter names, so
+    configs and tuning grids say ``C`` and ``gamma``."""
 
-    # probability=True: Platt scaling fitted by internal 5-fold CV, seeded
-    return SVC(**{"kernel": "rbf", "C": 1.0, "probability": True, "random_state": seed, **kw})
+    def __init__(self, C=1.0, kernel="rbf", gamma="scale", degree=3, coef0=0.0, class_weight=None,
+                 random_state=None):
+        self.C, self.kernel, self.gamma, self.degree, self.coef0 = C, kernel, gamma, degree, coef0
+        self.class_weight, self.random_state = class_weight, random_state
+
+    def fit(self, X, y):
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.svm import SVC
+
+        svc = SVC(C=self.C, kernel=self.kernel, gamma=self.gamma, degree=self.degree, coef0=self.coef0,
+                  class_weight=self.class_weight)
+        cv = StratifiedKFold(5, shuffle=True, random_state=self.random_state)
+        self.calibrated_ = CalibratedClassifierCV(svc, method="sigmoid", cv=cv, ensemble=False).fit(X, y)
+        self.svc_ = self.calibrated_.calibrated_classifiers_[0].estimator  # fitted on all rows
+        self.classes_ = self.calibrated_.classes_
+        self.n_features_in_ = self.calibrated_.n_features_in_
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "calibrated_")
+        return self.calibrated_.predict_proba(X)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def decision_function(self, X):
+        check_is_fitted(self, "svc_")
+        return self.svc_.decision_function(X)
+
+
+def _svm(seed, **kw):
+    return PlattSVC(**{"random_state": seed, **kw})
 
 
 def _nb(seed, **kw):
