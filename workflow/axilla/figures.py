@@ -44,15 +44,15 @@ def reader_points(pred: pd.DataFrame, model: str, readers: pd.DataFrame, title: 
     fpr, tpr, _ = roc_curve(pred["y"], pred[model])
     ax.plot(fpr, tpr, lw=1.8, color="C0", label=f"{model} (ROC)")
     pts = {r.reader: (1 - r.specificity, r.sensitivity) for r in readers.itertuples()}
-    base = list(dict.fromkeys(n[:-3] if n.endswith("_ai") and n[:-3] in pts else n for n in pts))
+    unaided = {n: n[:-3] for n in pts if n.endswith("_ai") and n[:-3] in pts}  # R_ai -> R
+    colours = {b: f"C{(i + 1) % 10}" for i, b in enumerate(dict.fromkeys(unaided.get(n, n) for n in pts))}
     for name, (x, y) in pts.items():
-        aided = name.endswith("_ai") and name[:-3] in pts
-        colour = f"C{(base.index(name[:-3] if aided else name) + 1) % 10}"
+        colour = colours[unaided.get(name, name)]
         # one colour per reader: open circle unaided, filled with the model's help
         ax.plot(x, y, marker="o", ls="none", ms=8, mew=2, color=colour, label=name,
-                markerfacecolor=colour if aided or f"{name}_ai" not in pts else "white")
-        if aided:
-            x0, y0 = pts[name[:-3]]
+                markerfacecolor="white" if name in unaided.values() else colour)
+        if name in unaided:
+            x0, y0 = pts[unaided[name]]
             ax.annotate("", xy=(x, y), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="0.3", lw=1.2))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
     ax.set(xlabel="1 − specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))

@@ -287,7 +287,8 @@ def build(inputs: Mapping[str, object], cfg: Mapping, cohorts: Sequence[str], mo
             opt[k] = _existing(inputs[k])
             tpl = OPTIONAL.get(k, ("",))[0]
             if "{cohort}" in tpl:  # a rule may declare several per-cohort tables under one name
-                opt[k] = [q for q in opt[k] if Path(q).name in {Path(tpl.format(cohort=c)).name for c in cohorts}]
+                names = {Path(tpl.format(cohort=c)).name for c in cohorts}
+                opt[k] = [q for q in opt[k] if Path(q).name in names]
     if "gradcam" in inputs:  # declared as the deep rule's per-view folders
         opt["gradcam"] = _existing([os.path.join(d, "*.png") for d in _existing(inputs["gradcam"])])
     rcfg = cfg.get("report", {}) or {}
