@@ -60,7 +60,7 @@ def test_stepwise_lr_formula_is_on_original_values_and_equals_the_multivariable_
     assert "_score" not in text and "unpenalised logistic regression" in text and "z(" not in text
     rows = X.iloc[[1, 50]]
     val, _ = _eval(text, "logit(p)", m.encoder_.transform(rows))
-    np.testing.assert_allclose(val, m.lr_.decision_function(m._design(rows).to_numpy(float)), rtol=1e-4)
+    np.testing.assert_allclose(val, m.estimator_.decision_function(m._design(rows).to_numpy(float)), rtol=1e-4)
     odds = interpret.odds_ratio_tables(m, X[train], split.y[train], clinical=True)
     multi = odds[odds.analysis == "multivariable"].set_index("term")
     b0, coefs = interpret.parse_linear(text)

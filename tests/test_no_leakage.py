@@ -56,7 +56,7 @@ def _fitted_state(path):
     return {"selected": m.selected_, "medians": m.encoder_.medians_.to_dict(), "levels": m.encoder_.levels_,
             "zmean": steps["zscore"].mean_.to_dict(), "zsd": steps["zscore"].scale_.to_dict(),
             "pvalues": steps["univariate"].pvalues_.to_dict(), "lambda": steps["lasso"].lambda_,
-            "lasso": steps["lasso"].coef_.to_dict(), "lr": m.lr_.coef_.tolist()}
+            "lasso": steps["lasso"].coef_.to_dict(), "lr": m.estimator_.coef_.tolist()}
 
 
 def test_feature_model_ignores_evaluation_cohorts(tmp_path):

@@ -30,7 +30,7 @@ def _state(path):
         m = pickle.load(fh)
     state = {"selected": m.selected_, "tuned": m.tuned_params_, "funnel": m.chain_.funnel_.to_dict("records")}
     state["smote"] = None if m.smote_samples_ is None else np.round(m.smote_samples_, 12).tolist()
-    est = m.lr_
+    est = m.estimator_
     if hasattr(est, "svc_"):  # PlattSVC: the SVC and its Platt sigmoid
         cal = est.calibrated_.calibrated_classifiers_[0].calibrators[0]
         state["platt"] = [round(float(cal.a_), 12), round(float(cal.b_), 12)]
@@ -81,7 +81,7 @@ def test_svm_post_fusion_ignores_evaluation_cohorts(tmp_path):
         out.mkdir()
         run_fusion_model(base, 7, out / "model.pkl", out / "pred.csv", out / "coef.csv", meta="svm")
         with open(out / "model.pkl", "rb") as fh:
-            meta = pickle.load(fh).lr_
+            meta = pickle.load(fh).clf_
         cal = meta.calibrated_.calibrated_classifiers_[0].calibrators[0]  # Platt sigmoid a, b
         runs[tag] = ((meta.svc_.support_vectors_, cal.a_, cal.b_), pd.read_csv(out / "pred.csv"))
     for fa, fb in zip(runs["a"][0], runs["b"][0]):

@@ -163,14 +163,14 @@ def fusion_formula_text(model, n_train: int) -> str:
     """Formula of a post-fusion model (:class:`axilla.train.FusionModel`)."""
     cols = model.columns_
     if model.meta == "lr":
-        coefs = pd.Series(model.lr_.coef_[0], index=[f"logit(p_{c})" for c in cols])
+        coefs = pd.Series(model.clf_.coef_[0], index=[f"logit(p_{c})" for c in cols])
         return "\n".join([
-            f"# Post-fusion: logistic regression (L2, C = {_num(model.lr_.C)}) on the logits of the base models' "
+            f"# Post-fusion: logistic regression (L2, C = {_num(model.clf_.C)}) on the logits of the base models' "
             f"probabilities, fitted on {n_train} training patients",
-            linear_text("logit(p)", float(model.lr_.intercept_[0]), coefs),
+            linear_text("logit(p)", float(model.clf_.intercept_[0]), coefs),
             "p = 1 / (1 + exp(−logit(p)))",
             "where p_m is base model m's probability (out-of-fold for training patients)"]) + "\n"
-    return (f"# Post-fusion: {type(model.lr_).__name__} on the logits of the probabilities of "
+    return (f"# Post-fusion: {type(model.clf_).__name__} on the logits of the probabilities of "
             f"{', '.join(cols)}; not a linear model, so it has no closed-form formula (see its feature "
             "importance)\n")
 

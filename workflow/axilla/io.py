@@ -81,6 +81,17 @@ def write_csv(df: "pd.DataFrame", path: str | os.PathLike, **kwargs) -> None:
         df.to_csv(tmp, lineterminator="\n", **kwargs)
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes (provenance of inputs and weights), read in 1 MiB chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def write_json(obj, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
@@ -101,7 +112,6 @@ def _json_default(o):
 
 
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-ITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 # ITU-R BT.601 luma, the weights Pillow's RGB -> "L" conversion uses; applied in floating point
 # so no rounding is added. Alpha is ignored (exports put annotations in colour, not in alpha).
 LUMA = (0.299, 0.587, 0.114)
@@ -253,22 +263,6 @@ def parse_pixel_spacing(text: str) -> tuple[float, float]:
 def spacing_source(image) -> str:
     """Where read_image took the spacing from: 'row', 'file' or 'config'."""
     return image.GetMetaData(SPACING_KEY) if image.HasMetaDataKey(SPACING_KEY) else "file"
-
-
-def image_info(path: str | os.PathLike) -> dict:
-    """Geometry from the header alone (no pixel data), for validation before compute."""
-    import SimpleITK as sitk
-
-    path = Path(path)
-    if path.is_dir():
-        img = read_image(path)
-        return dict(size=img.GetSize(), spacing=img.GetSpacing(), origin=img.GetOrigin(),
-                    direction=img.GetDirection(), dimension=img.GetDimension())
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    reader.ReadImageInformation()
-    return dict(size=reader.GetSize(), spacing=reader.GetSpacing(), origin=reader.GetOrigin(),
-                direction=reader.GetDirection(), dimension=reader.GetDimension())
 
 
 def write_image(image, path: str | os.PathLike) -> None:

@@ -59,11 +59,14 @@ class FeatureModel(BaseEstimator, ClassifierMixin):
     def _design(self, X: pd.DataFrame) -> pd.DataFrame:
         return self.chain_.transform(self.encoder_.transform(X))
 
-    def fit(self, X: pd.DataFrame, y):
+    def fit(self, X: pd.DataFrame, y) -> "FeatureModel":
+        """Encoder, selection chain and classifier, all refitted on (X, y)."""
+        return self.fit_selection(X, y).fit_classifier(X, y)
+
+    def fit_classifier(self, X: pd.DataFrame, y) -> "FeatureModel":
+        """The classifier on the already fitted selection (the `train` rule after `select`)."""
         from .models import make_classifier, smote_samples
 
-        if not hasattr(self, "chain_"):
-            self.fit_selection(X, y)
         self.classes_ = np.array([0, 1])
         D = self._design(X).to_numpy(float)
         y = np.asarray(y)
@@ -78,7 +81,7 @@ class FeatureModel(BaseEstimator, ClassifierMixin):
         return self.clf_.predict_proba(self._design(X).to_numpy(float))
 
     @property
-    def lr_(self):
+    def estimator_(self):
         from .models import final_estimator
 
         return final_estimator(self.clf_)
@@ -124,11 +127,11 @@ class FusionModel(BaseEstimator, ClassifierMixin):
         self.columns_ = list(P.columns)
         self.classes_ = np.array([0, 1])
         est = logistic() if self.meta == "lr" else make_classifier("svm", self.random_state)
-        self.lr_ = est.fit(_logit(P.to_numpy(float)), np.asarray(y))
+        self.clf_ = est.fit(_logit(P.to_numpy(float)), np.asarray(y))
         return self
 
     def predict_proba(self, P: pd.DataFrame) -> np.ndarray:
-        return self.lr_.predict_proba(_logit(P[self.columns_].to_numpy(float)))
+        return self.clf_.predict_proba(_logit(P[self.columns_].to_numpy(float)))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -226,7 +229,7 @@ def run_feature_model(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, 
     split = split.set_index("patient_id").loc[X.index].reset_index()
     is_train = (split.cohort == TRAIN).to_numpy()
     y = split.y.to_numpy()
-    model.fit(X[is_train], y[is_train])
+    model.fit_classifier(X[is_train], y[is_train])
     proba = model.predict_proba(X)[:, 1]
     score = model.linear_score(X)
     fresh = clone(model)  # unfitted: the OOF folds refit the selection chain too
@@ -237,7 +240,7 @@ def run_feature_model(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, 
     if out_summary:
         with atomic_path(out_summary) as tmp, open(tmp, "w") as fh:
             json.dump(model_summary(model, name), fh, indent=1, default=float)
-    log.info("trained %s on %d patients with %d features: %s", type(model.lr_).__name__, is_train.sum(),
+    log.info("trained %s on %d patients with %d features: %s", type(model.estimator_).__name__, is_train.sum(),
              len(model.selected_), ", ".join(model.selected_))
     from .interpret import is_clinical
 
@@ -281,7 +284,7 @@ def run_fusion_model(base_preds: dict[str, str], seed: int, out_model: str, out_
     write_csv(predictions_frame(split.reset_index(), proba, meta_oof), out_pred)
     terms = ["(intercept)", *[f"logit({c})" for c in model.columns_]]
     if meta == "lr":
-        coef = pd.DataFrame({"term": terms, "coef": [model.lr_.intercept_[0], *model.lr_.coef_[0]]})
+        coef = pd.DataFrame({"term": terms, "coef": [model.clf_.intercept_[0], *model.clf_.coef_[0]]})
         coef["odds_ratio"] = np.exp(coef.coef)
     else:
         coef = pd.DataFrame({"term": terms[1:], "coef": np.nan, "odds_ratio": np.nan})
@@ -294,7 +297,7 @@ def run_fusion_model(base_preds: dict[str, str], seed: int, out_model: str, out_
             tmp.write_text(interpret.fusion_formula_text(model, int(is_train.sum())), encoding="utf-8")
     if out_importance:
         D = pd.DataFrame(_logit(oof[is_train].to_numpy(float)), columns=[f"logit(p_{c})" for c in model.columns_])
-        write_csv(interpret.importance_table(model.lr_, D, split.y[is_train].to_numpy(), seed), out_importance)
+        write_csv(interpret.importance_table(model.clf_, D, split.y[is_train].to_numpy(), seed), out_importance)
 
 
 def load_feature_tables(inputs, specs: list[str], variables: dict[str, str], blood: dict[str, str] | None = None):
