@@ -22,8 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Seconds per image per modality/view with config/config.yaml's preprocessing (README: Benchmarks).
 bench-preprocess: $(STAMP)
-	$(BIN)/python -m axilla.preprocess bench --config config/config.yaml --n 3 --breast1 ../shared/data/pyradiomics
+	PYTHONPATH=workflow $(BIN)/python -m axilla.bench preprocess --config config/config.yaml --n 3 --breast1 tests/data/pyradiomics
 
 # Radiomics stage vs a bare pyradiomics loop on 20 demo images, deep-feature throughput (README: Benchmarks).
 bench: $(STAMP)

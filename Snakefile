@@ -3,7 +3,7 @@
 import os
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -21,10 +21,12 @@ if _pkg not in sys.path:
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_pkg, os.environ.get("PYTHONPATH")) if p))
 
 from axilla.config import check as check_config
+from axilla.settings import with_defaults
 
-# Every problem at once, by key; then Snakemake's validate fills the schema's defaults.
+# Every problem at once, by key; then the schema's defaults, also inside optional objects and
+# per-modality blocks (Snakemake's validate fills neither, and fails on defaults inside a null).
 check_config(config, "workflow/schemas/config.schema.yaml")
-validate(config, "workflow/schemas/config.schema.yaml")
+config.update(with_defaults(config))
 
 
 onstart:
@@ -45,6 +47,7 @@ include: "workflow/rules/reproducibility.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/interpret.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 

@@ -47,15 +47,22 @@ VOLATILE = ("logs", "benchmarks")
 _reference: Path | None = None
 
 
-def workdir(parent: Path) -> Path:
-    """A copy of the workflow (no results, no demo cohort) with the small study as its config."""
-    d = Path(parent)
+def copy_workflow(d: Path) -> None:
+    """The workflow's files into ``d``: no results, no venv, no generated demo cohort."""
     for item in ["Snakefile", "workflow", "config", "envs", "resources", "profiles"]:
         src = ROOT / item
         if src.is_dir():
-            shutil.copytree(src, d / item, ignore=shutil.ignore_patterns("demo", "__pycache__"))
+            # resources/demo holds generated cohorts; workflow/axilla/demo is the package
+            skip = ("demo", "__pycache__") if item == "resources" else ("__pycache__",)
+            shutil.copytree(src, d / item, ignore=shutil.ignore_patterns(*skip))
         else:
             shutil.copy(src, d / item)
+
+
+def workdir(parent: Path) -> Path:
+    """A copy of the workflow (no results, no demo cohort) with the small study as its config."""
+    d = Path(parent)
+    copy_workflow(d)
     (d / "config" / "config.yaml").write_text(CONFIG)
     return d
 

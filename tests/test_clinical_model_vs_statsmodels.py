@@ -1,4 +1,4 @@
-"""Clinical-model statistics (axilla.clinical_model) pinned to independently computed values.
+"""Clinical-model statistics (axilla.select.clinical) pinned to independently computed values.
 
 References: statsmodels' Logit and variance_inflation_factor called directly; a logistic
 regression fitted here by Newton–Raphson in NumPy (Wald SE from the inverse information); VIF as
@@ -17,7 +17,7 @@ from scipy import stats
 from scipy.special import expit
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-from axilla.clinical_model import StepwiseSelector, UnivariateLogitFilter, univariate_table, vif
+from axilla.select.clinical import StepwiseSelector, UnivariateLogitFilter, univariate_table, vif
 
 Z975 = stats.norm.ppf(0.975)
 

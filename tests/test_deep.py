@@ -2,6 +2,8 @@
 
 import inspect
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -11,6 +13,16 @@ import torch.nn.functional as F
 from axilla import deep
 
 torch.set_num_threads(1)
+
+# FIPS 180-2, appendix B.1: SHA-256("abc")
+SHA256_ABC = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def sha256sum(path) -> str:
+    """A file's sha256 from coreutils' `sha256sum`: a reference independent of axilla's hasher."""
+    if shutil.which("sha256sum") is None:
+        pytest.skip("coreutils sha256sum not installed")
+    return subprocess.run(["sha256sum", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
 
 
 def _images(n, shape, seed, labels=None):
@@ -212,10 +224,24 @@ def test_nested_prefixed_checkpoint_and_torchvision_densenet_names(tmp_path):
     assert torch.equal(dst2.state_dict()[k], src.state_dict()[k])
 
 
+def test_sha256sum_reference_gives_the_fips_vector(tmp_path):
+    abc = tmp_path / "abc"
+    abc.write_bytes(b"abc")
+    assert sha256sum(abc) == SHA256_ABC
+
+
+def test_weights_report_sha256_equals_sha256sum(tv_file):
+    path, _ = tv_file
+    rep = deep.load_weights_file(deep.build_backbone("resnet18", 2), path)
+    assert rep["sha256"] == sha256sum(path)
+
+
 def test_file_provenance_says_where_weights_came_from(tv_file):
     path, _ = tv_file
     model, prov = deep.prepare_model("resnet18", 2, {"source": "file", "path": str(path)}, seed=0, device="cpu")
-    assert prov["source"] == "file" and prov["sha256"] == deep.file_sha256(path)
+    digest = sha256sum(path)
+    assert prov["source"] == "file" and prov["sha256"] == prov["file"]["sha256"] == digest
+    assert f"(sha256 {digest[:12]}…)" in prov["description"]
     assert f"loaded weights from {path}" in prov["description"]
     assert "120 tensors mapped" in prov["description"] and "summed from 3 channels" in prov["description"]
     assert not model.training
@@ -298,7 +324,7 @@ def test_finetune_from_weight_file_3d_init_path(tmp_path):
     x = _images(8, (16, 16, 16), 9, y)
     spec = {**FT, "epochs": 1, "init": str(p), "val_fraction": 0.0}
     _, prov = deep.prepare_model("resnet18", 3, spec, x, y, seed=0, threads=1, device="cpu")
-    assert prov["sha256"] == deep.file_sha256(p)
+    assert prov["sha256"] == prov["file"]["sha256"] == sha256sum(p)
     assert f"fine-tuned from weights from {p}" in prov["description"]
     assert "no inner validation split" in prov["description"] and prov["best_epoch"] == 1
 

@@ -107,6 +107,8 @@ def test_deep_run_writes_examples_only_for_trained_weights(tmp_path):
 
     from test_deep_pipeline import SETTINGS
 
+    from axilla.settings import section
+
     for source in ("finetune", "random"):
         root = tmp_path / source
         root.mkdir()
@@ -117,7 +119,7 @@ def test_deep_run_writes_examples_only_for_trained_weights(tmp_path):
         else:
             settings["weights"]["epochs"] = 1
         out = root / "gradcam"
-        deep.run(dirs, split, "US", "node", settings, "A", 5, 1, str(root / "f.csv"), str(root / "p.json"),
+        deep.run(dirs, split, "US", "node", section("deep", **settings), "A", 5, 1, str(root / "f.csv"), str(root / "p.json"),
                  out_gradcam=str(out))
         prov = json.loads((root / "p.json").read_text())
         pngs = sorted(out.glob("*.png"))

@@ -3,6 +3,8 @@ augmentation geometry; the throughput probe for the benchmark."""
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,8 @@ import SimpleITK as sitk
 import torch
 
 from axilla import deep
+from axilla.deep.finetuning import _augment
+from axilla.settings import section
 
 torch.set_num_threads(1)
 
@@ -59,7 +63,7 @@ def _run(root, tamper=False, seed=5):
     root.mkdir()
     dirs, split = _cohort(root, tamper)
     out, prov = root / "US_node.csv", root / "US_node.json"
-    deep.run(dirs, split, "US", "node", SETTINGS, "A", seed, 1, str(out), str(prov))
+    deep.run(dirs, split, "US", "node", section("deep", **SETTINGS), "A", seed, 1, str(out), str(prov))
     return pd.read_csv(out, dtype={"patient_id": str}).set_index("patient_id"), json.loads(prov.read_text())
 
 
@@ -113,6 +117,14 @@ def test_feature_table_and_provenance_content(runs, tmp_path):
     assert pd.read_csv(tmp_path / "deep.csv").shape == (N_TRAIN + N_EVAL, 513)
 
 
+def test_deep_table_entry_point_imports_without_torch():
+    # deep_table runs in the stats environment, which has no torch or MONAI
+    code = ("import sys; sys.modules['torch'] = sys.modules['monai'] = None\n"
+            "from axilla.deep import combine, make_inputs\n"
+            "assert not any(m.startswith(('torch', 'monai')) for m in sys.modules if sys.modules[m] is not None)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 # --------------------------------------------------------------------------- augmentation
 
 
@@ -130,12 +142,12 @@ def test_rotate_quarter_turn_equals_rot90_and_zero_is_identity():
 
 def test_augmentation_is_seeded_and_small():
     x = torch.rand(4, 1, 16, 16)
-    a = deep._augment(x, torch.Generator().manual_seed(1), True, 0.1, 10.0)
-    b = deep._augment(x, torch.Generator().manual_seed(1), True, 0.1, 10.0)
-    c = deep._augment(x, torch.Generator().manual_seed(2), True, 0.1, 10.0)
+    a = _augment(x, torch.Generator().manual_seed(1), True, 0.1, 10.0)
+    b = _augment(x, torch.Generator().manual_seed(1), True, 0.1, 10.0)
+    c = _augment(x, torch.Generator().manual_seed(2), True, 0.1, 10.0)
     assert torch.equal(a, b) and not torch.equal(a, c)
     # without flips, a <=10° turn and <=10 % jitter keep each image close to the original
-    d = deep._augment(x, torch.Generator().manual_seed(1), False, 0.1, 10.0)
+    d = _augment(x, torch.Generator().manual_seed(1), False, 0.1, 10.0)
     corr = [np.corrcoef(d[i].flatten(), x[i].flatten())[0, 1] for i in range(4)]
     assert min(corr) > 0.3 and not torch.equal(d, x)
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from axilla import deep
+from test_deep import sha256sum
 
 torch.set_num_threads(1)
 
@@ -147,7 +148,7 @@ def test_medicalnet_resnet50_through_prepare_model(tmp_path):
     torch.save({"state_dict": sd}, path)
     model, prov = deep.prepare_model("resnet50", 3, {"source": "file", "path": str(path)}, seed=0, device="cpu")
     _assert_every_tensor_filled(model, sd, prefix="module.")
-    assert prov["sha256"] == deep.file_sha256(path) and prov["file"]["missing"] == []
+    assert prov["sha256"] == sha256sum(path) and prov["file"]["missing"] == []
     n_backbone = sum(not k.startswith("module.conv_seg") for k in sd)
     assert f"{n_backbone} tensors mapped" in prov["description"]
     feats = deep.extract_features(model, np.random.default_rng(1).random((2, 1, 16, 16, 16), dtype=np.float32))

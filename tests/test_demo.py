@@ -23,7 +23,7 @@ def cohorts(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     out = {}
     for name, seed, workers in (("a", 42, 1), ("b", 42, 2), ("c", 7, 1)):
-        demo.generate(root / name, n_patients=N, seed=seed, workers=workers)
+        demo.generate(root / name, n_patients=N, seed=seed, rater_fraction=0.3, workers=workers)
         out[name] = root / name
     return out
 
@@ -41,8 +41,8 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_plan_is_cheap():
-    demo.plan()  # warm imports
-    best = min(_timed(demo.plan) for _ in range(3))
+    demo.plan(120, 42, 0.3)  # warm imports
+    best = min(_timed(lambda: demo.plan(120, 42, 0.3)) for _ in range(3))
     assert best < 0.05, f"plan() took {best * 1e3:.1f} ms for 120 patients"
 
 
@@ -75,9 +75,9 @@ def test_plan_layout():
 
 
 def test_plan_deterministic_and_seeded():
-    assert demo.plan(50, 3).equals(demo.plan(50, 3))
+    assert demo.plan(50, 3, 0.3).equals(demo.plan(50, 3, 0.3))
     rated = lambda m: set(m[m.rater == "B"].patient_id)  # noqa: E731
-    assert rated(demo.plan(50, 3)) != rated(demo.plan(50, 4))
+    assert rated(demo.plan(50, 3, 0.3)) != rated(demo.plan(50, 4, 0.3))
     assert rated(demo.plan(20, 1, 0.0)) == set()
     assert len(rated(demo.plan(20, 1, 1.0))) == 20
 
@@ -88,7 +88,7 @@ def test_plan_deterministic_and_seeded():
 ])
 def test_bad_arguments_raise_input_error(kwargs):
     with pytest.raises(InputError):
-        demo.plan(**kwargs)
+        demo.plan(**{"n_patients": 120, "seed": 42, "rater_fraction": 0.3, **kwargs})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def test_bad_arguments_raise_input_error(kwargs):
 
 def test_manifest_equals_plan(cohorts):
     written = pd.read_csv(cohorts["a"] / "manifest.csv", dtype=str, keep_default_na=False)
-    planned = demo.plan(N, 42)
+    planned = demo.plan(N, 42, 0.3)
     assert list(written.columns) == list(planned.columns)
     assert written.values.tolist() == planned.values.tolist()
     for rel in set(written.image) | set(written["mask"]):
@@ -111,7 +111,17 @@ def test_same_seed_byte_identical(cohorts):
     assert not differing, differing[:5]
     expected = {"manifest.csv", "clinical.csv", "README.md", "truth.csv"}
     assert expected <= a.keys()
-    assert not [k for k in a if ".partial" in k], "temporary files left behind"
+    assert not [k for k in a if Path(k).name.startswith(".")], "temporary files left behind"
+
+
+def test_rerun_removes_a_killed_runs_temporaries(tmp_path):
+    """A temporary image left by a killed run (atomic_path keeps the .nii.gz ending) is removed
+    when the cohort is generated again."""
+    demo.generate(tmp_path, n_patients=1, seed=42, rater_fraction=0.0)
+    stale = tmp_path / "images" / "P001" / ".MRI_T2.nii.gz.k1ll3d.nii.gz"
+    stale.write_bytes(b"half an ima")
+    demo.generate(tmp_path, n_patients=1, seed=42, rater_fraction=0.0)
+    assert not stale.exists()
 
 
 def test_gzip_has_no_timestamp(cohorts):
@@ -159,7 +169,7 @@ def test_geometry_and_masks(cohorts):
 def test_image_contrast_follows_the_latents(cohorts):
     """Tumours look like tumours: bright on DWI and DCE, dark on US, restricted diffusion on ADC."""
     root = cohorts["a"]
-    for pid in demo.plan(N, 42).patient_id.unique():
+    for pid in demo.plan(N, 42, 0.3).patient_id.unique():
         def inside_outside(stem):
             img = sitk.GetArrayFromImage(sitk.ReadImage(str(root / f"images/{pid}/{stem}.nii.gz"))).astype(float)
             msk = sitk.GetArrayFromImage(sitk.ReadImage(str(root / f"masks/{pid}/{stem}_A.nii.gz"))).astype(bool)
@@ -218,7 +228,7 @@ def test_clinical_columns_and_ranges():
         "reader_junior", "reader_junior_ai", "reader_senior", "reader_senior_ai",
     ]
     assert not c.isna().any().any()
-    assert c.patient_id.tolist() == demo.plan(120, 42).patient_id.unique().tolist()
+    assert c.patient_id.tolist() == demo.plan(120, 42, 0.3).patient_id.unique().tolist()
     assert 0.35 <= c.ln_status.mean() <= 0.50
     assert set(c.center) == {"A", "B"} and 0.15 <= (c.center == "B").mean() <= 0.45
     dates = pd.to_datetime(c.exam_date, format="%Y-%m-%d")

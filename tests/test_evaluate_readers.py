@@ -8,6 +8,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from axilla.errors import InputError
+from axilla.settings import section
 from axilla.evaluate import (
     READER_COLUMNS,
     READER_PAIR_COLUMNS,
@@ -93,7 +94,7 @@ def test_run_writes_reader_tables(tmp_path):
     pd.DataFrame({"patient_id": ids, "r1": r1, "r2": y}).sample(frac=1, random_state=1).to_csv(
         tmp_path / "clin.csv", index=False)
     run({"m": str(tmp_path / "m.csv")}, ["train", "internal"], str(tmp_path / "res"),
-        clinical=str(tmp_path / "clin.csv"), readers={"R1": "r1", "R2": "r2"})
+        section("evaluate", readers={"R1": "r1", "R2": "r2"}), clinical=str(tmp_path / "clin.csv"))
     tab = pd.read_csv(tmp_path / "res/metrics/train_readers.csv")
     # train: patients 0-5, y [1,0,1,0,1,0]; R1 misses patient 0 -> sens 2/3; R2 is the truth
     assert tab.set_index("reader").loc["R1", "sensitivity"] == pytest.approx(2 / 3)

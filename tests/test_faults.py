@@ -51,7 +51,7 @@ def _atomic_names(fn: ast.AST) -> set[str]:
 
 def test_every_writer_in_the_package_is_atomic():
     offenders = []
-    for py in sorted(PKG.glob("*.py")):
+    for py in sorted(PKG.rglob("*.py")):
         tree = ast.parse(py.read_text())
         for fn in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
             safe = _atomic_names(fn) | {"tmp", "buf", "fh"}  # temp paths, in-memory buffers, temp handles

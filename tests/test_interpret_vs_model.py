@@ -9,8 +9,9 @@ import pytest
 import statsmodels.api as sm
 
 from axilla import interpret, select
-from axilla.train import FeatureModel, FusionModel, load_model, run_feature_model, run_fusion_model
-from test_no_leakage import KINDS, _data, _tamper
+from axilla.io import load_model
+from axilla.train import FeatureModel, FusionModel, run_feature_model, run_fusion_model
+from test_no_leakage import KINDS, _data, _tamper, selection_model
 
 LASSO = {"steps": ["variance", "zscore", "univariate", "lasso"], "univariate": {"p": 0.3},
          "lasso": {"folds": 3, "rule": "min", "n_lambda": 20}}
@@ -163,12 +164,11 @@ def test_interpretation_files_ignore_evaluation_cohorts(spec, tmp_path):
     for tag, (XX, ss) in {"a": (X, split), "b": _tamper(X, split)}.items():
         d = tmp_path / tag
         d.mkdir()
-        select.run(XX, KINDS, ss, LASSO, 7, d / "sel.pkl", d / "selected.csv", d / "funnel.csv", model_spec=spec)
-        run_feature_model(XX, ss, str(d / "sel.pkl"), 7, d / "model.pkl", d / "pred.csv", d / "coef.csv", name="m",
-                          out_formula=d / "formula.txt", out_importance=d / "importance.csv",
-                          out_odds=d / "odds.csv", sources={"clinical"})
+        select.run(selection_model(KINDS, LASSO, 7, spec), XX, ss, d / "sel.pkl", d / "selected.csv", d / "funnel.csv")
+        run_feature_model(XX, ss, str(d / "sel.pkl"), 7, d / "model.pkl", d / "pred.csv")
+        interpret.run_feature_model(str(d / "model.pkl"), XX, ss, 7, "m", {"clinical"}, interpret.Outputs.under(d))
         out[tag] = d
-    for f in ("formula.txt", "importance.csv", "odds.csv"):
+    for f in ("formula.txt", "importance.csv", "odds_ratios.csv", "coefficients.csv", "summary.json"):
         assert (out["a"] / f).read_bytes() == (out["b"] / f).read_bytes(), f
     assert "m_score = " in (out["a"] / "formula.txt").read_text()
     assert len(pd.read_csv(out["a"] / "importance.csv")) == len(load_model(out["a"] / "model.pkl").selected_)
@@ -180,13 +180,14 @@ def test_fusion_formula_recomputes_the_meta_model(tmp_path):
     for name, cols in {"m1": ["f0", "f1", "f5"], "m2": ["f2", "f6"]}.items():
         d = tmp_path / name
         d.mkdir()
-        select.run(X[cols], KINDS, split, {"steps": ["zscore"]}, 7, d / "sel.pkl", d / "selected.csv", d / "funnel.csv")
-        run_feature_model(X[cols], split, str(d / "sel.pkl"), 7, d / "model.pkl", d / "pred.csv", d / "coef.csv")
+        select.run(selection_model(KINDS, {"steps": ["zscore"]}, 7), X[cols], split, d / "sel.pkl", d / "selected.csv",
+                   d / "funnel.csv")
+        run_feature_model(X[cols], split, str(d / "sel.pkl"), 7, d / "model.pkl", d / "pred.csv")
         base[name] = str(d / "pred.csv")
     out = tmp_path / "fusion"
     out.mkdir()
-    run_fusion_model(base, 7, out / "model.pkl", out / "pred.csv", out / "coef.csv",
-                     out_formula=out / "formula.txt", out_importance=out / "importance.csv")
+    run_fusion_model(base, 7, out / "model.pkl", out / "pred.csv", "lr")
+    interpret.run_fusion_model(str(out / "model.pkl"), base, 7, interpret.Outputs.under(out))
     model: FusionModel = load_model(out / "model.pkl")
     b0, coefs = interpret.parse_linear((out / "formula.txt").read_text())
     P = pd.DataFrame({n: pd.read_csv(p).prob for n, p in base.items()}).iloc[:2]

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from axilla import select
-from axilla.train import run_feature_model, run_fusion_model
+from axilla import interpret
+from axilla.train import FeatureModel, run_feature_model, run_fusion_model
 
 SETTINGS = {"steps": ["variance", "zscore", "univariate", "correlation", "lasso"],
             "univariate": {"p": 0.2}, "correlation": {"threshold": 0.9}, "lasso": {"folds": 3, "rule": "min"}}
@@ -42,11 +43,25 @@ def _tamper(X, split, seed=1):
     return X, split
 
 
+def selection_model(kinds, settings, seed, model_spec=None) -> FeatureModel:
+    """The unfitted model that the `select` rule fits (study-wide ``select`` unless the model has its own)."""
+    spec = model_spec or {}
+    return FeatureModel(kinds=kinds, select=spec.get("select") or settings, random_state=seed,
+                        classifier=spec.get("classifier"), smote=spec.get("smote"))
+
+
 def _fit(tmp, X, split):
     tmp.mkdir()
-    select.run(X, KINDS, split, SETTINGS, 7, tmp / "sel.pkl", tmp / "selected.csv", tmp / "funnel.csv")
-    run_feature_model(X, split, str(tmp / "sel.pkl"), 7, tmp / "model.pkl", tmp / "pred.csv", tmp / "coef.csv")
+    select.run(selection_model(KINDS, SETTINGS, 7), X, split, tmp / "sel.pkl", tmp / "selected.csv",
+               tmp / "funnel.csv")
+    run_feature_model(X, split, str(tmp / "sel.pkl"), 7, tmp / "model.pkl", tmp / "pred.csv")
+    interpret.run_feature_model(str(tmp / "model.pkl"), X, split, 7, "m", {"clinical"}, interpret.Outputs.under(tmp))
     return tmp
+
+
+def _fit_fusion(base, out):
+    run_fusion_model(base, 7, out / "model.pkl", out / "pred.csv", "lr")
+    interpret.run_fusion_model(str(out / "model.pkl"), base, 7, interpret.Outputs.under(out))
 
 
 def _fitted_state(path):
@@ -64,8 +79,8 @@ def test_feature_model_ignores_evaluation_cohorts(tmp_path):
     a = _fit(tmp_path / "a", X, split)
     Xt, st = _tamper(X, split)
     b = _fit(tmp_path / "b", Xt, st)
-    for f in ["selected.csv", "funnel.csv", "coef.csv", "sel.pkl"]:
-        if f.endswith(".csv"):
+    for f in ["selected.csv", "funnel.csv", "coefficients.csv", "formula.txt", "importance.csv", "sel.pkl"]:
+        if not f.endswith(".pkl"):
             assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert _fitted_state(a / "model.pkl") == _fitted_state(b / "model.pkl")
     pa, pb = (pd.read_csv(d / "pred.csv", dtype={"patient_id": str}) for d in (a, b))
@@ -95,9 +110,9 @@ def test_post_fusion_ignores_evaluation_cohorts(tmp_path):
             base[name] = str(d / "pred.csv")
         out = tmp_path / f"{tag}_fusion"
         out.mkdir()
-        run_fusion_model(base, 7, out / "model.pkl", out / "pred.csv", out / "coef.csv")
+        _fit_fusion(base, out)
         runs[tag] = out
-    assert (runs["a"] / "coef.csv").read_bytes() == (runs["b"] / "coef.csv").read_bytes()
+    assert (runs["a"] / "coefficients.csv").read_bytes() == (runs["b"] / "coefficients.csv").read_bytes()
     pa, pb = (pd.read_csv(d / "pred.csv") for d in runs.values())
     train = pa.cohort == "train"
     pd.testing.assert_frame_equal(pa[train], pb[train])
@@ -115,6 +130,6 @@ def test_post_fusion_meta_classifier_sees_only_out_of_fold_probabilities(tmp_pat
         base[name] = str(d / "pred.csv")
     out = tmp_path / "fusion"
     out.mkdir()
-    run_fusion_model(base, 7, out / "model.pkl", out / "pred.csv", out / "coef.csv")
-    coef = pd.read_csv(out / "coef.csv")
+    _fit_fusion(base, out)
+    coef = pd.read_csv(out / "coefficients.csv")
     assert np.isfinite(coef.coef).all()

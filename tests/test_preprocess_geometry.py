@@ -8,10 +8,11 @@ import pytest
 import SimpleITK as sitk
 
 from axilla.errors import InputError
-from axilla.preprocess import PreprocessSettings, geometry_mismatch, preprocess_image
+from axilla.preprocess import geometry_mismatch, preprocess_image
+from axilla.settings import section
 from imaging_helpers import blob_volume
 
-SETTINGS = PreprocessSettings(normalize="zscore")  # no resampling: the mask grid is the image grid
+SETTINGS = section("preprocess.MRI", normalize="zscore")  # no resampling: the mask grid is the image grid
 
 
 def _write(tmp_path, arr, name, spacing=(0.8, 0.8, 2.0), origin=(1.0, 2.0, 3.0)):
@@ -82,7 +83,7 @@ def test_empty_and_too_small_rois_are_errors(tmp_path):
     tp = _write(tmp_path, tiny, "tiny.nii.gz")
     with pytest.raises(InputError, match=r"tiny.nii.gz: ROI has 4 voxels .*min_roi_voxels = 10"):
         preprocess_image(ip, {"A": tp}, "MRI", "T2", SETTINGS, str(tmp_path / "o2"))
-    ok = preprocess_image(ip, {"A": tp}, "MRI", "T2", PreprocessSettings(min_roi_voxels=4), str(tmp_path / "o3"))
+    ok = preprocess_image(ip, {"A": tp}, "MRI", "T2", section("preprocess.MRI", min_roi_voxels=4), str(tmp_path / "o3"))
     assert ok["roi_voxels"] == {"A": 4}
 
 
@@ -106,7 +107,7 @@ def test_raster_mask_takes_image_spacing(tmp_path):
     m[10:20, 10:25] = 255
     Image.fromarray(np.stack([m] * 3, -1)).save(tmp_path / "us_mask.png", dpi=(72, 72))  # wrong dpi ignored
     qc = preprocess_image(str(tmp_path / "us.png"), {"A": str(tmp_path / "us_mask.png")}, "US", "tumor",
-                          PreprocessSettings(), str(tmp_path / "out"))
+                          section("preprocess.MRI"), str(tmp_path / "out"))
     assert qc["warnings"] == [] and qc["roi_voxels"]["A"] == 150
     np.testing.assert_allclose(qc["spacing"], [0.1, 0.1], rtol=1e-3)
     assert qc["roi_mm"]["A"] == pytest.approx(150 * qc["spacing"][0] * qc["spacing"][1])
@@ -120,8 +121,8 @@ def test_rule_extra_args_from_manifest():
     images = pd.DataFrame({"patient_id": ["P1", "P1", "P1"], "modality": ["US", "MRI", "MRI"],
                            "view": ["tumor", "DCE0", "DCE2"], "image": ["u.png", "pre dir", "post"],
                            "pixel_spacing": ["0.1,0.1", None, None]})
-    cfg = {"MRI": {"dce": {"subtract": True, "pre_view": "DCE0"}}}
-    assert rule_extra_args(images, "P1", "US", "tumor", cfg) == "--pixel-spacing 0.1,0.1"
+    cfg = section("preprocess.MRI", dce={"subtract": True, "pre_view": "DCE0"})
+    assert rule_extra_args(images, "P1", "US", "tumor", section("preprocess.US")) == "--pixel-spacing 0.1,0.1"
     assert rule_extra_args(images, "P1", "MRI", "DCE2", cfg) == "--pre-image 'pre dir'"
     assert rule_extra_args(images, "P1", "MRI", "DCE0", cfg) == ""  # the pre-contrast view itself
     with pytest.raises(ValueError, match="pre_view DCE0: patient P2 has no such image"):

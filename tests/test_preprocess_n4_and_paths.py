@@ -2,19 +2,20 @@
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from axilla.preprocess import (PreprocessSettings, N4Settings, chest_wall_side, foreground_mask, main,
+from axilla.preprocess import (chest_wall_side, foreground_mask, main,
                                n4_correct, preprocess_image)
 from axilla.roi import peritumoral_ring
+from axilla.settings import section
 
-BREAST1 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pyradiomics"
+from conftest import TEST_DATA
+
+BREAST1 = TEST_DATA / "pyradiomics"  # vendored: tests/data/README.md
 IMG, LBL = str(BREAST1 / "breast1_image.nrrd"), str(BREAST1 / "breast1_label.nrrd")
-needs_breast1 = pytest.mark.skipif(not Path(IMG).exists(), reason="breast1 case not available")
 
 
 def _biased_phantom():
@@ -42,7 +43,7 @@ def _cv(arr, region):
 def test_n4_halves_cv_in_homogeneous_region(backend):
     img, core = _biased_phantom()
     before = _cv(sitk.GetArrayFromImage(img), core)
-    out = n4_correct(img, N4Settings(enabled=True, backend=backend, shrink=2, iterations=(50, 50, 30)),
+    out = n4_correct(img, section("preprocess.MRI", n4=dict(enabled=True, backend=backend, shrink=2, iterations=[50, 50, 30])).n4,
                      foreground_mask(img))
     after = _cv(sitk.GetArrayFromImage(out), core)
     assert before > 0.1
@@ -63,11 +64,10 @@ PATHS = {
 }
 
 
-@needs_breast1
 @pytest.mark.parametrize("name", sorted(PATHS))
 def test_breast1_every_path(tmp_path, name):
     cfg = PATHS[name]
-    qc = preprocess_image(IMG, {"A": LBL}, "MRI", "T2", PreprocessSettings.from_config(cfg), str(tmp_path / "o"))
+    qc = preprocess_image(IMG, {"A": LBL}, "MRI", "T2", section("preprocess.MRI", **cfg), str(tmp_path / "o"))
     out = sitk.ReadImage(str(tmp_path / "o" / "image.nii.gz"))
     m = sitk.ReadImage(str(tmp_path / "o" / "mask-A.nii.gz"))
     src = sitk.ReadImage(IMG)
@@ -124,14 +124,13 @@ def _dce_4d(tmp_path):
     return str(tmp_path / "dce.nii.gz"), phases
 
 
-@needs_breast1
 def test_dce_phase_pick_and_subtraction(tmp_path):
     path, phases = _dce_4d(tmp_path)
     none = {"normalize": "none"}
-    preprocess_image(path, {"A": LBL}, "MRI", "DCE2", PreprocessSettings.from_config(none), str(tmp_path / "p2"))
+    preprocess_image(path, {"A": LBL}, "MRI", "DCE2", section("preprocess.MRI", **none), str(tmp_path / "p2"))
     got = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "p2" / "image.nii.gz")))
     assert np.allclose(got, phases[2])
-    sub = PreprocessSettings.from_config({**none, "dce": {"phase": 1, "subtract": True}})
+    sub = section("preprocess.MRI", **none, dce={"phase": 1, "subtract": True})
     qc = preprocess_image(path, {"A": LBL}, "MRI", "DCE1", sub, str(tmp_path / "s1"))
     got = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "s1" / "image.nii.gz")))
     assert np.allclose(got, phases[1] - phases[0])  # 50 inside the ROI, 0 outside
@@ -140,7 +139,7 @@ def test_dce_phase_pick_and_subtraction(tmp_path):
     pre3 = sitk.GetImageFromArray(phases[0])
     pre3.CopyInformation(sitk.ReadImage(IMG))
     sitk.WriteImage(pre3, str(tmp_path / "pre.nrrd"))
-    sep = PreprocessSettings.from_config({**none, "dce": {"subtract": True, "pre_view": "DCE0"}})
+    sep = section("preprocess.MRI", **none, dce={"subtract": True, "pre_view": "DCE0"})
     preprocess_image(IMG, {"A": LBL}, "MRI", "DCE2", sep, str(tmp_path / "sep"), pre_image_path=str(tmp_path / "pre.nrrd"))
     got = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "sep" / "image.nii.gz")))
     assert np.allclose(got, 0)
@@ -166,7 +165,7 @@ def test_mg_flip_puts_chest_wall_left(tmp_path):
         sitk.WriteImage(im, str(tmp_path / f"mg{left}.nrrd"))
         sitk.WriteImage(mk, str(tmp_path / f"mk{left}.nrrd"))
         assert chest_wall_side(im) == ("left" if left else "right")
-        s = PreprocessSettings(flip="chest_wall_left", normalize="none")
+        s = section("preprocess.MG", flip="chest_wall_left", normalize="none")
         qc = preprocess_image(str(tmp_path / f"mg{left}.nrrd"), {"A": str(tmp_path / f"mk{left}.nrrd")}, "MG", "CC",
                               s, str(tmp_path / f"o{left}"))
         out = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"o{left}" / "image.nii.gz")))
@@ -177,7 +176,6 @@ def test_mg_flip_puts_chest_wall_left(tmp_path):
         assert any("flipped" in s for s in qc["steps"]) == (not left)
 
 
-@needs_breast1
 def test_threads_reach_itk(tmp_path):
     import SimpleITK as sitk
 

@@ -10,9 +10,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from axilla import nomogram, select, split
+from axilla import nomogram, select, settings, split
 from axilla.features import BLOOD_INDICES
-from axilla.train import load_feature_tables, run_feature_model, run_fusion_model
+from axilla import interpret
+from axilla.features import load_feature_tables
+from axilla.train import run_feature_model, run_fusion_model
+from test_no_leakage import selection_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "config" / "presets").glob("*.yaml"))
@@ -66,8 +69,9 @@ def _fast(settings):
 
 def run_training_stage(cfg: dict, tmp: Path) -> dict:
     clin, paths = _cohort(tmp)
-    sp = split.assign(clin, cfg["outcome"], cfg["split"], cfg["seed"])
-    assert set(sp.cohort) == set(split.planned_cohorts(cfg["split"]))
+    st = settings.load(cfg)
+    sp = split.assign(clin, cfg["outcome"], st.split, cfg["seed"])
+    assert set(sp.cohort) == set(split.planned_cohorts(st.split))
     paths["split"] = tmp / "split.csv"
     sp.to_csv(paths["split"], index=False)
     out = {}
@@ -91,10 +95,11 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
                 names = [f.partition(":")[2]] if ":" in f else list(BLOOD_INDICES)
                 assert all(kinds[n] == "numeric" for n in names) and X[names].notna().sum().min() > 0
                 assert X.loc["D005", names].isna().all()  # the zero lymphocyte count, left to imputation
-        select.run(X, kinds, s, _fast(cfg["select"]), cfg["seed"], d / "sel.pkl", d / "selected.csv",
-                   d / "funnel.csv", model_spec=spec, out_odds=d / "odds.csv")
-        run_feature_model(X, s, str(d / "sel.pkl"), cfg["seed"], d / "model.pkl", d / "pred.csv", d / "coef.csv",
-                          out_summary=d / "summary.json", name=m)
+        select.run(selection_model(kinds, _fast(cfg["select"]), cfg["seed"], spec), X, s, d / "sel.pkl",
+                   d / "selected.csv", d / "funnel.csv")
+        run_feature_model(X, s, str(d / "sel.pkl"), cfg["seed"], d / "model.pkl", d / "pred.csv")
+        interpret.run_feature_model(str(d / "model.pkl"), X, s, cfg["seed"], m,
+                                    interpret.feature_sources(spec["features"]), interpret.Outputs.under(d))
         if spec.get("nomogram"):
             nomogram.run(str(d / "model.pkl"), str(d / "nomogram.csv"), str(d / "nomogram.png"))
         out[m] = d
@@ -105,7 +110,7 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
             d = tmp / m
             d.mkdir()
             run_fusion_model({b: str(tmp / b / "pred.csv") for b in spec["fuse"]}, cfg["seed"], d / "model.pkl",
-                             d / "pred.csv", d / "coef.csv", meta=spec.get("meta", "lr"))
+                             d / "pred.csv", spec.get("meta", "lr"))
             out[m] = d
     return out
 
@@ -148,5 +153,5 @@ def test_preset_training_stage(preset, tmp_path):
             if cfg["models"][m].get("nomogram"):
                 assert (d / "nomogram.png").stat().st_size > 0
             if "stepwise" in steps:
-                odds = pd.read_csv(d / "odds.csv")
+                odds = pd.read_csv(d / "odds_ratios.csv")
                 assert {"univariate", "multivariable"} <= set(odds.analysis)

@@ -10,7 +10,8 @@ import SimpleITK as sitk
 from PIL import Image
 
 from axilla import qc
-from axilla.preprocess import PreprocessSettings, preprocess_image
+from axilla.preprocess import preprocess_image
+from axilla.settings import section
 
 
 def test_overlay_outlines_roi_on_largest_slice():
@@ -51,7 +52,7 @@ def _case(tmp_path, pid, shift):
     out = tmp_path / "res" / "preprocess" / pid / "US_tumor"
     preprocess_image(str(tmp_path / f"{pid}.nrrd"), {"A": str(tmp_path / f"{pid}_m.nrrd"),
                                                      "B": str(tmp_path / f"{pid}_m.nrrd")},
-                     "US", "tumor", PreprocessSettings(spacing=(0.4, 0.4)), str(out))
+                     "US", "tumor", section("preprocess.US", spacing=[0.4, 0.4]), str(out))
     return out
 
 

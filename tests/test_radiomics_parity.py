@@ -11,20 +11,17 @@
 import ast
 import csv
 import math
-from pathlib import Path
 
-import pytest
 import SimpleITK as sitk
 import yaml
 
 from axilla import radiomics
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-PYRAD = DATA / "pyradiomics"
-IBSI = DATA / "ibsi"
-CLASSES = ["shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"]
+from conftest import TEST_DATA
 
-pytestmark = pytest.mark.skipif(not (PYRAD.exists() and IBSI.exists()), reason=f"reference data not found in {DATA}")
+PYRAD = TEST_DATA / "pyradiomics"  # vendored: tests/data/README.md
+IBSI = TEST_DATA / "ibsi"
+CLASSES = ["shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"]
 
 
 def _run_stage(tmp_path, image, mask, params: dict) -> dict[str, float]:

@@ -133,7 +133,8 @@ def test_shared_extraction_without_masks_and_with_internal_resampling_runs_per_m
 
 def _prep(tmp_path, name, ring_mm):
     """A preprocessed 3D image folder (raters A and B; rings when ring_mm) from axilla.preprocess."""
-    from axilla.preprocess import PreprocessSettings, preprocess_image
+    from axilla.preprocess import preprocess_image
+    from axilla.settings import section
 
     from imaging_helpers import blob_volume
 
@@ -144,7 +145,7 @@ def _prep(tmp_path, name, ring_mm):
         a.SetSpacing((0.8, 0.8, 2.0))
         sitk.WriteImage(a, path)
     out = tmp_path / name
-    preprocess_image(ip, {"A": mp, "B": bp}, "MRI", "T2", PreprocessSettings(normalize="none", ring_mm=ring_mm),
+    preprocess_image(ip, {"A": mp, "B": bp}, "MRI", "T2", section("preprocess.MRI", normalize="none", ring_mm=ring_mm),
                      str(out))
     return out
 

@@ -12,8 +12,10 @@ import pytest
 from scipy import stats
 
 from axilla import evaluate, report
-from axilla.report_dag import layered_svg, parse_dot
-from axilla.report_tables import categorical_test, numeric_test, table_one
+from axilla.settings import section
+from axilla.report.dag import layered_svg, parse_dot
+from axilla.report.sections.cohort import demo_oracle
+from axilla.report.tables import categorical_test, numeric_test, table_one
 
 COHORTS = ["train", "internal"]
 MODELS = ["clin", "rad"]
@@ -46,7 +48,7 @@ def _study(tmp_path, optional_files=True):
         pd.DataFrame({"term": ["(intercept)", f"{m}_feature"], "coef": [0.1, 1.2 if m == "clin" else -0.8],
                       "odds_ratio": [1.1, 3.3]}).to_csv(d / "coefficients.csv", index=False)
         files[m] = str(d / "predictions.csv")
-    evaluate.run(files, COHORTS, str(res))
+    evaluate.run(files, COHORTS, str(res), section("evaluate"))
     (res / "split").mkdir()
     pd.DataFrame({"patient_id": ids, "cohort": cohort, "y": y}).to_csv(res / "split/split.csv", index=False)
     (res / "validate").mkdir()
@@ -270,7 +272,7 @@ def test_figures_are_shown_near_natural_size(built):
 
     from PIL import Image
 
-    from axilla import figures  # noqa: F401  (sets the font sizes)
+    from axilla.report import figures  # noqa: F401  (sets the font sizes)
     import matplotlib.pyplot as plt
 
     _, text = built
@@ -281,7 +283,7 @@ def test_figures_are_shown_near_natural_size(built):
 
 
 def test_rule_graph_is_written_the_same_whatever_snakemake_numbering():
-    from axilla.report_dag import canonical_dot, parse_dot
+    from axilla.report.dag import canonical_dot, parse_dot
 
     a = 'digraph snakemake_dag {\n 7[label = "train", color = "0.1 0.6 0.85"];\n 3[label = "all"];\n 7 -> 3\n}'
     b = 'digraph snakemake_dag {\n 1[label = "all", color = "0.5 0.6 0.85"];\n 4[label = "train"];\n 4 -> 1\n}'
@@ -312,14 +314,14 @@ def test_demo_oracle_auc_shown_beside_a_demo_manifest(tmp_path):
     neg, pos = internal[split.y.to_numpy()[internal] == 0], internal[split.y.to_numpy()[internal] == 1]
     lp[neg[0]], lp[pos[0]] = 0.6, 0.4
     pd.DataFrame({"patient_id": split.patient_id, "linear_predictor": lp}).to_csv(demo_dir / "truth.csv", index=False)
-    got = report._demo_oracle(str(demo_dir / "manifest.csv"), split.astype({"patient_id": str}), COHORTS)
+    got = demo_oracle(str(demo_dir / "manifest.csv"), split.astype({"patient_id": str}), COHORTS)
     assert got.set_index("cohort").loc["internal", "oracle_auc"] == pytest.approx(1 - 1 / 49)
     assert got.set_index("cohort").loc["train", "oracle_auc"] == 1.0
     inputs["manifest"] = str(demo_dir / "manifest.csv")
     out = tmp_path / "r.html"
     report.run(inputs, CFG, COHORTS, MODELS, report.optional_paths(str(res), MODELS, COHORTS), str(out))
     assert "true risk" in out.read_text(encoding="utf-8")
-    assert report._demo_oracle(str(tmp_path / "nowhere" / "manifest.csv"), split, COHORTS) is None
+    assert demo_oracle(str(tmp_path / "nowhere" / "manifest.csv"), split, COHORTS) is None
 
 
 def test_reader_study_section_shows_tables_and_operating_points(tmp_path):
@@ -330,7 +332,8 @@ def test_reader_study_section_shows_tables_and_operating_points(tmp_path):
     pd.DataFrame({"patient_id": split.patient_id, "r": 1 / (1 + np.exp(-own)),
                   "r_ai": 1 / (1 + np.exp(-(own + 2 * (split.y - 0.5))))}).to_csv(tmp_path / "clin.csv", index=False)
     files = {m: str(res / f"models/{m}/predictions.csv") for m in MODELS}
-    evaluate.run(files, COHORTS, str(res), clinical=str(tmp_path / "clin.csv"), readers={"R": "r", "R_ai": "r_ai"})
+    evaluate.run(files, COHORTS, str(res), section("evaluate", readers={"R": "r", "R_ai": "r_ai"}),
+                 clinical=str(tmp_path / "clin.csv"))
     out = res / "report.html"
     # declared as one rule input holding every reader table (the report sorts them by file name)
     inputs["readers"] = sorted(str(q) for q in (res / "metrics").glob("*_reader*.csv"))
@@ -359,3 +362,18 @@ def test_small_p_values_print_as_a_bound():
                       "auc": [0.0004, 0.9]})
     cells = re.findall(r"<td>([^<]*)</td>", report.table_html(t))
     assert cells == ["a", "&lt;0.001", "&lt;0.001", "&lt;0.001", "0.000", "b", "0.012", "0.500", "", "0.900"]
+
+
+def test_provenance_hashes_a_weights_init_given_as_a_file_spec(tmp_path):
+    """The schema lets deep.weights.init be a file spec object, as the deep stage accepts; the
+    report hashes the file it names instead of failing after the whole study ran."""
+    from axilla.io import file_sha256
+
+    res, inputs = _study(tmp_path, optional_files=False)
+    weights = tmp_path / "init.pt"
+    weights.write_bytes(b"not really a checkpoint")
+    cfg = {**CFG, "deep": {"backbone": {"US": "resnet18"}, "weights": {
+        "source": "finetune", "init": {"source": "file", "path": str(weights), "strict": False}}}}
+    text = report.build(inputs, cfg, COHORTS, MODELS, {})
+    prov = text.split("<h2 id='provenance'>")[1].split("<h2 id=")[0]
+    assert f"<td>deep weights (init)</td><td>{weights}</td><td>{file_sha256(weights)}</td>" in prov

@@ -19,11 +19,11 @@ from axilla.select import (
     UnivariateFilter,
     VarianceFilter,
     ZScore,
-    _categorical_test,
-    _is_numeric,
-    _numeric_test,
     build_chain,
+    raw_scale,
+    zscore_steps,
 )
+from axilla.select.base import _is_numeric
 
 N = 40  # per class
 
@@ -214,7 +214,7 @@ def test_lasso_keeps_informative_features_and_exposes_the_fit():
     assert set(sel.coef_.index[sel.coef_ != 0]) == set(sel.selected_)
     # RadScore: the linear predictor, also from the selected columns alone
     eta = sel.intercept_ + X.to_numpy() @ sel.coef_.to_numpy()
-    assert np.allclose(sel.score(X), eta) and np.allclose(sel.score(sel.transform(X)), eta)
+    assert np.allclose(sel.linear_predictor(X), eta) and np.allclose(sel.linear_predictor(sel.transform(X)), eta)
     f = sel.formula(name="RadScore")
     assert f.startswith(f"RadScore = {sel.intercept_:.4f}") and all(c in f for c in sel.selected_)
 
@@ -307,7 +307,7 @@ def test_chain_funnel_is_consistent():
     assert not {"rad_00", "rad_dup"} <= set(chain["correlation"].selected_)
     out = chain.transform(X)
     assert list(out.columns) == list(chain.get_feature_names_out()) and list(out.index) == list(X.index)
-    assert np.allclose(chain.score(X), chain["lasso"].score(out))
+    assert np.allclose(chain.linear_predictor(X), chain["lasso"].linear_predictor(out))
 
 
 def test_build_chain_defaults_and_errors():
@@ -435,9 +435,41 @@ def _reference_variance(X, threshold=0.0, near_zero=True, freq_cut=95 / 5, uniqu
             "support_": np.array([c not in reasons for c in X.columns])}
 
 
+_NO_STATS = {"shapiro_p_neg": np.nan, "shapiro_p_pos": np.nan, "levene_p": np.nan, "min_expected": np.nan}
+
+
+def _scipy_numeric(neg, pos, alpha, levene_center):
+    """UnivariateFilter's documented rule for one numeric feature, straight from scipy.stats:
+    Shapiro-Wilk per class; both normal -> Levene picks Student's or Welch's t; else Mann-Whitney."""
+    out = {"kind": "numeric", **_NO_STATS}
+    if neg.size == 0 or pos.size == 0 or np.ptp(np.concatenate([neg, pos])) == 0:
+        return {**out, "test": "constant", "p": 1.0}
+    for key, g in (("shapiro_p_neg", neg), ("shapiro_p_pos", pos)):
+        if g.size >= 3 and np.ptp(g) > 0:  # Shapiro needs 3 values with some spread
+            out[key] = stats.shapiro(g).pvalue
+    if out["shapiro_p_neg"] > alpha and out["shapiro_p_pos"] > alpha:  # NaN (not testable) is False
+        out["levene_p"] = stats.levene(neg, pos, center=levene_center).pvalue
+        equal = out["levene_p"] > alpha
+        return {**out, "test": "t" if equal else "welch", "p": stats.ttest_ind(neg, pos, equal_var=equal).pvalue}
+    return {**out, "test": "mwu", "p": stats.mannwhitneyu(neg, pos, alternative="two-sided").pvalue}
+
+
+def _scipy_categorical(s, y01, yates):
+    """χ² test of the crosstab; Fisher's exact test for a 2×2 table with an expected count < 5."""
+    keep = s.notna().to_numpy()
+    table = pd.crosstab(s.to_numpy()[keep], y01[keep]).to_numpy()
+    out = {"kind": "categorical", **_NO_STATS}
+    if min(table.shape) < 2:
+        return {**out, "test": "constant", "p": 1.0}
+    out["min_expected"] = stats.contingency.expected_freq(table).min()
+    if table.shape == (2, 2) and out["min_expected"] < 5:
+        return {**out, "test": "fisher", "p": stats.fisher_exact(table).pvalue}
+    return {**out, "test": "chi2", "p": stats.chi2_contingency(table, correction=yates).pvalue}
+
+
 def _reference_univariate(X, y, categorical=None, alpha=0.05, levene_center="median", yates=True,
                           p_threshold=0.05):
-    """UnivariateFilter.fit column by column (the original implementation)."""
+    """UnivariateFilter.fit column by column, each test a direct scipy.stats call."""
     y01 = (y == np.unique(y)[1]).astype(float)
     pos = y01 == 1
     rows = {}
@@ -447,11 +479,11 @@ def _reference_univariate(X, y, categorical=None, alpha=0.05, levene_center="med
             s = X[c]
             if (categorical is not None and c in set(categorical)) or not _is_numeric(s) \
                     or s.dropna().nunique() == 2:
-                rows[c] = _categorical_test(s, y01, yates)
+                rows[c] = _scipy_categorical(s, y01, yates)
             else:
                 v = s.to_numpy(float)
                 ok = ~np.isnan(v)
-                rows[c] = _numeric_test(v[ok & ~pos], v[ok & pos], alpha, levene_center)
+                rows[c] = _scipy_numeric(v[ok & ~pos], v[ok & pos], alpha, levene_center)
     details = pd.DataFrame.from_dict(rows, orient="index")
     details["p"] = details["p"].fillna(1.0)
     details = details[["kind", "test", "p", "shapiro_p_neg", "shapiro_p_pos", "levene_p", "min_expected"]]
@@ -552,3 +584,20 @@ def test_univariate_mann_whitney_method_is_chosen_per_feature():
         ok = ~np.isnan(v)
         p = stats.mannwhitneyu(v[ok & (y == 0)], v[ok & (y == 1)], alternative="two-sided").pvalue
         assert uf.pvalues_[c] == pytest.approx(p, rel=1e-12, abs=0), c
+
+
+def test_raw_scale_composes_every_zscore_before_the_step():
+    # two z-scores in a row, then the LASSO: its predictor folded back onto the raw values
+    X, y = _logistic_table()
+    X = X * np.linspace(0.5, 20, X.shape[1]) + 3.0
+    chain = SelectionChain([("z1", ZScore()), ("z2", ZScore()), ("lasso", LassoSelector(n_lambda=20))]).fit(X, y)
+    lasso = chain["lasso"]
+    assert zscore_steps(chain, "lasso") == [chain["z1"], chain["z2"]]
+    assert zscore_steps(chain, "z2") == [chain["z1"]]
+    b0, b = raw_scale(zscore_steps(chain, "lasso"), lasso.intercept_, lasso.coef_[lasso.selected_])
+    assert np.allclose(b0 + X[list(b.index)].to_numpy() @ b.to_numpy(), chain.linear_predictor(X), atol=1e-9)
+    # a term that was constant on the training rows (z always 0) weighs nothing on the raw scale
+    const = ZScore().fit(pd.DataFrame({"a": [1.0, 2.0, 4.0], "c": 5.0}))
+    b0, b = raw_scale([const], 1.0, pd.Series({"a": 2.0, "c": 3.0, "other": 4.0}))
+    assert b["c"] == 0.0 and b["other"] == 4.0
+    assert b0 == pytest.approx(1.0 - 2.0 * const.mean_["a"] / const.scale_["a"])

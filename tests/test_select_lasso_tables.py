@@ -17,7 +17,10 @@ def test_lasso_tables_match_the_fitted_selector():
     assert list(cv.columns) == ["log_lambda", "cv_mean", "cv_se", "chosen"]
     assert len(cv) == len(lasso.lambdas_) and np.allclose(np.exp(cv.log_lambda), lasso.lambdas_)
     one_se = np.exp(cv.log_lambda[cv.chosen == "1se"]).to_numpy()
-    assert len(one_se) == 0 and np.isclose(lasso.lambda_1se_, lasso.lambda_min_) or np.allclose(one_se, [lasso.lambda_1se_])
+    # this table's λ_1se lies above λ_min, so exactly one row is marked "1se" (where they are the
+    # same λ, the row says "min")
+    assert lasso.lambda_1se_ > lasso.lambda_min_
+    assert len(one_se) == 1 and np.isclose(one_se[0], lasso.lambda_1se_)
     assert np.isclose(np.exp(cv.log_lambda[cv.chosen == "min"].iloc[0]), lasso.lambda_min_)
     # only features that enter somewhere on the path; values equal the fitted path
     entered = set(lasso.coef_path_.columns[(lasso.coef_path_ != 0).any(axis=0)])

@@ -17,6 +17,7 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from axilla.errors import InputError
+from axilla.settings import section
 from axilla.evaluate import (
     METRIC_COLUMNS,
     PAIRWISE_COLUMNS,
@@ -566,7 +567,7 @@ def test_run_assembles_per_model_files_into_cohort_tables(tmp_path):
         df = base.assign(prob=np.clip(0.3 + shift * base.y + rng.normal(0, 0.15, n), 0.01, 0.99).round(3),
                          oof_prob=np.nan)
         files[model] = _write(tmp_path / f"{model}.csv", df.sample(frac=1, random_state=0))  # any row order
-    run(files, ["train", "internal"], str(tmp_path / "res"))
+    run(files, ["train", "internal"], str(tmp_path / "res"), section("evaluate"))
     pred = pd.read_csv(tmp_path / "res/predictions/internal.csv", dtype={"patient_id": str})
     assert list(pred.columns) == ["patient_id", "y", "clin", "rad"] and len(pred) == 12
     assert pred["patient_id"].iloc[0].startswith("0")  # ids kept as text

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from axilla import select
+from axilla import interpret
 from axilla.train import run_feature_model, run_fusion_model
-from test_no_leakage import KINDS, _data, _tamper
+from test_no_leakage import KINDS, _data, _tamper, selection_model
 
 SEL = {"steps": ["variance", "zscore", "univariate", "mrmr", "lasso"], "univariate": {"p": 0.3}, "mrmr": {"k": 6},
        "lasso": {"folds": 3, "rule": "min", "n_lambda": 20}}
@@ -48,10 +49,9 @@ def _state(path):
 
 def _fit(d, X, split, spec, sel=SEL):
     d.mkdir()
-    select.run(X, KINDS, split, sel, 7, d / "sel.pkl", d / "selected.csv", d / "funnel.csv", model_spec=spec,
-               out_odds=d / "odds.csv")
-    run_feature_model(X, split, str(d / "sel.pkl"), 7, d / "model.pkl", d / "pred.csv", d / "coef.csv",
-                      out_summary=d / "summary.json", name="m")
+    select.run(selection_model(KINDS, sel, 7, spec), X, split, d / "sel.pkl", d / "selected.csv", d / "funnel.csv")
+    run_feature_model(X, split, str(d / "sel.pkl"), 7, d / "model.pkl", d / "pred.csv")
+    interpret.run_feature_model(str(d / "model.pkl"), X, split, 7, "m", set(), interpret.Outputs.under(d))
     return d
 
 
@@ -64,7 +64,7 @@ def test_zoo_models_ignore_evaluation_cohorts(name, tmp_path):
     assert sa == sb
     if name == "svm_smote":
         assert sa["smote"] and sa["tuned"]  # SMOTE did add rows, tuning did run
-    for f in ("coef.csv", "odds.csv", "summary.json"):
+    for f in ("coefficients.csv", "odds_ratios.csv", "summary.json", "formula.txt", "importance.csv"):
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     pa, pb = (pd.read_csv(d / "pred.csv") for d in (a, b))
     train = pa.cohort == "train"
@@ -79,7 +79,7 @@ def test_svm_post_fusion_ignores_evaluation_cohorts(tmp_path):
                 for n, cols in {"m1": ["f0", "f1", "f5"], "m2": ["f2", "f6"]}.items()}
         out = tmp_path / f"{tag}_fusion"
         out.mkdir()
-        run_fusion_model(base, 7, out / "model.pkl", out / "pred.csv", out / "coef.csv", meta="svm")
+        run_fusion_model(base, 7, out / "model.pkl", out / "pred.csv", "svm")
         with open(out / "model.pkl", "rb") as fh:
             meta = pickle.load(fh).clf_
         cal = meta.calibrated_.calibrated_classifiers_[0].calibrators[0]  # Platt sigmoid a, b

@@ -9,6 +9,7 @@ import SimpleITK as sitk
 
 from axilla.errors import InputError
 from axilla.validate import check_files, load_clinical, load_manifest, run
+from axilla.settings import section
 
 VIEWS = {"US": ["tumor"]}
 VARS = {"age": "numeric", "margin": "categorical"}
@@ -16,7 +17,7 @@ VARS = {"age": "numeric", "margin": "categorical"}
 
 def _run(d):
     run(str(d / "manifest.csv"), str(d / "clinical.csv"), VIEWS, "A", "ln_status", VARS,
-        str(d / "out" / "m.csv"), str(d / "out" / "c.csv"), str(d / "out" / "qc.csv"))
+        str(d / "out" / "m.csv"), str(d / "out" / "c.csv"), str(d / "out" / "qc.csv"), settings=section("validate"))
 
 
 def _edit(path, fn):
@@ -146,7 +147,7 @@ def test_manifest_pixel_spacing_reaches_preprocessing(tiny_cohort):
     assert qc.loc["T0", "spacing"] == "0.15x0.25" and qc.loc["T1", "spacing"] == "0.2x0.2"
     validated = pd.read_csv(tiny_cohort / "out" / "m.csv", dtype={"patient_id": str, "pixel_spacing": str})
     # the preprocess rule's command line, built as the Snakefile builds it
-    extra = rule_extra_args(validated, "T0", "US", "tumor", {})
+    extra = rule_extra_args(validated, "T0", "US", "tumor", section("preprocess.US"))
     assert extra == "--pixel-spacing 0.15,0.25"
     row = validated.iloc[0]
     preprocess_main(["--image", row.image, "--mask", f"A={row['mask']}", "--modality", "US", "--view", "tumor",
@@ -160,7 +161,7 @@ def test_manifest_pixel_spacing_reaches_preprocessing(tiny_cohort):
 
 
 def test_png_without_spacing_from_any_source_is_refused(tiny_cohort):
-    from axilla.preprocess import PreprocessSettings, preprocess_image
+    from axilla.preprocess import preprocess_image
 
     _png_patient(tiny_cohort, None)
     png = tiny_cohort / "img" / "T0.png"
@@ -170,12 +171,13 @@ def test_png_without_spacing_from_any_source_is_refused(tiny_cohort):
                             f"{png}: no pixel spacing: the file states none; give it in the manifest's pixel_spacing column or "
                             "the config's preprocess.<MOD>.pixel_spacing")
     with pytest.raises(InputError, match=r"T0.png: no pixel spacing: the file states none"):
-        preprocess_image(str(png), {"A": str(tiny_cohort / "img" / "T0_A.png")}, "US", "tumor", PreprocessSettings(),
+        preprocess_image(str(png), {"A": str(tiny_cohort / "img" / "T0_A.png")}, "US", "tumor", section("preprocess.US"),
                          str(tiny_cohort / "prep"))
     assert not (tiny_cohort / "prep").exists()
     run(str(tiny_cohort / "manifest.csv"), str(tiny_cohort / "clinical.csv"), VIEWS, "A", "ln_status", VARS,
         str(tiny_cohort / "out" / "m.csv"), str(tiny_cohort / "out" / "c.csv"), str(tiny_cohort / "out" / "qc.csv"),
-        preprocess={"US": {"pixel_spacing": [0.3, 0.3]}})  # the per-modality fallback is a source
+        settings=section("validate"),
+        preprocess={"US": section("preprocess.US", pixel_spacing=[0.3, 0.3])})  # the per-modality fallback is a source
     assert pd.read_csv(tiny_cohort / "out" / "qc.csv").spacing.iloc[0] == "0.3x0.3"
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from axilla.config import check as check_config
 from axilla.errors import InputError
+from axilla.settings import section
 from axilla.validate import check_class_counts, load_manifest, min_per_class, run
 
 from conftest import ROOT
@@ -23,7 +24,16 @@ VARS = {"age": "numeric", "margin": "categorical"}
 def _run(d, views=VIEWS, **kw):
     run(str(d / "manifest.csv"), str(d / "clinical.csv"), views, "A", "ln_status", VARS,
         str(d / "out" / "m.csv"), str(d / "out" / "c.csv"), str(d / "out" / "qc.csv"),
-        out_missing=str(d / "out" / "missing.csv"), out_excluded=str(d / "out" / "excluded.csv"), **kw)
+        out_missing=str(d / "out" / "missing.csv"), out_excluded=str(d / "out" / "excluded.csv"), **_typed(kw))
+
+def _typed(kw: dict) -> dict:
+    """The rule hands `run` typed settings; tests write them as the config would."""
+    kw["settings"] = section("validate", **kw.get("settings", {}))
+    if "split_settings" in kw:
+        kw["split_settings"] = section("split", **kw["split_settings"])
+    kw["preprocess"] = {m: section(f"preprocess.{m}", **v) for m, v in kw.get("preprocess", {}).items()}
+    return kw
+
 
 
 def _edit(path, fn):
@@ -84,7 +94,7 @@ def test_geometry_mismatch_spacing_and_origin(tiny_cohort):
 
 
 def test_one_voxel_shifted_mask_passes_validation_with_warning_and_is_realigned(tiny_cohort, caplog):
-    from axilla.preprocess import PreprocessSettings, preprocess_image
+    from axilla.preprocess import preprocess_image
 
     arr = sitk.GetArrayFromImage(sitk.ReadImage(_path(tiny_cohort, "mask", 3)))
     _mask_like(tiny_cohort, 3, arr, Origin=(0.2, 0.0))  # one voxel (0.2 mm) along x
@@ -100,7 +110,7 @@ def test_one_voxel_shifted_mask_passes_validation_with_warning_and_is_realigned(
     assert qc.loc["T2", "warnings"] == logged[0].split(": ", 1)[1]
     assert (qc.drop(index="T2").warnings == "").all()
     # preprocessing applies the same rule and gives the same warning
-    rec = preprocess_image(image, {"A": mask}, "US", "tumor", PreprocessSettings(normalize="none"),
+    rec = preprocess_image(image, {"A": mask}, "US", "tumor", section("preprocess.US", normalize="none"),
                            str(tiny_cohort / "prep"))
     assert rec["warnings"] == [qc.loc["T2", "warnings"]]
     out = sitk.GetArrayFromImage(sitk.ReadImage(str(tiny_cohort / "prep" / "mask-A.nii.gz")))
@@ -315,8 +325,8 @@ def test_class_count_threshold_hand_worked():
     assert [min_per_class(k) for k in (2, 3, 4, 5, 6)] == [5, 5, 5, 7, 8]
     clin = pd.DataFrame({"patient_id": [f"P{i:02d}" for i in range(30)], "y": [0, 1] * 15})
     split = {"method": "random", "test_fraction": 0.3}
-    assert check_class_counts(clin, "y", split, folds=5, seed=3, name="c.csv") == []  # 10-11 per class
-    problems = check_class_counts(clin, "y", split, folds=9, seed=3, name="c.csv")  # 12 - ceil(12/5) = 9
+    assert check_class_counts(clin, "y", section("split", **split), folds=5, seed=3, name="c.csv") == []  # 10-11 per class
+    problems = check_class_counts(clin, "y", section("split", **split), folds=9, seed=3, name="c.csv")  # 12 - ceil(12/5) = 9
     assert len(problems) == 2 and all("needs ≥ 12" in p.message for p in problems)
 
 

@@ -1,6 +1,5 @@
 """End to end: the workflow runs on a small demo cohort, writes the promised files, and is complete after."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
+from smallstudy import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -32,11 +33,7 @@ def _merge(base, over):
 def workdir(tmp_path_factory):
     """A copy of the workflow (not the venv or results) with a small study config."""
     d = tmp_path_factory.mktemp("wf")
-    for item in ["Snakefile", "workflow", "config", "envs", "resources", "profiles"]:
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, d / item,
-                                                            **({"ignore": shutil.ignore_patterns("demo", "__pycache__")}
-                                                               if src.is_dir() else {}))
+    copy_workflow(d)
     cfg = _merge(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), SMALL)
     (d / "config" / "e2e.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return d

@@ -1,6 +1,11 @@
-"""`make bench`: axilla's radiomics stage against a bare pyradiomics loop, and deep-feature throughput.
+"""Benchmarks, not tests: `python -m axilla.bench` (`make bench`) and `python -m axilla.bench
+preprocess` (`make bench-preprocess`).
 
-Radiomics: a demo cohort is generated and 20 of its images (every modality) preprocessed as the
+Preprocessing (`preprocess`): seconds per image per modality/view of `preprocess_image` with a
+config's settings (see `preprocess_main`).
+
+Radiomics (default): axilla's radiomics stage against a bare pyradiomics loop, and deep-feature
+throughput. A demo cohort is generated and 20 of its images (every modality) preprocessed as the
 demo study does; then, on the same images and masks,
 - axilla: `axilla.radiomics.extract_image`, the stage's function (reads the preprocessed folder,
   extracts every rater's mask with the filters computed once, writes the per-image CSV);
@@ -17,19 +22,25 @@ filtering), and deep-feature throughput from `axilla.deep.throughput` on CPU and
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
-
-# Before numpy loads: the pipeline's per-image jobs run with one BLAS thread (Snakemake sets it).
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
-
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _one_blas_thread() -> None:
+    """The radiomics benchmark's jobs run with one BLAS thread, as the pipeline's (Snakemake sets it).
+
+    Called before numpy loads: nothing this module imports at the top loads it.
+    """
+    for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(v, "1")
 
 
 def prepare(workdir: Path, n_images: int = 20, seed: int = 42) -> list[tuple[str, str, str]]:
@@ -39,10 +50,11 @@ def prepare(workdir: Path, n_images: int = 20, seed: int = 42) -> list[tuple[str
     import yaml
 
     from . import demo
-    from .preprocess import PreprocessSettings, preprocess_image
+    from .preprocess import preprocess_image
+    from .settings import load
 
-    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    demo.generate(workdir / "cohort", n_patients=20, seed=seed, rater_fraction=cfg["demo"]["rater_fraction"])
+    st = load(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    demo.generate(workdir / "cohort", n_patients=20, seed=seed, rater_fraction=st.demo.rater_fraction)
     manifest = pd.read_csv(workdir / "cohort" / "manifest.csv", dtype=str)
     # alternate patients with one mask per image and patients with several raters' masks, so
     # the images include both the plain case and shared filtering
@@ -57,7 +69,7 @@ def prepare(workdir: Path, n_images: int = 20, seed: int = 42) -> list[tuple[str
         prep = workdir / "prep" / pid / f"{mod}_{view}"
         masks = {r: str(workdir / "cohort" / m) for r, m in zip(g.rater, g["mask"])}
         preprocess_image(str(workdir / "cohort" / g.image.iloc[0]), masks, mod, view,
-                         PreprocessSettings.from_config(cfg["preprocess"][mod]), str(prep))
+                         st.preprocess[mod], str(prep))
         out.append((str(prep), mod, view))
     return out
 
@@ -136,8 +148,11 @@ def deep_throughput(n_images: int) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m axilla.bench", description=__doc__.split("\n")[0])
+def radiomics_main(argv: list[str] | None = None) -> None:
+    """`python -m axilla.bench`: radiomics stage vs bare pyradiomics, then deep-feature throughput."""
+    _one_blas_thread()
+    ap = argparse.ArgumentParser(prog="python -m axilla.bench", description=radiomics_main.__doc__,
+                                 epilog="python -m axilla.bench preprocess --help: the preprocessing benchmark")
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--params", default=str(ROOT / "resources" / "radiomics"), help="folder of <MOD>.yaml")
@@ -159,6 +174,110 @@ def main(argv: list[str] | None = None) -> None:
     print(f"radiomics_overhead_ratio={res['ratio']:.3f}", flush=True)
     for line in deep_throughput(a.deep_images):
         print(line, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# preprocessing
+
+
+def preprocess_main(argv: list[str] | None = None) -> None:
+    """`python -m axilla.bench preprocess`: seconds per image per modality with a config's settings.
+
+    Times `preprocess_image` (read, every step, writes) in this process on the first `--n`
+    images per modality/view of the demo cohort (generated into a temporary folder if absent)
+    and, with `--breast1`, on pyradiomics' breast MRI case as a real-sized 3D image.
+    """
+    import yaml
+
+    from .preprocess import set_threads
+
+    ap = argparse.ArgumentParser(prog="python -m axilla.bench preprocess", description=preprocess_main.__doc__)
+    ap.add_argument("--config", default="config/config.yaml")
+    ap.add_argument("--n", type=int, default=3, help="images per modality/view")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--breast1", default=None, help="folder with breast1_image.nrrd / breast1_label.nrrd")
+    ap.add_argument("--demo-dir", default=None, help="an existing demo cohort folder (default: the config's, "
+                                                     "else a temporary 20-patient one)")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    from .settings import load
+
+    st = load(yaml.safe_load(Path(a.config).read_text()))
+    set_threads(a.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = _demo_cohort(a.demo_dir, st, max(20, a.n), Path(tmp))
+        cases = _preprocess_cases(src, st.primary_rater, a.n, a.breast1)
+        times = _time_preprocess(cases, st.preprocess, tmp, a.threads)
+    _print_preprocess(times, a.config, a.threads)
+
+
+def _demo_cohort(demo_dir: str | None, st, n_patients: int, tmp: Path) -> Path:
+    """`demo_dir`, else the config's demo cohort when generated, else a new one under `tmp`
+    (``st``: the config's :class:`axilla.settings.Study`)."""
+    from . import demo
+
+    src = Path(demo_dir or f"resources/demo/n{st.demo.n_patients}_seed{st.seed}")
+    if not (src / "manifest.csv").exists():
+        src = tmp / "demo"
+        demo.generate(src, n_patients, st.seed, st.demo.rater_fraction)
+    return src
+
+
+def _preprocess_cases(src: Path, rater: str, n: int, breast1: str | None) -> list[tuple[str, str, str, str]]:
+    """(modality, view, image, mask): the first `n` images per modality/view, then breast1."""
+    import pandas as pd
+
+    man = pd.read_csv(src / "manifest.csv", dtype=str)
+    man = man[man.rater == rater]
+    cases = []
+    for (mod, view), grp in man.groupby(["modality", "view"], sort=True):
+        for r in grp.head(n).itertuples():
+            cases.append((mod, view, str(src / r.image), str(src / r.mask)))
+    if breast1:
+        b = Path(breast1)
+        cases.append(("MRI", "T2(breast1)", str(b / "breast1_image.nrrd"), str(b / "breast1_label.nrrd")))
+    return cases
+
+
+def _time_preprocess(cases: list, preprocess: dict, tmp: str, threads: int) -> dict[str, list[float]]:
+    """Wall seconds of `preprocess_image` per case, by "<modality> <view>" (``preprocess``:
+    modality -> :class:`axilla.settings.Preprocess`)."""
+    from .preprocess import preprocess_image
+
+    times: dict[str, list[float]] = {}
+    for i, (mod, view, img, msk) in enumerate(cases):
+        settings = preprocess[mod]
+        t0 = time.perf_counter()
+        preprocess_image(img, {"A": msk}, mod, view.split("(")[0], settings, f"{tmp}/out/{i}", threads=threads)
+        times.setdefault(f"{mod} {view}", []).append(time.perf_counter() - t0)
+    return times
+
+
+def _print_preprocess(times: dict[str, list[float]], config: str, threads: int) -> None:
+    import numpy as np
+
+    print(f"preprocess benchmark ({config}, {threads} thread(s); in-process, excludes ~0.4 s interpreter "
+          "start-up per job)")
+    print(f"{'modality view':<20} {'images':>6} {'s/image':>9}")
+    by_mod: dict[str, list[float]] = {}
+    for key, ts in times.items():
+        print(f"{key:<20} {len(ts):>6} {np.mean(ts):>9.3f}")
+        if "(" not in key:  # the extra real-sized case is reported on its own
+            by_mod.setdefault(key.split()[0], []).extend(ts)
+    for mod, ts in by_mod.items():
+        print(f"{mod + ' (all views)':<20} {len(ts):>6} {np.mean(ts):>9.3f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m axilla.bench preprocess ...`: the preprocessing benchmark; otherwise radiomics + deep."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["preprocess"]:
+        return preprocess_main(argv[1:])
+    return radiomics_main(argv)
 
 
 if __name__ == "__main__":

@@ -10,19 +10,6 @@ import yaml
 
 from .errors import InputError, Problem
 
-# What the deep stage uses where `deep` leaves a key out (the report states the same).
-DEEP_BACKBONE = "resnet18"
-DEEP_WEIGHTS = {"source": "finetune"}
-
-
-def deep_backbone(deep: dict, modality: str) -> str:
-    return (deep.get("backbone") or {}).get(modality, DEEP_BACKBONE)
-
-
-def deep_weights(deep: dict) -> dict:
-    return deep.get("weights") or dict(DEEP_WEIGHTS)
-
-
 def check(config: dict, schema_path: str | Path, source: str = "config") -> None:
     """Raise InputError listing every schema violation (Snakemake's own validate shows only the first,
     followed by the whole schema)."""

@@ -3,6 +3,7 @@ patient, and encoding clinical variables with statistics learned from the traini
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Mapping
@@ -11,13 +12,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .split import TRAIN
+
 log = logging.getLogger(__name__)
 
 SOURCES = ("clinical", "radiomics", "deep", "blood")
 
-# Blood counts (10^9/L) → the clinical-table column holding them; `blood:` in the config renames.
-BLOOD_COUNTS = {"neutrophils": "neutrophils", "lymphocytes": "lymphocytes", "platelets": "platelets",
-                "monocytes": "monocytes", "wbc": "wbc"}
+# Blood counts (10^9/L); each is read from the clinical column of its name unless `blood:` renames it.
+BLOOD_COUNTS = ("neutrophils", "lymphocytes", "platelets", "monocytes", "wbc")
 # Derived inflammatory indices (seed 004): the counts multiplied in the numerator, all over lymphocytes.
 BLOOD_INDICES = {"SII": ("neutrophils", "platelets"), "NLR": ("neutrophils",), "PLR": ("platelets",),
                  "MLR": ("monocytes",), "WLR": ("wbc",)}
@@ -31,9 +33,12 @@ def parse_source(spec: str) -> tuple[str, str | None]:
     return source, prefix or None
 
 
-def blood_columns(blood: Mapping[str, str] | None) -> dict[str, str]:
-    """Count → clinical column, the defaults overridden by the config's ``blood`` section."""
-    cols = dict(BLOOD_COUNTS)
+def blood_columns(blood) -> dict[str, str]:
+    """Count → clinical column: the config's ``blood`` section (:class:`axilla.settings.Blood`, or
+    a mapping naming some counts; the others are read from the column of their own name)."""
+    if dataclasses.is_dataclass(blood):
+        blood = dataclasses.asdict(blood)
+    cols = {c: c for c in BLOOD_COUNTS}
     unknown = sorted(set(blood or {}) - set(cols))
     if unknown:
         raise ValueError(f"blood: unknown count(s) {unknown}; known: {sorted(cols)}")
@@ -239,3 +244,37 @@ class ClinicalEncoder(BaseEstimator, TransformerMixin):
 
     def get_feature_names_out(self, input_features=None):
         return np.array(self.numeric_ + [f"{c}={lv}" for c in self.categorical_ for lv in self.levels_[c]])
+
+
+def load_feature_tables(inputs, specs: list[str], variables: dict[str, str], blood: dict[str, str] | None = None):
+    """Read the tables a model's feature sources need; return (X, clinical kinds, split).
+
+    `inputs` maps names (clinical, split, radiomics, reproducible, deep) to CSV paths; `blood`
+    (count → clinical column) names the counts of the derived blood indices.
+    """
+    from .features import assemble
+
+    def read(name):
+        return pd.read_csv(inputs[name], dtype={"patient_id": str}) if name in inputs.keys() else None
+
+    clinical, split = read("clinical"), read("split")
+    keep = read("reproducible")
+    X, kinds = assemble(specs, clinical, variables, radiomics=read("radiomics"), deep=read("deep"),
+                        reproducible=set(keep.feature) if keep is not None else None,
+                        blood=blood) if specs else (None, {})
+    ids = split.patient_id.astype(str).to_numpy()
+    X = pd.DataFrame(index=pd.Index(ids, name="patient_id")) if X is None else X.loc[ids]
+    for name in inputs.keys():
+        if name.startswith("score_"):
+            X[name[len("score_"):] + "_score"] = score_column(pd.read_csv(inputs[name], dtype={"patient_id": str}), ids)
+    return X, kinds, split
+
+
+def score_column(pred: pd.DataFrame, ids) -> np.ndarray:
+    """A base model's score as a feature (score fusion, seeds 002-004): its out-of-fold score on
+    training patients, so the fusion model does not learn from a score fitted to those very
+    patients, and the full training fit's score for everyone else."""
+    if "score" not in pred.columns:
+        raise ValueError("score fusion needs a base model whose selection chain has a 'lasso' step")
+    pred = pred.set_index("patient_id").loc[list(ids)]
+    return np.where(pred.cohort == TRAIN, pred.oof_score, pred.score).astype(float)

@@ -9,9 +9,13 @@ odds_ratios.csv).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from .select import raw_scale, zscore_steps
 
 IMPORTANCE_COLUMNS = ["feature", "importance", "kind"]
 ODDS_COLUMNS = ["analysis", "term", "coef", "se", "odds_ratio", "or_ci_low", "or_ci_high", "p", "vif", "per"]
@@ -49,27 +53,6 @@ def parse_linear(text: str) -> tuple[float, dict[str, float]]:
     return intercept, coefs
 
 
-def _zscore_before(chain, stop: str | None = None):
-    """The ZScore steps of ``chain`` before step ``stop`` (all steps when None)."""
-    from .select import ZScore
-
-    out = []
-    for name, step in chain.steps:
-        if name == stop:
-            break
-        if isinstance(step, ZScore):
-            out.append(step)
-    return out
-
-
-def _to_raw(intercept: float, coefs: pd.Series, z) -> tuple[float, pd.Series]:
-    """Fold z = (x − mean) / SD into the coefficients: the same predictor on original values."""
-    mean = z.mean_.reindex(coefs.index).fillna(0.0)
-    sd = z.scale_.reindex(coefs.index).fillna(1.0)
-    b = pd.Series(np.where(sd > 0, coefs / np.where(sd > 0, sd, 1.0), 0.0), index=coefs.index)
-    return float(intercept - (b * mean).sum()), b
-
-
 def _scale_block(lhs: str, intercept: float, coefs: pd.Series, zsteps, check_raw, check_value) -> list[str]:
     """The formula on the scale the step saw; with one preceding z-score step also the training
     means / SDs and, when it reproduces ``check_value`` on the training rows, the same formula on
@@ -86,7 +69,7 @@ def _scale_block(lhs: str, intercept: float, coefs: pd.Series, zsteps, check_raw
         width = max([len(str(f)) for f in coefs.index] + [7])
         out.append("where z(x) = (x − mean) / SD with the training cohort's mean and population SD:")
         out.extend(f"    {str(f):<{width}}  mean {_num(r.m)}  SD {_num(r.s)}" for f, r in stats.iterrows())
-        b0, b = _to_raw(intercept, coefs, z)
+        b0, b = raw_scale(zsteps, intercept, coefs)
         if np.allclose(check_raw(b0, b), check_value, rtol=1e-6, atol=1e-8):
             out.append("Equivalently, on the original (encoded) feature values:")
             out.append(linear_text(lhs, b0, b))
@@ -136,7 +119,7 @@ def formula_text(model, X_train: pd.DataFrame, name: str, n_train: int | None = 
                 "with a nonzero coefficient")
         score = model.linear_score(X_train)
         blocks.append("\n".join([head, *_scale_block(
-            f"{name}_score", lasso.intercept_, coefs, _zscore_before(model.chain_, "lasso"),
+            f"{name}_score", lasso.intercept_, coefs, zscore_steps(model.chain_, "lasso"),
             lambda b0, b: b0 + enc[list(b.index)].to_numpy(float) @ b.to_numpy(), score)]))
     est = final_estimator(model.clf_)
     lin = linear_terms(model.clf_)
@@ -149,7 +132,7 @@ def formula_text(model, X_train: pd.DataFrame, name: str, n_train: int | None = 
         D = model._design(X_train).to_numpy(float)
         logit = est.decision_function(D)
         blocks.append("\n".join([head, *_scale_block(
-            "logit(p)", lin[0], coefs, _zscore_before(model.chain_),
+            "logit(p)", lin[0], coefs, zscore_steps(model.chain_),
             lambda b0, b: b0 + enc[list(b.index)].to_numpy(float) @ b.to_numpy(), logit),
             "p = 1 / (1 + exp(−logit(p)))"]))
     else:
@@ -238,13 +221,13 @@ def odds_ratio_tables(model, X_train: pd.DataFrame, y_train, clinical: bool) -> 
     candidate variable, and one of the model's selected terms together. Header only for any other
     model (hundreds of imaging features have no odds-ratio table worth reading).
     """
-    from .clinical_model import _logit, odds_ratio_table, univariate_table, vif
+    from .select.clinical import _logit, odds_ratio_table, univariate_table, vif
 
     steps = model.chain_.named_steps
     parts = []
 
     def per(step):
-        return "training SD" if _zscore_before(model.chain_, step) else "unit"
+        return "training SD" if zscore_steps(model.chain_, step) else "unit"
 
     if "ulogit" in steps:
         parts.append(steps["ulogit"].table_.assign(analysis="univariate", per=per("ulogit")))
@@ -278,3 +261,107 @@ def feature_sources(specs: Sequence[str] | None) -> set[str]:
 def is_clinical(sources: set[str] | None) -> bool:
     """A model of clinical variables and blood indices only (other models' scores may join them)."""
     return bool(sources) and set(sources) <= NON_IMAGING
+
+
+# ---------------------------------------------------------------------------------------------
+# the `interpret` rule: what each fitted model says, written next to it
+# ---------------------------------------------------------------------------------------------
+
+class Outputs(NamedTuple):
+    """The `interpret` rule's files (the rule passes its ``output``, which has these names)."""
+
+    coefficients: str
+    summary: str
+    formula: str
+    importance: str
+    odds_ratios: str
+
+    @classmethod
+    def under(cls, folder) -> "Outputs":
+        """The file names the rule uses, in ``folder`` (tests, scripts of one's own)."""
+        names = ("coefficients.csv", "summary.json", "formula.txt", "importance.csv", "odds_ratios.csv")
+        return cls(*(str(Path(folder) / n) for n in names))
+
+
+def coefficient_table(model) -> pd.DataFrame:
+    """term, coef, odds_ratio for a linear classifier (on the chain's output scale); otherwise the
+    features with the classifier's importances where it has them."""
+    from .models import final_estimator, linear_terms
+
+    lin = linear_terms(model.clf_)
+    if lin is not None:
+        coef = pd.DataFrame({"term": ["(intercept)", *model.selected_], "coef": [lin[0], *lin[1]]})
+        coef["odds_ratio"] = np.exp(coef.coef)
+        return coef
+    est = final_estimator(model.clf_)
+    imp = getattr(est, "feature_importances_", None)
+    return pd.DataFrame({"term": model.selected_, "coef": np.nan, "odds_ratio": np.nan,
+                         "importance": np.nan if imp is None else np.asarray(imp, float)})
+
+
+def model_summary(model, name: str) -> dict:
+    from .models import final_estimator
+
+    lasso = model.lasso_
+    out = {"classifier": type(final_estimator(model.clf_)).__name__, "spec": model.classifier or "lr",
+           "tuned_params": {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
+                            for k, v in model.tuned_params_.items()},
+           "selected": model.selected_, "funnel": model.chain_.funnel_.to_dict("records"),
+           "smote_samples": 0 if model.smote_samples_ is None else int(len(model.smote_samples_))}
+    if lasso is not None:
+        out["score"] = {"name": f"{name}_score", "lambda": lasso.lambda_, "rule": lasso.rule,
+                        "intercept": lasso.intercept_,
+                        "coefficients": {f: float(lasso.coef_[f]) for f in lasso.selected_},
+                        "formula": lasso.formula(f"{name}_score")}
+    return out
+
+
+def fusion_coefficient_table(model) -> pd.DataFrame:
+    """term, coef, odds_ratio of a post-fusion meta-classifier (NaN for an SVM)."""
+    terms = ["(intercept)", *[f"logit({c})" for c in model.columns_]]
+    if model.meta != "lr":
+        return pd.DataFrame({"term": terms[1:], "coef": np.nan, "odds_ratio": np.nan})
+    coef = pd.DataFrame({"term": terms, "coef": [model.clf_.intercept_[0], *model.clf_.coef_[0]]})
+    coef["odds_ratio"] = np.exp(coef.coef)
+    return coef
+
+
+def run_feature_model(model_pkl: str, X: pd.DataFrame, split: pd.DataFrame, seed: int, name: str,
+                      sources: set[str], out) -> None:
+    """The `interpret` rule for a feature model, from its model file and the training rows only:
+    coefficients, summary, score formula(s), importance and (clinical models, or chains with
+    ulogit / stepwise steps) univariable and multivariable odds ratios. ``out``: the rule's
+    outputs (coefficients, summary, formula, importance, odds_ratios)."""
+    from .io import atomic_path, load_model, write_csv, write_json
+    from .split import TRAIN
+
+    model = load_model(model_pkl)
+    split = split.set_index("patient_id").loc[X.index]
+    is_train = (split.cohort == TRAIN).to_numpy()
+    X_train, y_train = X[is_train], split.y.to_numpy()[is_train]
+    write_csv(coefficient_table(model), out.coefficients)
+    write_json(model_summary(model, name), out.summary)
+    with atomic_path(out.formula) as tmp:
+        tmp.write_text(formula_text(model, X_train, name), encoding="utf-8")
+    write_csv(importance_table(model.clf_, model._design(X_train), y_train, seed), out.importance)
+    write_csv(odds_ratio_tables(model, X_train, y_train, is_clinical(sources)), out.odds_ratios)
+
+
+def run_fusion_model(model_pkl: str, base_preds: dict[str, str], seed: int, out) -> None:
+    """The `interpret` rule for a post-fusion model: coefficients, formula and the importance of
+    each base model on the training rows (their OOF logits); no odds-ratio table (header only)."""
+    from .io import atomic_path, load_model, write_csv, write_json
+    from .train import log_odds, read_base_predictions
+    from .split import TRAIN
+
+    model = load_model(model_pkl)
+    split, oof, _ = read_base_predictions(base_preds)
+    is_train = (split.cohort == TRAIN).to_numpy()
+    write_csv(fusion_coefficient_table(model), out.coefficients)
+    write_json({"classifier": type(model.clf_).__name__, "meta": model.meta, "fuses": model.columns_},
+                       out.summary)
+    with atomic_path(out.formula) as tmp:
+        tmp.write_text(fusion_formula_text(model, int(is_train.sum())), encoding="utf-8")
+    D = pd.DataFrame(log_odds(oof[is_train].to_numpy(float)), columns=[f"logit(p_{c})" for c in model.columns_])
+    write_csv(importance_table(model.clf_, D, split.y[is_train].to_numpy(), seed), out.importance)
+    write_csv(pd.DataFrame(columns=ODDS_COLUMNS), out.odds_ratios)

@@ -19,29 +19,30 @@ if TYPE_CHECKING:  # pandas costs 0.5 s of import; per-image jobs do without it
 log = logging.getLogger("axilla")
 
 
-def _remove_stale_temporaries(path: Path, directory: bool) -> None:
+def _remove_stale_temporaries(path: Path, directory: bool, suffix: str = ".tmp") -> None:
     """A SIGKILL-ed job cannot clean up its temporary sibling; its rerun (the only job that writes
     `path`) removes it, so a resumed study leaves nothing behind that a clean run would not."""
     for old in path.parent.glob(f".{glob.escape(path.name)}.*"):
         if directory and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
-        elif not directory and old.is_file() and old.name.endswith(".tmp"):
+        elif not directory and old.is_file() and old.name.endswith(suffix):
             old.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, directory: bool = False, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary sibling of `path`; move it into place only if the block succeeds.
 
-    A job killed mid-write therefore never leaves a complete-looking output behind.
+    A job killed mid-write therefore never leaves a complete-looking output behind. A temporary
+    file's name ends in `suffix`: writers that pick the format by extension (SimpleITK) need ".nii.gz".
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path, directory)
+    _remove_stale_temporaries(path, directory, suffix)
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
         os.close(fd)
         tmp = Path(name)
     try:
@@ -90,6 +91,21 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def save_model(model, path: str | os.PathLike) -> None:
+    """Pickle a fitted model (selection, classifier) atomically."""
+    import pickle
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        pickle.dump(model, fh, protocol=5)
+
+
+def load_model(path: str | os.PathLike):
+    import pickle
+
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
 
 
 def write_json(obj, path: str | os.PathLike) -> None:

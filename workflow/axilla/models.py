@@ -138,9 +138,13 @@ def _grid(grid: Mapping) -> dict:
 
 
 def make_classifier(spec: Mapping | str | None, seed: int, smote: Mapping | None = None):
-    """An unfitted estimator for ``spec`` = ``{name, params, tune: {folds, repeats, grid}}``."""
-    spec = {"name": spec} if isinstance(spec, str) else dict(spec or {"name": "lr"})
-    name = spec.get("name", "lr")
+    """An unfitted estimator for ``spec`` = ``{name, params, tune: {folds, repeats, grid}}`` (a config
+    entry; missing keys take the schema's defaults, see :func:`axilla.settings.classifier_spec`),
+    a learner's name, or None (the default learner)."""
+    from .settings import classifier_spec
+
+    spec = classifier_spec(spec)
+    name = spec["name"]
     if name not in ZOO:
         raise ValueError(f"unknown classifier {name!r}; known: {', '.join(ZOO)}")
     factory, default_grid = ZOO[name]
@@ -157,9 +161,8 @@ def make_classifier(spec: Mapping | str | None, seed: int, smote: Mapping | None
         return est
     from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold
 
-    tune = {} if tune is True else dict(tune)
     grid = _grid(tune.get("grid") or default_grid)
-    cv = RepeatedStratifiedKFold(n_splits=tune.get("folds", 5), n_repeats=tune.get("repeats", 1), random_state=seed)
+    cv = RepeatedStratifiedKFold(n_splits=tune["folds"], n_repeats=tune["repeats"], random_state=seed)
     return GridSearchCV(est, {grid_prefix + k: v for k, v in grid.items()}, scoring="roc_auc", cv=cv, n_jobs=1,
                         refit=True, error_score="raise")
 

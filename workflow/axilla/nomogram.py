@@ -15,6 +15,7 @@ import pandas as pd
 from scipy.special import expit
 
 from .io import write_csv
+from .select import raw_scale, zscore_steps
 
 
 def raw_scale_terms(model) -> tuple[float, pd.Series]:
@@ -24,14 +25,7 @@ def raw_scale_terms(model) -> tuple[float, pd.Series]:
     lin = linear_terms(model.clf_)
     if lin is None:
         raise ValueError("a nomogram needs a logistic-regression classifier (classifier: lr)")
-    b0, b = lin[0], pd.Series(lin[1], index=model.design_columns_)
-    z = model.chain_.named_steps.get("zscore")
-    if z is not None:
-        for c in b.index:
-            if c in z.scale_.index and z.scale_[c] > 0:
-                b0 -= b[c] * z.mean_[c] / z.scale_[c]
-                b[c] = b[c] / z.scale_[c]
-    return float(b0), b
+    return raw_scale(zscore_steps(model.chain_), lin[0], pd.Series(lin[1], index=model.design_columns_))
 
 
 def point_scale(model) -> dict:

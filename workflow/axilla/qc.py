@@ -1,5 +1,4 @@
-"""Visual and tabular QC of preprocessing: contour overlays, a per-image QC table, an HTML gallery,
-and the preprocessing benchmark.
+"""Visual and tabular QC of preprocessing: contour overlays, a per-image QC table, an HTML gallery.
 
 Each preprocessed image folder holds `qc.png` (the primary rater's mask contour in red over the
 preprocessed image; the largest-ROI axial slice for 3D) and `qc.json` (the record below);
@@ -199,73 +198,6 @@ def main(argv: list[str] | None = None) -> None:
     table = collect(a.prep_dirs, a.base)
     write_csv(table, a.out)
     log.info("QC table: %d images, %d with warnings", len(table), int((table.n_warnings > 0).sum()))
-
-
-# ---------------------------------------------------------------------------------------------
-# benchmark
-
-
-def bench_main(argv: list[str] | None = None) -> None:
-    """`python -m axilla.preprocess bench`: seconds per image per modality with a config's settings.
-
-    Times `preprocess_image` (read, every step, writes) in this process on the first `--n`
-    images per modality/view of the demo cohort (generated into a temporary folder if absent)
-    and, with `--breast1`, on pyradiomics' breast MRI case as a real-sized 3D image.
-    """
-    import argparse
-    import tempfile
-    import time
-
-    import yaml
-
-    from . import demo
-    from .preprocess import PreprocessSettings, preprocess_image, set_threads
-
-    ap = argparse.ArgumentParser(prog="python -m axilla.preprocess bench", description=bench_main.__doc__)
-    ap.add_argument("--config", default="config/config.yaml")
-    ap.add_argument("--n", type=int, default=3, help="images per modality/view")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--breast1", default=None, help="folder with breast1_image.nrrd / breast1_label.nrrd")
-    ap.add_argument("--demo-dir", default=None, help="an existing demo cohort folder (default: the config's, "
-                                                     "else a temporary 20-patient one)")
-    a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.ERROR)
-    cfg = yaml.safe_load(Path(a.config).read_text())
-    pre_cfg = cfg.get("preprocess", {})
-    set_threads(a.threads)
-    n_pat = max(20, a.n)
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(a.demo_dir or f"resources/demo/n{cfg.get('demo', {}).get('n_patients', 120)}_seed{cfg.get('seed', 42)}")
-        if not (src / "manifest.csv").exists():
-            src = Path(tmp) / "demo"
-            demo.generate(src, n_pat, cfg.get("seed", 42))
-        import pandas as pd
-
-        man = pd.read_csv(src / "manifest.csv", dtype=str)
-        man = man[man.rater == cfg.get("primary_rater", "A")]
-        cases = []
-        for (mod, view), grp in man.groupby(["modality", "view"], sort=True):
-            for r in grp.head(a.n).itertuples():
-                cases.append((mod, view, str(src / r.image), str(src / r.mask)))
-        if a.breast1:
-            b = Path(a.breast1)
-            cases.append(("MRI", "T2(breast1)", str(b / "breast1_image.nrrd"), str(b / "breast1_label.nrrd")))
-        times: dict[str, list[float]] = {}
-        for i, (mod, view, img, msk) in enumerate(cases):
-            settings = PreprocessSettings.from_config(pre_cfg.get(mod, {}))
-            t0 = time.perf_counter()
-            preprocess_image(img, {"A": msk}, mod, view.split("(")[0], settings, f"{tmp}/out/{i}", threads=a.threads)
-            times.setdefault(f"{mod} {view}", []).append(time.perf_counter() - t0)
-    print(f"preprocess benchmark ({a.config}, {a.threads} thread(s); in-process, excludes ~0.4 s interpreter "
-          "start-up per job)")
-    print(f"{'modality view':<20} {'images':>6} {'s/image':>9}")
-    by_mod: dict[str, list[float]] = {}
-    for key, ts in times.items():
-        print(f"{key:<20} {len(ts):>6} {np.mean(ts):>9.3f}")
-        if "(" not in key:  # the extra real-sized case is reported on its own
-            by_mod.setdefault(key.split()[0], []).extend(ts)
-    for mod, ts in by_mod.items():
-        print(f"{mod + ' (all views)':<20} {len(ts):>6} {np.mean(ts):>9.3f}")
 
 
 if __name__ == "__main__":

@@ -81,57 +81,13 @@ def crop_roi(
     resize does not stretch the lesion. antialias smooths before a downsampling resize (Gaussian,
     sigma = (factor - 1) / 2 as in scikit-image) to avoid aliasing from linear interpolation.
     """
-    image, mask = _check_pair(image, mask, "crop_to_mask")
-    ndim = image.ndim
-    if ndim not in (2, 3):
-        raise ValueError(f"crop_to_mask: expected a 2D or 3D image, got shape {image.shape}")
-    margins = [int(math.ceil(m)) for m in _per_axis(margin, ndim, "margin")]
-    if any(m < 0 for m in margins):
-        raise ValueError(f"crop_to_mask: margin must be >= 0, got {margin}")
-    if out_size is not None:
-        out_size = tuple(int(s) for s in out_size)
-        if len(out_size) != ndim or any(s < 1 for s in out_size):
-            raise ValueError(f"crop_to_mask: out_size {out_size} does not fit a {ndim}D image")
-
+    image, mask, margins, out_size = _check_crop(image, mask, margin, out_size)
     bbox = mask_bbox(mask)
-    box = [[lo - m, hi + m] for (lo, hi), m in zip(bbox, margins)]
-    if keep_aspect and out_size is not None:
-        # Box edge per output voxel must be equal on every axis; grow the others to the largest.
-        step = max((hi - lo) / s for (lo, hi), s in zip(box, out_size))
-        for b, s in zip(box, out_size):
-            extra = int(math.ceil(step * s)) - (b[1] - b[0])
-            b[0] -= extra // 2
-            b[1] += extra - extra // 2
-
-    # Part of the box that lies inside the image, and the padding needed around it.
-    inner = tuple(slice(max(lo, 0), min(hi, n)) for (lo, hi), n in zip(box, image.shape))
-    pad = [(max(0, -lo), max(0, hi - n)) for (lo, hi), n in zip(box, image.shape)]
-    fill = float(image.min())
-    crop = image[inner].astype(np.float64)
-    if any(p != (0, 0) for p in pad):
-        crop = np.pad(crop, pad, mode="constant", constant_values=fill)
-
-    from scipy import ndimage  # 1 s of import on a busy node: only where needed, not per preprocess job
-
+    box = _expanded_box(bbox, margins, out_size if keep_aspect else None)
+    crop, pad, fill = _cut_padded(image, box)
     constant = bool(crop.min() == crop.max())  # judged before resampling adds rounding noise
-    zoom = [1.0] * ndim
-    sigma = [0.0] * ndim
-    if out_size is not None and crop.shape != out_size:
-        zoom = [o / c for o, c in zip(out_size, crop.shape)]
-        if antialias:
-            sigma = [max(0.0, (1.0 / z - 1.0) / 2.0) for z in zoom]
-            if any(s > 0 for s in sigma):
-                crop = ndimage.gaussian_filter(crop, sigma, mode="nearest")
-        # order=1: linear; grid_mode=False maps first/last voxel centres onto each other.
-        crop = ndimage.zoom(crop, zoom, order=1, mode="nearest")
-        if crop.shape != out_size:  # zoom rounds the shape; guard against an off-by-one
-            raise RuntimeError(f"resize gave {crop.shape}, expected {out_size}")
-
-    lo, hi = float(crop.min()), float(crop.max())
-    if not constant and hi > lo:
-        crop = (crop - lo) / (hi - lo)
-    else:  # a constant crop carries no contrast; zeros rather than a division by zero
-        crop = np.zeros_like(crop)
+    crop, zoom, sigma = _resize(crop, out_size, antialias)
+    crop, lo, hi = _min_max_scale(crop, constant)
     info = {
         "image_shape": list(image.shape),
         "bbox": [list(b) for b in bbox],  # mask bounding box, [start, stop) per axis
@@ -145,6 +101,77 @@ def crop_roi(
         "scale": {"min": lo, "max": hi},
     }
     return crop.astype(np.float32), info
+
+
+def _check_crop(image, mask, margin, out_size) -> tuple[np.ndarray, np.ndarray, list[int], tuple | None]:
+    """crop_roi's arguments checked: (image, boolean mask, whole-voxel margins, out_size tuple)."""
+    image, mask = _check_pair(image, mask, "crop_to_mask")
+    ndim = image.ndim
+    if ndim not in (2, 3):
+        raise ValueError(f"crop_to_mask: expected a 2D or 3D image, got shape {image.shape}")
+    margins = [int(math.ceil(m)) for m in _per_axis(margin, ndim, "margin")]
+    if any(m < 0 for m in margins):
+        raise ValueError(f"crop_to_mask: margin must be >= 0, got {margin}")
+    if out_size is not None:
+        out_size = tuple(int(s) for s in out_size)
+        if len(out_size) != ndim or any(s < 1 for s in out_size):
+            raise ValueError(f"crop_to_mask: out_size {out_size} does not fit a {ndim}D image")
+    return image, mask, margins, out_size
+
+
+def _expanded_box(bbox, margins: list[int], aspect_of: tuple | None) -> list[list[int]]:
+    """The bounding box grown by the margins, then (aspect_of given) to that size's aspect."""
+    box = [[lo - m, hi + m] for (lo, hi), m in zip(bbox, margins)]
+    if aspect_of is not None:
+        # Box edge per output voxel must be equal on every axis; grow the others to the largest.
+        step = max((hi - lo) / s for (lo, hi), s in zip(box, aspect_of))
+        for b, s in zip(box, aspect_of):
+            extra = int(math.ceil(step * s)) - (b[1] - b[0])
+            b[0] -= extra // 2
+            b[1] += extra - extra // 2
+    return box
+
+
+def _cut_padded(image: np.ndarray, box) -> tuple[np.ndarray, list[tuple[int, int]], float]:
+    """The box's voxels as float64, the part outside the image filled with the image minimum;
+    also the padding per axis and that fill value."""
+    # Part of the box that lies inside the image, and the padding needed around it.
+    inner = tuple(slice(max(lo, 0), min(hi, n)) for (lo, hi), n in zip(box, image.shape))
+    pad = [(max(0, -lo), max(0, hi - n)) for (lo, hi), n in zip(box, image.shape)]
+    fill = float(image.min())
+    crop = image[inner].astype(np.float64)
+    if any(p != (0, 0) for p in pad):
+        crop = np.pad(crop, pad, mode="constant", constant_values=fill)
+    return crop, pad, fill
+
+
+def _resize(crop: np.ndarray, out_size: tuple | None, antialias: bool) -> tuple[np.ndarray, list, list]:
+    """Linear resize to out_size (Gaussian pre-smoothing where it shrinks); (crop, zoom, sigma)."""
+    from scipy import ndimage  # 1 s of import on a busy node: only where needed, not per preprocess job
+
+    zoom = [1.0] * crop.ndim
+    sigma = [0.0] * crop.ndim
+    if out_size is not None and crop.shape != out_size:
+        zoom = [o / c for o, c in zip(out_size, crop.shape)]
+        if antialias:
+            sigma = [max(0.0, (1.0 / z - 1.0) / 2.0) for z in zoom]
+            if any(s > 0 for s in sigma):
+                crop = ndimage.gaussian_filter(crop, sigma, mode="nearest")
+        # order=1: linear; grid_mode=False maps first/last voxel centres onto each other.
+        crop = ndimage.zoom(crop, zoom, order=1, mode="nearest")
+        if crop.shape != out_size:  # zoom rounds the shape; guard against an off-by-one
+            raise RuntimeError(f"resize gave {crop.shape}, expected {out_size}")
+    return crop, zoom, sigma
+
+
+def _min_max_scale(crop: np.ndarray, constant: bool) -> tuple[np.ndarray, float, float]:
+    """(crop scaled to [0, 1], its min and max before scaling); a constant crop becomes zeros."""
+    lo, hi = float(crop.min()), float(crop.max())
+    if not constant and hi > lo:
+        crop = (crop - lo) / (hi - lo)
+    else:  # a constant crop carries no contrast; zeros rather than a division by zero
+        crop = np.zeros_like(crop)
+    return crop, lo, hi
 
 
 def crop_to_mask(

@@ -8,7 +8,9 @@ Cohorts, all at once when configured (as seed 002: internal, external and prospe
   and optionally ``validation`` (``validation_fraction``: 70/30 train/validation + separate test);
 * or, with ``method: column``, the values of a fixed column of the clinical table.
 
-Names of the external and temporal cohorts can be changed (``name``).
+Names of the external and temporal cohorts can be changed (``name``). ``settings`` is the
+config's ``split`` section, :class:`axilla.settings.Split` (not imported: settings depends on
+this module through the feature assembly).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from .io import write_csv
 log = logging.getLogger(__name__)
 
 TRAIN = "train"
+# Out-of-fold parts of the training cohort for stacking (train.oof_proba); validation checks that
+# each class fills them. Here, not in train.py, so validation needs no scikit-learn import.
+OOF_FOLDS = 5
 
 
 def _date_column(clinical: pd.DataFrame, col: str) -> pd.Series:
@@ -48,35 +53,33 @@ def _stratified_holdout(ids: np.ndarray, y: np.ndarray, fraction: float, seed: i
     return train_test_split(ids, test_size=fraction, stratify=y, random_state=seed)
 
 
-def assign(clinical: pd.DataFrame, outcome: str, settings: dict, seed: int) -> pd.DataFrame:
+def assign(clinical: pd.DataFrame, outcome: str, settings: "Split", seed: int) -> pd.DataFrame:
     """Return `patient_id, cohort, y` sorted by patient; deterministic for a given seed."""
     df = clinical[["patient_id", outcome]].rename(columns={outcome: "y"}).copy()
     df["patient_id"] = df.patient_id.astype(str)
-    method = settings.get("method", "random")
-    if method == "column":
-        col = settings.get("column", "split")
+    if settings.method == "column":
+        col = settings.column
         if col not in clinical.columns:
             raise InputError(Problem("clinical table", "split method 'column' needs this column", column=col))
         df["cohort"] = clinical[col].astype(str).str.strip().to_numpy()
     else:
         df["cohort"] = ""
-        ext = settings.get("external")
+        ext = settings.external
         if ext:
             col = ext["column"]
             if col not in clinical.columns:
                 raise InputError(Problem("clinical table", "external split needs this column", column=col))
             is_ext = clinical[col].astype(str).isin([str(v) for v in ext["values"]]).to_numpy()
-            df.loc[is_ext, "cohort"] = ext.get("name", "external")
-        tmp = settings.get("temporal")
+            df.loc[is_ext, "cohort"] = ext["name"]
+        tmp = settings.temporal
         if tmp:
-            dates = _date_column(clinical, tmp.get("column", "exam_date"))
+            dates = _date_column(clinical, tmp["column"])
             late = (dates >= pd.Timestamp(str(tmp["from"]))).to_numpy()
             # external patients stay external whatever their date
-            df.loc[late & (df.cohort == "").to_numpy(), "cohort"] = tmp.get("name", "prospective")
+            df.loc[late & (df.cohort == "").to_numpy(), "cohort"] = tmp["name"]
         rest = df[df.cohort == ""]
         ids, y = rest.patient_id.to_numpy(), rest.y.to_numpy()
-        test_f = settings.get("test_fraction", 0.3)
-        val_f = settings.get("validation_fraction", 0.0) or 0.0
+        test_f, val_f = settings.test_fraction, settings.validation_fraction
         if test_f + val_f >= 1:
             raise InputError(Problem("config", "split.test_fraction + split.validation_fraction must be < 1",
                                      column="split"))
@@ -98,37 +101,31 @@ def assign(clinical: pd.DataFrame, outcome: str, settings: dict, seed: int) -> p
     return df[["patient_id", "cohort", "y"]].sort_values("patient_id").reset_index(drop=True)
 
 
-def planned_cohorts(settings: dict, clinical: pd.DataFrame | None = None) -> list[str]:
+def planned_cohorts(settings: "Split", clinical: pd.DataFrame | None = None) -> list[str]:
     """The cohort names a split will produce, `train` first (for the rule graph at parse time).
 
     With ``method: column`` the clinical table is needed; otherwise it is not read.
     """
-    if settings.get("method", "random") == "column":
-        col = settings.get("column", "split")
+    if settings.method == "column":
+        col = settings.column
         if clinical is None or col not in clinical.columns:
             raise ValueError(f"split method 'column' needs column '{col}' in the clinical table")
         return [TRAIN, *sorted(set(clinical[col].astype(str).str.strip()) - {TRAIN})]
     names = []
-    if settings.get("test_fraction", 0.3) > 0:
+    if settings.test_fraction > 0:
         names.append("internal")
-    if settings.get("validation_fraction"):
+    if settings.validation_fraction:
         names.append("validation")
-    if settings.get("external"):
-        names.append(settings["external"].get("name", "external"))
-    if settings.get("temporal"):
-        names.append(settings["temporal"].get("name", "prospective"))
+    if settings.external:
+        names.append(settings.external["name"])
+    if settings.temporal:
+        names.append(settings.temporal["name"])
     return [TRAIN, *sorted(names)]
 
 
-def run(clinical_csv: str, outcome: str, settings: dict, seed: int, out_csv: str) -> None:
+def run(clinical_csv: str, outcome: str, settings: "Split", seed: int, out_csv: str) -> None:
     clinical = pd.read_csv(clinical_csv, dtype={"patient_id": str})
     split = assign(clinical, outcome, settings, seed)
     write_csv(split, out_csv)
     for cohort, g in split.groupby("cohort"):
         log.info("cohort %s: %d patients, %d positive (%.0f %%)", cohort, len(g), g.y.sum(), 100 * g.y.mean())
-
-
-def cohorts(split: pd.DataFrame) -> list[str]:
-    """Cohort names with `train` first, then the evaluation cohorts in alphabetical order."""
-    names = sorted(set(split.cohort) - {TRAIN})
-    return [TRAIN, *names]

@@ -13,24 +13,13 @@ import pickle
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from .features import ClinicalEncoder
-from .io import atomic_path, write_csv
-from .split import TRAIN
+from .io import load_model, save_model, write_csv
+from .split import OOF_FOLDS, TRAIN
 
 log = logging.getLogger(__name__)
-
-OOF_FOLDS = 5
-
-
-def logistic() -> LogisticRegression:
-    # L2 with C = 1 on z-scored predictors (scikit-learn's default, used by most seed studies).
-    # Unpenalised, a training cohort of ~60 patients is separated whenever the chain keeps a
-    # handful of features: coefficients diverge and out-of-fold probabilities collapse to 0/1.
-    return LogisticRegression(C=1.0, max_iter=5000, tol=1e-8)
-
 
 class FeatureModel(BaseEstimator, ClassifierMixin):
     """Clinical encoder → selection chain → [SMOTE] → classifier (tuned or not), as one estimator.
@@ -47,6 +36,12 @@ class FeatureModel(BaseEstimator, ClassifierMixin):
         self.random_state = random_state
         self.classifier = classifier
         self.smote = smote
+
+    @classmethod
+    def from_settings(cls, model, kinds: dict, seed: int, impute: str) -> "FeatureModel":
+        """The unfitted model of one ``models`` entry (:class:`axilla.settings.Model`)."""
+        return cls(kinds=kinds, select=model.select, random_state=seed, classifier=model.classifier,
+                   smote=model.smote, impute=impute)
 
     def fit_selection(self, X: pd.DataFrame, y) -> "FeatureModel":
         from .select import build_chain
@@ -103,7 +98,7 @@ class FeatureModel(BaseEstimator, ClassifierMixin):
         Z = self.encoder_.transform(X)
         for name, step in self.chain_.steps:
             if name == "lasso":
-                return self.lasso_.score(Z).to_numpy()
+                return self.lasso_.linear_predictor(Z).to_numpy()
             Z = step.transform(Z)
 
     @property
@@ -126,15 +121,16 @@ class FusionModel(BaseEstimator, ClassifierMixin):
             raise ValueError(f"post-fusion meta-classifier must be 'lr' or 'svm', got {self.meta!r}")
         self.columns_ = list(P.columns)
         self.classes_ = np.array([0, 1])
-        est = logistic() if self.meta == "lr" else make_classifier("svm", self.random_state)
-        self.clf_ = est.fit(_logit(P.to_numpy(float)), np.asarray(y))
+        est = make_classifier(self.meta, self.random_state)
+        self.clf_ = est.fit(log_odds(P.to_numpy(float)), np.asarray(y))
         return self
 
     def predict_proba(self, P: pd.DataFrame) -> np.ndarray:
-        return self.clf_.predict_proba(_logit(P[self.columns_].to_numpy(float)))
+        return self.clf_.predict_proba(log_odds(P[self.columns_].to_numpy(float)))
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def log_odds(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), p clipped to [1e-6, 1 - 1e-6] so certain base models stay finite."""
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
 
@@ -169,62 +165,10 @@ def predictions_frame(split: pd.DataFrame, proba: np.ndarray, oof: np.ndarray, s
     return df
 
 
-def save_model(model, path: str) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        pickle.dump(model, fh, protocol=5)
-
-
-def load_model(path: str):
-    with open(path, "rb") as fh:
-        return pickle.load(fh)
-
-
-def coefficient_table(model: FeatureModel) -> pd.DataFrame:
-    """term, coef, odds_ratio for a linear classifier (on the chain's output scale); otherwise the
-    features with the classifier's importances where it has them."""
-    from .models import final_estimator, linear_terms
-
-    lin = linear_terms(model.clf_)
-    if lin is not None:
-        coef = pd.DataFrame({"term": ["(intercept)", *model.selected_], "coef": [lin[0], *lin[1]]})
-        coef["odds_ratio"] = np.exp(coef.coef)
-        return coef
-    est = final_estimator(model.clf_)
-    imp = getattr(est, "feature_importances_", None)
-    return pd.DataFrame({"term": model.selected_, "coef": np.nan, "odds_ratio": np.nan,
-                         "importance": np.nan if imp is None else np.asarray(imp, float)})
-
-
-def model_summary(model: FeatureModel, name: str) -> dict:
-    from .models import final_estimator
-
-    lasso = model.lasso_
-    out = {"classifier": type(final_estimator(model.clf_)).__name__, "spec": model.classifier or "lr",
-           "tuned_params": {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
-                            for k, v in model.tuned_params_.items()},
-           "selected": model.selected_, "funnel": model.chain_.funnel_.to_dict("records"),
-           "smote_samples": 0 if model.smote_samples_ is None else int(len(model.smote_samples_))}
-    if lasso is not None:
-        out["score"] = {"name": f"{name}_score", "lambda": lasso.lambda_, "rule": lasso.rule,
-                        "intercept": lasso.intercept_,
-                        "coefficients": {f: float(lasso.coef_[f]) for f in lasso.selected_},
-                        "formula": lasso.formula(f"{name}_score")}
-    return out
-
-
 def run_feature_model(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, seed: int,
-                      out_model: str, out_pred: str, out_coef: str, out_summary: str | None = None,
-                      name: str = "model", *, out_formula: str | None = None, out_importance: str | None = None,
-                      out_odds: str | None = None, sources: set[str] | None = None) -> None:
-    """The `train` rule for a feature model: fit the classifier on the training cohort's selected features.
-
-    Also, from the fitted model and the training rows only, for the report: the score formula(s)
-    (``out_formula``), feature importance (``out_importance``) and, for clinical models
-    (``sources`` without imaging, :func:`axilla.interpret.is_clinical`) or chains with ulogit /
-    stepwise steps, the univariable and multivariable odds ratios (``out_odds``).
-    """
-    import json
-
+                      out_model: str, out_pred: str) -> None:
+    """The `train` rule for a feature model: the classifier on the training cohort's selected
+    features (selection as fitted by `select`), predictions for everyone, OOF ones for training."""
     model: FeatureModel = load_model(selection_pkl)
     split = split.set_index("patient_id").loc[X.index].reset_index()
     is_train = (split.cohort == TRAIN).to_numpy()
@@ -236,44 +180,23 @@ def run_feature_model(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, 
     oof, oof_score = oof_proba(fresh, X[is_train], y[is_train], seed, with_score=True)
     save_model(model, out_model)
     write_csv(predictions_frame(split, proba, oof, score, oof_score if score is not None else None), out_pred)
-    write_csv(coefficient_table(model), out_coef)
-    if out_summary:
-        with atomic_path(out_summary) as tmp, open(tmp, "w") as fh:
-            json.dump(model_summary(model, name), fh, indent=1, default=float)
     log.info("trained %s on %d patients with %d features: %s", type(model.estimator_).__name__, is_train.sum(),
              len(model.selected_), ", ".join(model.selected_))
-    from .interpret import is_clinical
-
-    write_interpretation(model, X[is_train], y[is_train], seed, name, out_formula, out_importance, out_odds,
-                         clinical=is_clinical(sources))
 
 
-def write_interpretation(model: FeatureModel, X_train: pd.DataFrame, y_train, seed: int, name: str,
-                         out_formula: str | None, out_importance: str | None, out_odds: str | None,
-                         clinical: bool) -> None:
-    """formula.txt, importance.csv and odds_ratios.csv of a fitted feature model (training rows only)."""
-    from . import interpret
-
-    if out_formula:
-        with atomic_path(out_formula) as tmp:
-            tmp.write_text(interpret.formula_text(model, X_train, name), encoding="utf-8")
-    if out_importance:
-        D = model._design(X_train)
-        write_csv(interpret.importance_table(model.clf_, D, y_train, seed), out_importance)
-    if out_odds:
-        write_csv(interpret.odds_ratio_tables(model, X_train, y_train, clinical), out_odds)
-
-
-def run_fusion_model(base_preds: dict[str, str], seed: int, out_model: str, out_pred: str, out_coef: str,
-                     meta: str = "lr", *, out_formula: str | None = None, out_importance: str | None = None) -> None:
-    """The `train` rule for a post-fusion model: meta-classifier fitted on base models' OOF probabilities
-    (and, for the report, its formula and the importance of each base model on the training rows)."""
+def read_base_predictions(base_preds: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(split, OOF probabilities, full-fit probabilities) of a post-fusion model's base models."""
     frames = {name: pd.read_csv(p, dtype={"patient_id": str}).set_index("patient_id") for name, p in base_preds.items()}
-    first = next(iter(frames.values()))
-    split = first[["cohort", "y"]]
-    is_train = (split.cohort == TRAIN).to_numpy()
+    split = next(iter(frames.values()))[["cohort", "y"]]
     oof = pd.DataFrame({n: f.oof_prob for n, f in frames.items()})
     full = pd.DataFrame({n: f.prob for n, f in frames.items()})
+    return split, oof, full
+
+
+def run_fusion_model(base_preds: dict[str, str], seed: int, out_model: str, out_pred: str, meta: str) -> None:
+    """The `train_fusion` rule: a meta-classifier fitted on base models' OOF probabilities."""
+    split, oof, full = read_base_predictions(base_preds)
+    is_train = (split.cohort == TRAIN).to_numpy()
     model = FusionModel(meta=meta, random_state=seed).fit(oof[is_train], split.y[is_train])
     # Training rows are predicted from OOF inputs too, so training performance is not inflated
     # by base models that memorised their own training patients.
@@ -282,53 +205,4 @@ def run_fusion_model(base_preds: dict[str, str], seed: int, out_model: str, out_
     meta_oof = oof_proba(FusionModel(meta=meta, random_state=seed), oof[is_train], split.y[is_train].to_numpy(), seed)
     save_model(model, out_model)
     write_csv(predictions_frame(split.reset_index(), proba, meta_oof), out_pred)
-    terms = ["(intercept)", *[f"logit({c})" for c in model.columns_]]
-    if meta == "lr":
-        coef = pd.DataFrame({"term": terms, "coef": [model.clf_.intercept_[0], *model.clf_.coef_[0]]})
-        coef["odds_ratio"] = np.exp(coef.coef)
-    else:
-        coef = pd.DataFrame({"term": terms[1:], "coef": np.nan, "odds_ratio": np.nan})
-    write_csv(coef, out_coef)
     log.info("post-fusion (%s) of %s on %d training patients", meta, ", ".join(model.columns_), is_train.sum())
-    from . import interpret
-
-    if out_formula:
-        with atomic_path(out_formula) as tmp:
-            tmp.write_text(interpret.fusion_formula_text(model, int(is_train.sum())), encoding="utf-8")
-    if out_importance:
-        D = pd.DataFrame(_logit(oof[is_train].to_numpy(float)), columns=[f"logit(p_{c})" for c in model.columns_])
-        write_csv(interpret.importance_table(model.clf_, D, split.y[is_train].to_numpy(), seed), out_importance)
-
-
-def load_feature_tables(inputs, specs: list[str], variables: dict[str, str], blood: dict[str, str] | None = None):
-    """Read the tables a model's feature sources need; return (X, clinical kinds, split).
-
-    `inputs` maps names (clinical, split, radiomics, reproducible, deep) to CSV paths; `blood`
-    (count → clinical column) names the counts of the derived blood indices.
-    """
-    from .features import assemble
-
-    def read(name):
-        return pd.read_csv(inputs[name], dtype={"patient_id": str}) if name in inputs.keys() else None
-
-    clinical, split = read("clinical"), read("split")
-    keep = read("reproducible")
-    X, kinds = assemble(specs, clinical, variables, radiomics=read("radiomics"), deep=read("deep"),
-                        reproducible=set(keep.feature) if keep is not None else None,
-                        blood=blood) if specs else (None, {})
-    ids = split.patient_id.astype(str).to_numpy()
-    X = pd.DataFrame(index=pd.Index(ids, name="patient_id")) if X is None else X.loc[ids]
-    for name in inputs.keys():
-        if name.startswith("score_"):
-            X[name[len("score_"):] + "_score"] = score_column(pd.read_csv(inputs[name], dtype={"patient_id": str}), ids)
-    return X, kinds, split
-
-
-def score_column(pred: pd.DataFrame, ids) -> np.ndarray:
-    """A base model's score as a feature (score fusion, seeds 002-004): its out-of-fold score on
-    training patients, so the fusion model does not learn from a score fitted to those very
-    patients, and the full training fit's score for everyone else."""
-    if "score" not in pred.columns:
-        raise ValueError("score fusion needs a base model whose selection chain has a 'lasso' step")
-    pred = pred.set_index("patient_id").loc[list(ids)]
-    return np.where(pred.cohort == TRAIN, pred.oof_score, pred.score).astype(float)

@@ -1,6 +1,7 @@
 # Shared settings and input functions. The manifest is read at parse time (cheaply, structure
 # only) because it defines the per-image jobs; the `validate` rule does the full check.
 import json
+from dataclasses import asdict
 import shlex
 from types import SimpleNamespace
 
@@ -8,61 +9,58 @@ import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from axilla import demo as demo_module
-from axilla.errors import InputError
-from axilla.features import blood_config_problems
+from axilla.settings import load as load_settings
 from axilla.validate import load_manifest, roi_label
 
 # Shell rules run the package with this interpreter: the conda env's python under --use-conda,
 # otherwise the one running Snakemake (the venv), whatever is first on PATH.
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else shlex.quote(sys.executable)
 
-STUDY = config["study"]
+# Typed settings, built once; every cross-key problem (fusion bases, primary model, blood counts)
+# stops the run here, before any job.
+S = load_settings(config)
+STUDY = S.study
 RESULTS = f"results/{STUDY}"
-SEED = config["seed"]
-PRIMARY = config["primary_rater"]
-VIEWS = config["views"]
+SEED = S.seed
+PRIMARY = S.primary_rater
+VIEWS = S.views
 
-USE_DEMO = config["manifest"] is None and config["clinical"] is None
+USE_DEMO = S.manifest is None and S.clinical is None
 if USE_DEMO:
-    DEMO_DIR = f"resources/demo/n{config['demo']['n_patients']}_seed{SEED}"
+    DEMO_DIR = f"resources/demo/n{S.demo.n_patients}_seed{SEED}"
     MANIFEST = f"{DEMO_DIR}/manifest.csv"
     CLINICAL = f"{DEMO_DIR}/clinical.csv"
-    _plan = demo_module.plan(config["demo"]["n_patients"], SEED, config["demo"]["rater_fraction"])
+    _plan = demo_module.plan(S.demo.n_patients, SEED, S.demo.rater_fraction)
     _plan["image"] = [os.path.normpath(os.path.join(DEMO_DIR, p)) for p in _plan.image]
     _plan["mask"] = [os.path.normpath(os.path.join(DEMO_DIR, p)) for p in _plan["mask"]]
     _wanted = {(m, v) for m, vs in VIEWS.items() for v in vs}
     IMAGES = _plan[[(m, v) in _wanted for m, v in zip(_plan.modality, _plan.view)]].reset_index(drop=True)
 else:
-    if config["manifest"] is None or config["clinical"] is None:
-        raise ValueError("config: give both 'manifest' and 'clinical', or neither (demo cohort)")
-    MANIFEST = config["manifest"]
-    CLINICAL = config["clinical"]
-    IMAGES = load_manifest(MANIFEST, VIEWS, PRIMARY, config["validate"]["missing_view"],
-                           config["validate"]["confine_paths"])
+    MANIFEST = S.manifest
+    CLINICAL = S.clinical
+    IMAGES = load_manifest(MANIFEST, VIEWS, PRIMARY, S.validate.missing_view, S.validate.confine_paths)
 
 PATIENTS = sorted(IMAGES.patient_id.unique())
 VIEW_KEYS = [f"{m}_{v}" for m, vs in VIEWS.items() for v in vs]
-MODELS = config["models"]
-FEATURE_MODELS = [m for m, spec in MODELS.items() if "features" in spec]
-FUSION_MODELS = [m for m, spec in MODELS.items() if "fuse" in spec]
-for _m in FUSION_MODELS:
-    for _base in MODELS[_m]["fuse"]:
-        if _base not in FEATURE_MODELS:
-            raise ValueError(f"config models.{_m}.fuse: '{_base}' is not a feature model of this study")
-# Blood-index sources need their counts declared as clinical variables (validate keeps only those):
-# said now, not at selection after the images are done.
-_blood_problems = blood_config_problems(MODELS, config["clinical_variables"], config["blood"])
-if _blood_problems:
-    raise InputError(_blood_problems)
+MODELS = S.models
+# Three kinds of model, each trained by rules of its own (so the graph of rules has no loop):
+# feature models (select, train), score-fusion models, whose features include base feature
+# models' scores (select_scores, train_scores), and post-fusion models (train_fusion).
+PLAIN_MODELS = S.models_of("features")
+SCORE_MODELS = S.models_of("scores")
+FEATURE_MODELS = S.models_of("features", "scores")
+FUSION_MODELS = S.models_of("fusion")
+# Feature models with a logistic-regression classifier that ask for a nomogram.
+NOMOGRAM_MODELS = [m for m in FEATURE_MODELS if MODELS[m].nomogram]
 
 
 def _cohorts():
     from axilla.split import planned_cohorts
 
     table = None
-    if config["split"]["method"] == "column" and os.path.exists(CLINICAL):
+    if S.split.method == "column" and os.path.exists(CLINICAL):
         table = pd.read_csv(CLINICAL, sep=None, engine="python")
-    return planned_cohorts(config["split"], table)
+    return planned_cohorts(S.split, table)
 
 
 COHORTS = _cohorts()
@@ -112,11 +110,11 @@ def images_of_view(key):
 
 
 def model_feature_sources(model):
-    return {spec.split(":")[0] for spec in MODELS[model].get("features", [])}
+    return {spec.split(":")[0] for spec in MODELS[model].features}
 
 
 def radiomics_params(wildcards):
-    return config["radiomics"].get("params", {}).get(wildcards.modality, f"resources/radiomics/{wildcards.modality}.yaml")
+    return S.radiomics.params[wildcards.modality]
 
 
 def feature_inputs(wildcards):
@@ -134,6 +132,15 @@ def feature_inputs(wildcards):
 def model_inputs(wildcards):
     """Feature tables of a model plus, for score fusion, its base models' predictions (scores)."""
     inputs = feature_inputs(wildcards)
-    for base in MODELS[wildcards.model].get("scores", []):
+    for base in MODELS[wildcards.model].scores:
         inputs[f"score_{base}"] = f"{RESULTS}/models/{base}/predictions.csv"
     return inputs
+
+
+def interpret_inputs(wildcards):
+    """The fitted model, and the rows it was fitted on: its feature tables (feature and
+    score-fusion models) or its base models' predictions (post-fusion)."""
+    model = f"{RESULTS}/models/{wildcards.model}/model.pkl"
+    if MODELS[wildcards.model].kind == "fusion":
+        return {"model": model, **{b: f"{RESULTS}/models/{b}/predictions.csv" for b in MODELS[wildcards.model].fuse}}
+    return {"model": model, **model_inputs(wildcards)}

@@ -9,20 +9,20 @@ rule deep:
         # Grad-CAM examples of training patients (PNG, file name = caption); empty for random weights
         gradcam=directory(f"{RESULTS}/deep/gradcam/{{modality}}_{{view}}"),
     params:
-        settings=config["deep"],
+        settings=S.deep,
         primary_rater=PRIMARY,
         seed=SEED,
     log:
         f"{RESULTS}/logs/deep/{{modality}}_{{view}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/deep/{{modality}}_{{view}}.tsv"
-    threads: config["deep"]["threads"]
+    threads: S.deep.threads
     resources:
         mem_mb=8000,
         runtime=120,
         # a scheduler counter only (the job picks CUDA itself when it sees one): asked for when
         # deep.gpu is set, so local CPU runs never wait for a GPU slot
-        gpu=1 if config["deep"].get("gpu", False) else 0,
+        gpu=1 if S.deep.gpu else 0,
     conda:
         "../../envs/deep.yaml"
     script:

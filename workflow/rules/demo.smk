@@ -8,8 +8,8 @@ if USE_DEMO:
             files=sorted(set(_plan.image) | set(_plan["mask"])),
         params:
             outdir=lambda wildcards, output: os.path.dirname(output.manifest),
-            n_patients=config["demo"]["n_patients"],
-            rater_fraction=config["demo"]["rater_fraction"],
+            n_patients=S.demo.n_patients,
+            rater_fraction=S.demo.rater_fraction,
             seed=SEED,
         log:
             f"{RESULTS}/logs/demo.log",

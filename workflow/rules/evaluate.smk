@@ -1,6 +1,5 @@
-EVAL = config["evaluate"]
-READERS = EVAL["readers"]
-OPTIMISM_MODELS = FEATURE_MODELS if EVAL["optimism_bootstraps"] > 0 else []
+READERS = S.evaluate.readers
+OPTIMISM_MODELS = FEATURE_MODELS if S.evaluate.optimism_bootstraps > 0 else []
 
 
 rule evaluate:
@@ -32,8 +31,7 @@ rule evaluate:
     params:
         models=list(MODELS),
         cohorts=COHORTS,
-        readers=READERS,
-        reader_threshold=EVAL["reader_threshold"],
+        settings=S.evaluate,
     log:
         f"{RESULTS}/logs/evaluate.log",
     benchmark:
@@ -53,16 +51,16 @@ rule optimism:
     input:
         # with its base models' scores: a score-fusion model is refitted on them as given (out-of-fold)
         unpack(model_inputs),
-        selection=rules.select.output.selection,
+        selection=f"{RESULTS}/selection/{{model}}/selection.pkl",
     output:
         f"{RESULTS}/models/{{model}}/optimism.csv",
     wildcard_constraints:
         model="|".join(FEATURE_MODELS) or "^$",
     params:
-        features=lambda wc: MODELS[wc.model]["features"],
-        variables=config["clinical_variables"],
-        blood=config["blood"],
-        n_boot=EVAL["optimism_bootstraps"],
+        features=lambda wc: MODELS[wc.model].features,
+        variables=S.clinical_variables,
+        blood=S.blood,
+        n_boot=S.evaluate.optimism_bootstraps,
         seed=SEED,
     log:
         f"{RESULTS}/logs/optimism/{{model}}.log",

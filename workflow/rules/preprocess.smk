@@ -11,15 +11,15 @@ rule preprocess:
         python=PYTHON,
         image=lambda wc: shlex.quote(image_rows(wc).image.iloc[0]),
         masks=lambda wc: " ".join(f"--mask {shlex.quote(f'{r}={m}')}" for r, m in mask_paths(wc).items()),
-        settings=lambda wc: shlex.quote(json.dumps(config["preprocess"].get(wc.modality, {}))),
-        extra=lambda wc: rule_extra_args(IMAGES, wc.patient, wc.modality, wc.view, config["preprocess"]),
+        settings=lambda wc: shlex.quote(json.dumps(asdict(S.preprocess[wc.modality]))),
+        extra=lambda wc: rule_extra_args(IMAGES, wc.patient, wc.modality, wc.view, S.preprocess[wc.modality]),
         primary=shlex.quote(PRIMARY),
     log:
         f"{RESULTS}/logs/preprocess/{{patient}}/{{modality}}_{{view}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/preprocess/{{patient}}/{{modality}}_{{view}}.tsv"
     # ITK / ANTs use this many threads in the job (N4 and resampling of a 3D image).
-    threads: lambda wc: config["preprocess"].get(wc.modality, {}).get("threads", 1)
+    threads: lambda wc: S.preprocess[wc.modality].threads
     resources:
         mem_mb=2000,
         runtime=15,

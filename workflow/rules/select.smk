@@ -6,18 +6,15 @@ rule select:
         selection=f"{RESULTS}/selection/{{model}}/selection.pkl",
         selected=f"{RESULTS}/selection/{{model}}/selected.csv",
         funnel=f"{RESULTS}/selection/{{model}}/funnel.csv",
-        odds_ratios=f"{RESULTS}/selection/{{model}}/odds_ratios.csv",
         lasso_path=f"{RESULTS}/selection/{{model}}/lasso_path.csv",
         lasso_cv=f"{RESULTS}/selection/{{model}}/lasso_cv.csv",
     wildcard_constraints:
-        model="|".join(FEATURE_MODELS) or "^$",
+        model="|".join(PLAIN_MODELS) or "^$",
     params:
-        features=lambda wc: MODELS[wc.model]["features"],
-        spec=lambda wc: MODELS[wc.model],
-        variables=config["clinical_variables"],
-        blood=config["blood"],
-        settings=config["select"],
-        impute=config["missing"]["strategy"],
+        model=lambda wc: MODELS[wc.model],
+        variables=S.clinical_variables,
+        blood=S.blood,
+        impute=S.missing.strategy,
         seed=SEED,
     log:
         f"{RESULTS}/logs/select/{{model}}.log",
@@ -31,6 +28,13 @@ rule select:
         "../../envs/stats.yaml"
     script:
         "../scripts/select.py"
+
+
+# Score fusion: the same selection, for models whose features include base models' scores. A rule
+# of its own, so the rule graph reads select -> train -> select_scores -> train_scores (no loop).
+use rule select as select_scores with:
+    wildcard_constraints:
+        model="|".join(SCORE_MODELS) or "^$",
 
 
 rule selection_funnel:

@@ -5,8 +5,8 @@ rule split:
     output:
         f"{RESULTS}/split/split.csv",
     params:
-        settings=config["split"],
-        outcome=config["outcome"],
+        settings=S.split,
+        outcome=S.outcome,
         seed=SEED,
     log:
         f"{RESULTS}/logs/split.log",

@@ -13,14 +13,14 @@ rule validate:
     params:
         views=VIEWS,
         primary_rater=PRIMARY,
-        outcome=config["outcome"],
-        variables=config["clinical_variables"],
-        settings=config["validate"],
+        outcome=S.outcome,
+        variables=S.clinical_variables,
+        settings=S.validate,
         labels={m: roi_label(radiomics_params(SimpleNamespace(modality=m))) for m in VIEWS},
-        split=config["split"],
+        split=S.split,
         # 2D spacing fallback and mask alignment tolerance: validation applies preprocessing's rule.
-        preprocess=config["preprocess"],
-        folds=config["select"].get("lasso", {}).get("folds", 5),
+        preprocess=S.preprocess,
+        folds=S.select["lasso"]["folds"],
         seed=SEED,
     log:
         f"{RESULTS}/logs/validate.log",

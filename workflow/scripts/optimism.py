@@ -2,7 +2,7 @@ from axilla.io import setup_logging
 
 setup_logging(snakemake.log[0])
 from axilla.evaluate import run_optimism
-from axilla.train import load_feature_tables
+from axilla.features import load_feature_tables
 
 p = snakemake.params
 X, _, split = load_feature_tables(snakemake.input, p.features, p.variables, p.blood)

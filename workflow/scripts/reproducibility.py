@@ -4,5 +4,5 @@ setup_logging(snakemake.log[0])
 from axilla import reproducibility
 
 s = snakemake.params.settings
-reproducibility.run(snakemake.input[0], s["pairs"], s["icc"], s["threshold"], snakemake.output.icc,
+reproducibility.run(snakemake.input[0], s.pairs, s.icc, s.threshold, snakemake.output.icc,
                     snakemake.output.keep)

@@ -1,0 +1,242 @@
+"""The `deep` rule: honest weights (file / fine-tuned / random) and the features of one view.
+
+Where the weights come from is recorded in a provenance dict whose `description` says it in plain
+words. Fine-tuning sees only the training images and labels it is given: `prepare_model` has no
+parameter through which evaluation data could reach it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import monai
+import numpy as np
+import torch
+
+from ..settings import Deep
+from ..io import atomic_path, write_csv
+from .backbones import build_backbone, choose_device, extract_features, feature_dim, set_determinism, set_threads
+from .cam import gradcam_examples
+from .finetuning import FINETUNE_DEFAULTS, check_training_data, finetune
+from .inputs import make_inputs
+from .weights import load_file_spec, state_dict_sha256
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class _Build:
+    """The network asked for, and the provenance record its weights are written into."""
+
+    name: str
+    spatial_dims: int
+    in_channels: int
+    prov: dict
+
+    def model(self, file_spec: dict | None = None) -> torch.nn.Module:
+        arch = dict((file_spec or {}).get("architecture") or {})
+        self.prov["architecture_overrides"] = arch
+        return build_backbone(self.name, self.spatial_dims, in_channels=self.in_channels, **arch)
+
+    def load(self, model: torch.nn.Module, spec: dict) -> str:
+        """Load a file spec into `model`, record it; the load in words."""
+        self.prov["file"], words = load_file_spec(model, spec)
+        self.prov["sha256"] = self.prov["file"]["sha256"]
+        return words
+
+
+def _random_weights(b: _Build, weights: dict, seed: int) -> torch.nn.Module:
+    if set(weights) - {"source"}:
+        raise ValueError(f"random weights take no settings; got {sorted(weights)}")
+    model = b.model()
+    b.prov["description"] = (
+        f"random initialisation of {b.name} ({b.spatial_dims}D, seed {seed}); no pretrained or "
+        "fine-tuned weights, so the features come from an untrained network"
+    )
+    return model
+
+
+def _file_weights(b: _Build, weights: dict) -> torch.nn.Module:
+    model = b.model(weights)
+    words = b.load(model, weights)
+    b.prov["description"] = f"{b.name} ({b.spatial_dims}D) loaded {words}"
+    return model
+
+
+def _finetune_start(b: _Build, init) -> tuple[torch.nn.Module, str]:
+    """The network fine-tuning starts from ("random", a weights path or a file spec), in words."""
+    if init == "random":
+        return b.model(), "random initialisation"
+    spec = {"source": "file", "path": init} if isinstance(init, (str, os.PathLike)) else dict(init)
+    spec.pop("source", None)
+    model = b.model(spec)
+    return model, b.load(model, spec)
+
+
+def _finetuned_weights(b: _Build, weights: dict, train_images, train_labels, seed: int, device: str,
+                       train_groups) -> torch.nn.Module:
+    unknown = set(weights) - set(FINETUNE_DEFAULTS) - {"source"}
+    if unknown:
+        raise ValueError(
+            f"unknown fine-tuning setting(s) {sorted(unknown)}; allowed: {sorted(FINETUNE_DEFAULTS)}"
+        )
+    if train_images is None or train_labels is None:
+        raise ValueError("fine-tuning needs train_images and train_labels (training patients only)")
+    images, labels = check_training_data(train_images, train_labels, b.spatial_dims, b.in_channels)
+    settings = {k: v for k, v in weights.items() if k != "source"}
+    model, init_words = _finetune_start(b, settings.get("init", FINETUNE_DEFAULTS["init"]))
+    rec = finetune(model, images, labels, settings, seed, device, train_groups)
+    b.prov["finetune"] = rec
+    b.prov.update(epochs_run=rec["epochs_run"], best_epoch=rec["best_epoch"], best_val_loss=rec["best_val_loss"])
+    n_pat = len(set(train_groups)) if train_groups is not None else len(labels)
+    b.prov["description"] = _finetune_words(b, init_words, rec, n_pat)
+    return model
+
+
+def _finetune_words(b: _Build, init_words: str, rec: dict, n_pat: int) -> str:
+    stop = f"early stop at epoch {rec['epochs_run']}, " if rec["early_stopped"] else ""
+    if rec["best_val_loss"] is not None:
+        tail = f"({stop}best epoch {rec['best_epoch']}, best validation loss {rec['best_val_loss']:.3f})"
+    else:
+        tail = "(no inner validation split; last epoch kept)"
+    return (
+        f"{b.name} ({b.spatial_dims}D) fine-tuned from {init_words} on {n_pat} training patients "
+        f"({rec['n_train']} inner-training / {rec['n_val']} inner-validation images) "
+        f"for {rec['epochs_run']} epochs {tail}"
+    )
+
+
+def prepare_model(
+    name: str,
+    spatial_dims: int,
+    weights: dict,
+    train_images: np.ndarray | None = None,
+    train_labels: np.ndarray | None = None,
+    seed: int = 0,
+    threads: int | None = 1,
+    device: str | None = None,
+    *,
+    in_channels: int = 1,
+    train_groups: Sequence | None = None,
+) -> tuple[torch.nn.Module, dict]:
+    """Build the backbone and give it the weights `weights` asks for; return (model, provenance).
+
+    weights: {"source": "file", "path": ..., ["strict": true], ["input_norm": "imagenet"],
+              ["architecture": {MONAI ResNet overrides}]}
+           | {"source": "finetune", **FINETUNE_DEFAULTS overrides}   (init: "random" | path | file dict)
+           | {"source": "random"}
+    train_images / train_labels (training patients only) are needed for "finetune" and unused
+    otherwise; train_groups (patient ids) keeps a patient's images on one side of the inner split.
+    The model comes back in eval mode on `device` (default: choose_device()).
+    """
+    device = device or choose_device()
+    set_threads(threads)
+    set_determinism(seed)
+    if not isinstance(weights, dict) or "source" not in weights:
+        raise ValueError("weights must be a mapping with a 'source' of 'file', 'finetune' or 'random'")
+    source = weights["source"]
+    prov: dict = {"source": source, "backbone": name, "spatial_dims": spatial_dims, "seed": seed,
+                  "device": device, "torch": torch.__version__, "monai": monai.__version__}
+    b = _Build(name, spatial_dims, in_channels, prov)
+    if source == "random":
+        model = _random_weights(b, weights, seed)
+    elif source == "file":
+        model = _file_weights(b, weights)
+    elif source == "finetune":
+        model = _finetuned_weights(b, weights, train_images, train_labels, seed, device, train_groups)
+    else:
+        raise ValueError(f"unknown weights source {source!r}; choose 'file', 'finetune' or 'random'")
+    model.to(device).eval()
+    prov["feature_dim"] = feature_dim(model)
+    prov["model_sha256"] = state_dict_sha256(model)
+    return model, prov
+
+
+# --------------------------------------------------------------------------- the rule's entry point
+
+
+def _read_cases(prep_dirs: Sequence[str], primary_rater: str) -> tuple[list[str], list, list]:
+    """(patient ids, image arrays, primary-rater mask arrays) of preprocess/<patient>/<MOD>_<view> folders."""
+    import SimpleITK as sitk
+
+    patients = [Path(d).parent.name for d in prep_dirs]
+    images, masks = [], []
+    for d in prep_dirs:
+        images.append(sitk.GetArrayFromImage(sitk.ReadImage(str(Path(d) / "image.nii.gz"))))
+        masks.append(sitk.GetArrayFromImage(sitk.ReadImage(str(Path(d) / f"mask-{primary_rater}.nii.gz"))))
+    return patients, images, masks
+
+
+def _input_size(settings: Deep, dims: int) -> tuple[int, ...]:
+    return tuple(settings.size_3d if dims == 3 else settings.size_2d)
+
+
+def _run_device(settings: Deep, modality: str, view: str) -> str:
+    """The device this job sees, logged (a GPU asked for but not visible is warned about)."""
+    device = choose_device()
+    if settings.gpu and device == "cpu":
+        log.warning("deep.gpu is set but no CUDA device is visible to this job; running on the CPU")
+    log.info("%s %s: device %s%s", modality, view, device,
+             f" ({torch.cuda.get_device_name(0)})" if device == "cuda" else f" ({torch.get_num_threads()} threads)")
+    return device
+
+
+def _write_features(feats: np.ndarray, patients: list[str], prefix: str, path: str) -> None:
+    import pandas as pd
+
+    table = pd.DataFrame(feats, columns=[f"{prefix}_deep_{i:04d}" for i in range(feats.shape[1])])
+    table.insert(0, "patient_id", patients)
+    write_csv(table.sort_values("patient_id"), path)
+
+
+def _gradcam_record(out_dir: Path, weights: dict, model, x, y, is_train, label: str, seed: int, device: str,
+                    mask_crops) -> dict:
+    if weights.get("source") == "random":
+        return {"files": [], "note": "no Grad-CAM: the network is randomly initialised (neither "
+                                     "fine-tuned nor loaded from a file), so its maps explain nothing"}
+    return gradcam_examples(model, x, y, is_train, str(out_dir), label, seed, device=device, mask_crops=mask_crops)
+
+
+def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, settings: Deep, primary_rater: str,
+        seed: int, threads: int, out_features: str, out_provenance: str, out_gradcam: str | None = None) -> None:
+    """Deep features of one modality × view for every patient.
+
+    The network sees only training-cohort patients while its weights are fitted, so the
+    features of evaluation cohorts come from a network trained without them. With
+    ``out_gradcam`` (a folder), Grad-CAM examples of training patients when the weights were
+    fine-tuned or loaded from a file; for a randomly initialised network the folder stays empty
+    and the provenance says why.
+    """
+    import pandas as pd
+
+    split = pd.read_csv(split_csv, dtype={"patient_id": str}).set_index("patient_id")
+    patients, images, masks = _read_cases(prep_dirs, primary_rater)
+    dims = 3 if modality == "MRI" else 2
+    size, margin = _input_size(settings, dims), settings.margin
+    x = make_inputs(images, masks, dims, size, margin=margin)
+    is_train = split.loc[patients, "cohort"].to_numpy() == "train"
+    y = split.loc[patients, "y"].to_numpy()
+    name, weights = settings.backbone[modality], dict(settings.weights)
+    device = _run_device(settings, modality, view)
+    model, prov = prepare_model(name, dims, weights, train_images=x[is_train], train_labels=y[is_train], seed=seed,
+                                threads=threads, device=device)
+    feats = extract_features(model, x, batch_size=settings.batch_size, device=device, threads=threads)
+    _write_features(feats, patients, f"{modality}_{view}", out_features)
+    prov.update(backbone=name, spatial_dims=dims, input_size=list(size), device=device, n_patients=len(patients),
+                n_train=int(is_train.sum()))
+    if out_gradcam:
+        def mask_crops(idx):  # the masks cropped like their images: where the ROI is in a 3D crop
+            sel = [masks[i] for i in idx]
+            return make_inputs(sel, sel, dims, size, margin=margin)
+
+        with atomic_path(out_gradcam, directory=True) as tmp:
+            prov["gradcam"] = _gradcam_record(tmp, weights, model, x, y, is_train, f"{modality} {view}", seed,
+                                              device, mask_crops)
+    with atomic_path(out_provenance) as tmp:
+        tmp.write_text(json.dumps(prov, indent=2, sort_keys=True, default=str) + "\n")
+    log.info("%s %s: %s; %d features per patient on %s", modality, view, prov.get("description", ""),
+             feats.shape[1], device)

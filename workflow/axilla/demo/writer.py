@@ -1,0 +1,89 @@
+"""Writing the cohort: images, masks, tables, README.md and, last, the manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..io import atomic_path
+from .base import check_args
+from .cohort import Patient, clinical_frame, cohort, truth_table
+from .geometry import Grid
+from .plan import plan
+from .readme import readme
+from .renderers import rater_masks, render
+
+
+def generate(outdir, n_patients: int, seed: int, rater_fraction: float, workers: int = 1) -> None:
+    """Write the demo cohort to ``outdir``: images, masks, clinical.csv, truth.csv, README.md and,
+    last, manifest.csv (so its presence means the cohort is complete). ``workers`` processes render
+    patients in parallel; each patient has its own random streams, so the files do not depend on it."""
+    check_args(n_patients, seed, rater_fraction)
+    n, seed, rater_fraction = int(n_patients), int(seed), float(rater_fraction)
+    out = Path(outdir)
+    manifest = plan(n, seed, rater_fraction)
+    patients = cohort(n, seed, rater_fraction)
+    _write_patients(patients, out, seed, workers)
+    _write_text(_csv(clinical_frame(patients)), out / "clinical.csv")
+    _write_text(_csv(truth_table(n, seed, rater_fraction)), out / "truth.csv")
+    _write_text(readme(n, seed, rater_fraction), out / "README.md")
+    _write_text(_csv(manifest), out / "manifest.csv")
+
+
+def _write_patients(patients: list[Patient], out: Path, seed: int, workers: int) -> None:
+    n = len(patients)
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(int(workers), n)) as pool:
+            list(pool.map(_write_patient, patients, [out] * n, [seed] * n, chunksize=4))
+    else:
+        for p in patients:
+            _write_patient(p, out, seed)
+
+
+def _write_patient(p: Patient, out: Path, seed: int) -> None:
+    """One patient's images and every rater's masks."""
+    (out / "images" / p.pid).mkdir(parents=True, exist_ok=True)
+    (out / "masks" / p.pid).mkdir(parents=True, exist_ok=True)
+    for v, (modality, view, img, grid, roi) in enumerate(render(p, seed)):
+        stem = f"{modality}_{view}"
+        _write_image(img, grid, out / "images" / p.pid / f"{stem}.nii.gz")
+        for rater, m in rater_masks(p, v, roi, seed).items():
+            _check_mask(m, f"{p.pid} {stem} rater {rater}")
+            _write_image(m.astype(np.uint8), grid, out / "masks" / p.pid / f"{stem}_{rater}.nii.gz")
+
+
+def _check_mask(mask: np.ndarray, where: str) -> None:
+    # A violated invariant here is a generator bug, not a user error.
+    if not mask.any():
+        raise RuntimeError(f"demo generator produced an empty mask: {where}")
+    border = np.zeros_like(mask)
+    border[tuple(slice(1, -1) for _ in mask.shape)] = True
+    if (mask & ~border).any():
+        raise RuntimeError(f"demo generator produced a mask touching the image border: {where}")
+
+
+def _to_sitk(arr: np.ndarray, grid: Grid) -> sitk.Image:
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(tuple(float(s) for s in grid.spacing))
+    img.SetOrigin(grid.origin)
+    img.SetDirection(tuple(np.eye(arr.ndim).ravel().tolist()))
+    return img
+
+
+def _write_image(arr: np.ndarray, grid: Grid, path: Path) -> None:
+    # SimpleITK picks the format by the name's ending, so the temporary keeps ".nii.gz".
+    with atomic_path(path, suffix=".nii.gz") as tmp:
+        sitk.WriteImage(_to_sitk(arr, grid), str(tmp), True)
+
+
+def _csv(df) -> str:
+    return df.to_csv(index=False, lineterminator="\n")
+
+
+def _write_text(text: str, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")

@@ -1,0 +1,51 @@
+"""Statistics of model evaluation, each pinned to a named reference definition.
+
+The statistics modules are pure (arrays in, numbers or DataFrames out); `stage` holds the rules'
+entry points (`run`, `evaluate_cohorts`, `run_optimism`), the only code here that reads or
+writes files. The definitions follow the references that radiology papers cite, so numbers can
+be checked against R by a reviewer:
+
+* AUC           Mann-Whitney statistic, "higher score = positive", never flipped.   (discrimination)
+* DeLong        R pROC `ci.auc(method="delong")` / `roc.test(method="delong", paired=TRUE)`.
+* Calibration   R rms `val.prob` (logistic recalibration; p of exactly 0 or 1 left out).  (calibration)
+* HL            Hosmer-Lemeshow with `pandas.qcut` decile groups.
+* NRI / IDI     R Hmisc `improveProb` (category-free NRI, IDI, their standard errors).  (reclassification)
+* Net benefit   Vickers & Elkin decision-curve analysis, "p >= pt is treated".  (decision)
+
+Scores of exactly tied predictions are handled explicitly everywhere; see each docstring.
+"""
+
+from .calibration import brier, calibration_intercept_slope, hosmer_lemeshow
+from .decision import (
+    DCA_COLUMNS,
+    DEFAULT_DCA_THRESHOLDS,
+    REFERENCE_STRATEGIES,
+    clinical_impact,
+    decision_curve,
+    net_benefit,
+)
+from .discrimination import auc_ci_delong, auc_variance_delong, delong_test, roc_auc
+from .optimism import OPTIMISM_COLUMNS, bootstrap_optimism_auc, refit_optimism_table
+from .readers import (
+    READER_COLUMNS,
+    READER_PAIR_COLUMNS,
+    READER_VS_MODEL_COLUMNS,
+    reader_calls,
+    reader_frame,
+    reader_problems,
+    reader_tables,
+)
+from .reclassification import idi, nri_continuous
+from .stage import evaluate_cohorts, load_readers, run, run_optimism
+from .tables import METRIC_COLUMNS, PAIRWISE_COLUMNS, metrics_table, pairwise_table
+from .thresholds import threshold_metrics, youden_threshold
+
+__all__ = [
+    "DCA_COLUMNS", "DEFAULT_DCA_THRESHOLDS", "METRIC_COLUMNS", "OPTIMISM_COLUMNS", "PAIRWISE_COLUMNS",
+    "READER_COLUMNS", "READER_PAIR_COLUMNS", "READER_VS_MODEL_COLUMNS", "REFERENCE_STRATEGIES",
+    "auc_ci_delong", "auc_variance_delong", "bootstrap_optimism_auc", "brier", "calibration_intercept_slope",
+    "clinical_impact", "decision_curve", "delong_test", "evaluate_cohorts", "hosmer_lemeshow", "idi",
+    "load_readers", "metrics_table", "net_benefit", "nri_continuous", "pairwise_table", "reader_calls",
+    "reader_frame", "reader_problems", "reader_tables", "refit_optimism_table", "roc_auc", "run",
+    "run_optimism", "threshold_metrics", "youden_threshold",
+]

@@ -1,0 +1,194 @@
+"""One image and all raters' masks through every step, into one output folder (`preprocess_image`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+
+from ..errors import InputError, Problem
+from ..io import atomic_path, read_image, spacing_source, write_image
+from .masks import align_mask, read_mask, select_label, touches_border
+from ..settings import Preprocess
+from .steps import (as_float32, chest_wall_side, dce_select, flip_x, foreground_mask, interpolator, n4_correct,
+                    normalize, resample)
+
+log = logging.getLogger(__name__)
+
+
+def set_threads(threads: int) -> None:
+    """ITK's thread pool (SimpleITK and ANTsPy's own ITK, which reads the variable on import)."""
+    import SimpleITK as sitk
+
+    threads = max(1, int(threads))
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(threads)
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
+def preprocess_image(image_path: str, masks: dict[str, str], modality: str, view: str,
+                     settings: Preprocess, out_dir: str, threads: int = 1,
+                     pixel_spacing=None, pre_image_path: str | None = None, primary: str | None = None) -> dict:
+    """Preprocess one image and all raters' masks of it into `out_dir` (written atomically).
+
+    Writes `image.nii.gz`, `mask-<rater>.nii.gz`, `ring-<rater>.nii.gz` (with `ring_mm`),
+    `qc.png` (mask contour over the preprocessed image) and `qc.json` (the QC record).
+    """
+    import SimpleITK as sitk
+
+    from .. import qc
+
+    set_threads(threads)
+    image = read_image(image_path, pixel_spacing=pixel_spacing, fallback_spacing=settings.pixel_spacing)
+    spacing_from = spacing_source(image)
+    raw_spacing = list(image.GetSpacing())
+    steps, warnings = [], []
+    image = _select_phase(image, view, settings, pre_image_path, steps)
+    raw_range = _range(image)
+    roi = _read_masks(masks, image, image_path, settings.label_for(view), settings.align_tolerance_voxels, warnings)
+    image, roi = _orient(image, roi, settings.flip, steps)
+    image = _correct_resample_normalise(image, view, settings, steps)
+    out_masks, rings = _final_masks(roi, image, masks, image_path, modality, settings, warnings)
+    if settings.ring_mm:
+        steps.append(f"peritumoral ring {settings.ring_mm:g} mm")
+    record = qc.qc_record(image_path=image_path, modality=modality, view=view, image=image,
+                          masks={r: sitk.GetArrayViewFromImage(m) for r, m in out_masks.items()},
+                          spacing_source=spacing_from, raw_spacing=raw_spacing, raw_range=raw_range,
+                          steps=steps, warnings=warnings)
+    _write(out_dir, image, out_masks, rings, primary, record)
+    for w in warnings:
+        log.warning("%s %s %s: %s", modality, view, image_path, w)
+    log.info("%s %s %s: %s", modality, view, image_path, "; ".join(steps))
+    return record
+
+
+def _select_phase(image, view: str, settings: Preprocess, pre_image_path: str | None, steps: list):
+    """DCE phase / pre-contrast subtraction, then a float32 copy that keeps only the geometry."""
+    pre = read_image(pre_image_path) if pre_image_path else None
+    image, step = dce_select(image, view, settings.dce, pre, pre_image_path)
+    if step:
+        steps.append(step)
+    return as_float32(image)
+
+
+def _read_masks(masks: dict[str, str], image, image_path: str, label: int | None, tolerance: float,
+                warnings: list) -> dict:
+    """Every rater's ROI (the configured label) on the image grid; small misalignments resampled."""
+    roi = {}
+    for rater, mpath in sorted(masks.items()):
+        m = read_mask(mpath, image)
+        m, warn = align_mask(select_label(m, label, mpath), image, mpath, image_path, tolerance)
+        if warn:
+            warnings.append(f"rater {rater}: {warn}")
+        roi[rater] = m
+    return roi
+
+
+def _orient(image, roi: dict, flip: str, steps: list):
+    """MG (2D): the chest wall to the configured side, every mask mirrored with the image."""
+    if flip != "none" and image.GetDimension() == 2:
+        want = flip.removeprefix("chest_wall_")
+        side = chest_wall_side(image)
+        if side != want:
+            image = flip_x(image)
+            roi = {r: flip_x(m) for r, m in roi.items()}
+            steps.append(f"flipped left-right (chest wall was {side})")
+    return image, roi
+
+
+def _correct_resample_normalise(image, view: str, settings: Preprocess, steps: list):
+    """N4 (3D views not skipped), resampling, clipping and normalisation of the image alone."""
+    n4 = settings.n4
+    if n4.enabled and image.GetDimension() == 3 and view not in n4.skip_views:
+        fg = foreground_mask(image) if n4.mask == "foreground" else None
+        image = n4_correct(image, n4, fg)
+        steps.append(f"N4 ({n4.backend}, shrink {n4.shrink}, iterations {list(n4.iterations)}, mask {n4.mask})")
+    if settings.spacing is not None:
+        interp = interpolator(settings.interpolation, image.GetDimension())
+        image = resample(image, settings.spacing, interp)
+        steps.append(f"resampled to {tuple(settings.spacing)} mm "
+                     f"({settings.interpolation or ('bspline' if image.GetDimension() == 3 else 'linear')})")
+    image = normalize(image, settings.normalize, settings.normalize_region, settings.clip_percentiles)
+    if settings.clip_percentiles:
+        steps.append(f"clipped to percentiles {list(settings.clip_percentiles)} ({settings.normalize_region})")
+    steps.append(f"normalised ({settings.normalize}, {settings.normalize_region})")
+    return image
+
+
+def _final_masks(roi: dict, image, masks: dict[str, str], image_path: str, modality: str,
+                 settings: Preprocess, warnings: list) -> tuple[dict, dict]:
+    """Every rater's mask on the preprocessed grid (nearest neighbour), checked for size and border
+    contact, and its peritumoral ring when `ring_mm` is set. Returns (masks, rings) by rater."""
+    import SimpleITK as sitk
+
+    out_masks, rings = {}, {}
+    for rater, before in roi.items():
+        m = sitk.Resample(before, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        _check_roi_size(m, before, masks[rater], image_path, modality, settings.min_roi_voxels)
+        axes = touches_border(sitk.GetArrayViewFromImage(m))
+        if axes:
+            warnings.append(f"rater {rater}: ROI touches the image border along {', '.join(axes)}")
+        out_masks[rater] = m
+        if settings.ring_mm:
+            rings[rater] = _ring(m, image, settings.ring_mm)
+    return out_masks, rings
+
+
+def _check_roi_size(mask, before, mask_path: str, image_path: str, modality: str, min_voxels: int) -> None:
+    """An ROI that vanished or shrank below `min_voxels` on the preprocessed grid is an input error."""
+    import SimpleITK as sitk
+
+    n = int(sitk.GetArrayViewFromImage(mask).sum())
+    n_raw = int(sitk.GetArrayViewFromImage(before).sum())
+    if n == 0:
+        raise InputError(Problem(mask_path, f"mask is empty on the preprocessed grid of {image_path} "
+                                            f"({n_raw} voxels before resampling)"))
+    if n < min_voxels:
+        raise InputError(Problem(mask_path, f"ROI has {n} voxels after preprocessing ({n_raw} before), fewer "
+                                            f"than preprocess.{modality}.min_roi_voxels = {min_voxels}"))
+
+
+def _ring(mask, image, ring_mm: float):
+    """The peritumoral ring of a preprocessed mask, as a uint8 image on the image grid."""
+    import SimpleITK as sitk
+
+    from ..roi import peritumoral_ring
+
+    ring = sitk.GetImageFromArray(peritumoral_ring(sitk.GetArrayViewFromImage(mask), image.GetSpacing()[::-1],
+                                                   ring_mm).astype(np.uint8))
+    ring.CopyInformation(image)
+    return ring
+
+
+def _write(out_dir: str, image, masks: dict, rings: dict, primary: str | None, record: dict) -> None:
+    """The output folder, atomically: image, masks, rings, QC overlay of the primary rater, QC record."""
+    import SimpleITK as sitk
+
+    from .. import qc
+
+    with atomic_path(out_dir, directory=True) as tmp:
+        write_image(image, tmp / "image.nii.gz")
+        for rater, m in masks.items():
+            write_image(m, tmp / f"mask-{rater}.nii.gz")
+        for rater, m in rings.items():
+            write_image(m, tmp / f"ring-{rater}.nii.gz")
+        shown = primary if primary in masks else sorted(masks)[0]
+        qc.overlay_png(sitk.GetArrayViewFromImage(image), sitk.GetArrayViewFromImage(masks[shown]), tmp / "qc.png",
+                       spacing=image.GetSpacing()[::-1])
+        (tmp / "qc.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _range(image) -> list[float]:
+    import SimpleITK as sitk
+
+    a = sitk.GetArrayViewFromImage(image)
+    return [float(a.min()), float(a.max())]
+
+
+def raters_in(prep_dir, roi: str = "mask") -> list[str]:
+    """Raters whose masks (`roi="mask"`) or peritumoral rings (`roi="ring"`) a preprocessed image
+    folder holds."""
+    from pathlib import Path
+
+    return sorted(p.name[len(f"{roi}-"):-len(".nii.gz")] for p in Path(prep_dir).glob(f"{roi}-*.nii.gz"))

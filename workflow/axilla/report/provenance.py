@@ -1,0 +1,83 @@
+"""Provenance for the report: which input files (by sha256), weights and software made this run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from ..io import file_sha256
+from ..settings import Study as Settings
+
+PACKAGES = ["axilla", "snakemake", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "pingouin",
+            "simpleitk", "pyradiomics-bhklab", "torch", "monai", "antspyx", "matplotlib", "networkx"]
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def weights_file(value) -> str | None:
+    """The file of a `deep.weights` entry: `path` is one; `init` is "random", a path, or a file
+    spec {"source": "file", "path": ..., ...} (the schema allows an object), named by its path."""
+    if isinstance(value, Mapping):
+        value = value.get("path")
+    return value if isinstance(value, (str, os.PathLike)) and str(value) else None
+
+
+def input_files(inputs: Mapping[str, object], settings: Settings) -> list[tuple[str, str]]:
+    """(label, path) of the configured input files that exist: manifest, clinical table,
+    radiomics parameter files, deep-learning weight files."""
+    files = [(k, inputs[k]) for k in ("manifest", "clinical_raw") if inputs.get(k)]
+    for m, p in sorted((m, p) for m, p in settings.radiomics.params.items() if m in settings.views):
+        if os.path.exists(p):
+            files.append((f"radiomics params {m}", p))
+    w = settings.deep.weights
+    for key in ("path", "init"):
+        p = weights_file(w.get(key))
+        if p and os.path.exists(p):
+            files.append((f"deep weights ({key})", p))
+    return files
+
+
+def image_set_row(validated_manifest: str) -> dict[str, str]:
+    """One sha256 over every image and mask file of the validated manifest (path and content)."""
+    man = pd.read_csv(validated_manifest)
+    img = sorted(set(man.get("image", [])) | set(man.get("mask", [])))
+    h = hashlib.sha256()
+    for p in img:
+        h.update(f"{p}\0{file_sha256(p) if os.path.exists(p) else 'missing'}\n".encode())
+    return {"input": f"all {len(img)} image and mask files", "path": "(validated manifest)",
+            "sha256": h.hexdigest()}
+
+
+def input_table(inputs: Mapping[str, object], settings: Settings) -> pd.DataFrame:
+    prov = [{"input": k, "path": v, "sha256": file_sha256(v)} for k, v in input_files(inputs, settings)]
+    if inputs.get("validated_manifest"):
+        prov.append(image_set_row(inputs["validated_manifest"]))
+    return pd.DataFrame(prov)
+
+
+def weights_table(deep_weights_json: str) -> pd.DataFrame:
+    """view, backbone, weights, description of the deep stage's weights record (description
+    dropped when it only repeats the weights column)."""
+    weights = json.loads(Path(deep_weights_json).read_text())
+    wt = pd.DataFrame([{"view": k, "backbone": v.get("backbone", ""), "weights": v.get("weights", ""),
+                        "description": (v.get("details") or {}).get("description", "")}
+                       for k, v in weights.items()])
+    if wt["description"].equals(wt["weights"]):
+        wt = wt.drop(columns="description")
+    return wt

@@ -1,0 +1,56 @@
+"""Closing sections: provenance (inputs, weights, software, run time, configuration), the rule
+graph, and the TRIPOD+AI checklist."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ..dag import render_svg
+from ..html import Doc, absent, table_html
+from ..provenance import input_table, versions, weights_table
+from ..spec import ABSENT
+from ..study import Study, existing
+from ..tables import tripod_ai
+
+
+def _run_time(d: Doc, s: Study) -> None:
+    bench = existing(s.inputs.get("benchmarks"))
+    if bench:
+        secs = sum(float(pd.read_csv(p, sep="\t")["s"].sum()) for p in bench)
+        # class "runtime": the one part of the report that differs between identical runs
+        d.add(f"<p>Seed {s.settings.seed}.</p><p class=\"runtime\">Run time: {secs / 60:.1f} min summed over "
+              f"{len(bench)} jobs' benchmarks (wall time per job; jobs may have run in parallel).</p>")
+    else:
+        d.add(f"<p>Seed {s.settings.seed}. Run time: {ABSENT} (no benchmark files).</p>")
+
+
+def provenance(d: Doc, s: Study) -> None:
+    d.add("<h3>Input files</h3>" + table_html(input_table(s.inputs, s.settings)))
+    d.add("<h3>Deep-learning weights used</h3>")
+    if s.opt.get("deep_weights"):
+        d.add(table_html(weights_table(s.opt["deep_weights"][0])))
+    else:
+        d.add(absent("deep weights provenance"))
+    d.add("<h3>Software</h3>" + table_html(pd.DataFrame(list(versions().items()), columns=["software", "version"])))
+    _run_time(d, s)
+    d.add("<h3>Configuration</h3><pre>" + html.escape(yaml.safe_dump(json.loads(json.dumps(dict(s.cfg))),
+                                                                        sort_keys=False)) + "</pre>")
+
+
+def rulegraph(d: Doc, s: Study) -> None:
+    if s.opt.get("rulegraph"):
+        d.add(render_svg(Path(s.opt["rulegraph"][0]).read_text(encoding="utf-8")))
+    else:
+        d.add(absent("rule graph"))
+
+
+def tripod(d: Doc, s: Study) -> None:
+    has = {"optimism": bool(s.opt.get("optimism", [])), "readers": bool(s.by_cohort("readers")),
+           "nomogram": bool(s.nomograms())}
+    d.add(table_html(tripod_ai(s.settings, s.counts(), has).assign(
+        filled=lambda t: t["filled"].map({True: "yes", False: "no"}))))

@@ -1,0 +1,132 @@
+"""Sections on the cohort and its data: summary, flow, Table 1, validation / QC, ICC."""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import asdict
+
+import pandas as pd
+
+from ...evaluate import roc_auc
+from ...qc import gallery_html
+from .. import figures
+from ..html import Doc, absent, fig_to_img, h3, table_html
+from ..study import Study
+from ..tables import table_one
+
+
+def summary(d: Doc, s: Study) -> None:
+    st = s.settings
+    views = "; ".join(f"{m}: {', '.join(v)}" for m, v in st.views.items())
+    data = ("built-in synthetic demo cohort" if st.manifest is None
+            else f"manifest {st.manifest}, clinical table {st.clinical}")
+    d.add(f"<p>Study <b>{html.escape(st.study)}</b>"
+          + (f", preset <b>{html.escape(str(st.report.preset))}</b>" if st.report.preset else ", no preset")
+          + f". Outcome <b>{html.escape(st.outcome)}</b> (axillary lymph-node status) in {len(s.split)} "
+          f"patients; images {html.escape(views)}; data: {html.escape(data)}; seed {st.seed}. "
+          f"Models: {html.escape(', '.join(s.models))}; primary model for single-model figures: "
+          f"<b>{html.escape(s.primary)}</b>.</p>")
+    last = s.cohorts[-1]
+    best = s.metrics[last].sort_values("auc", ascending=False).iloc[0]
+    d.add(f"<p>On the <b>{html.escape(last)}</b> cohort the highest AUC is {best.auc:.3f} "
+          f"(95 % CI {best.auc_ci_low:.3f}–{best.auc_ci_high:.3f}, model {html.escape(str(best.model))}).</p>")
+
+
+def demo_oracle(manifest, split: pd.DataFrame, cohorts) -> pd.DataFrame | None:
+    """Per-cohort AUC of the demo generator's true linear predictor (only beside a demo manifest)."""
+    truth = os.path.join(os.path.dirname(str(manifest)), "truth.csv") if manifest else None
+    if not truth or not os.path.exists(truth):
+        return None
+    t = pd.read_csv(truth, dtype={"patient_id": str}).set_index("patient_id")
+    if "linear_predictor" not in t.columns or not set(split.patient_id) <= set(t.index):
+        return None
+    rows = []
+    for c in cohorts:
+        s = split[split.cohort == c]
+        rows.append({"cohort": c, "patients": len(s),
+                     "oracle_auc": roc_auc(s.y.to_numpy(), t.loc[s.patient_id, "linear_predictor"].to_numpy())})
+    return pd.DataFrame(rows)
+
+
+def flow(d: Doc, s: Study) -> None:
+    d.add(f"<p>{len(s.clinical)} patients in the validated clinical table → {len(s.split)} with images and outcome, "
+          "split at patient level:</p>" + table_html(s.counts()))
+    sp = s.settings.split
+    ext = sp.external
+    d.add(f"<p class='note'>Split: {sp.method}"
+          + (f", {sp.test_fraction:.0%} stratified internal hold-out" if sp.method == "random"
+             else f" from column '{html.escape(str(sp.column))}'")
+          + (f"; external cohort = {html.escape(str(ext['column']))} in {html.escape(str(ext['values']))}"
+             if ext else "") + ".</p>")
+    oracle = demo_oracle(s.inputs.get("manifest"), s.split, s.cohorts)
+    if oracle is not None:
+        d.add("<p>Synthetic demo cohort: the AUC of its true risk (the generator's linear predictor, "
+              "<code>truth.csv</code>) per cohort is the ceiling any model can reach on these patients:</p>"
+              + table_html(oracle))
+
+
+def table1(d: Doc, s: Study) -> None:
+    variables = dict(s.settings.clinical_variables)
+    if not variables:
+        d.add(absent("clinical variables"))
+        return
+    cl = s.clinical.set_index("patient_id").loc[s.split.patient_id]
+    for c in s.cohorts:
+        ids = (s.split.cohort == c).to_numpy()
+        yc = s.split.y.to_numpy()[ids]
+        t1 = table_one(cl[ids], yc, variables)
+        t1 = t1.rename(columns={"negative": f"node negative (n={int((yc == 0).sum())})",
+                                "positive": f"node positive (n={int((yc == 1).sum())})"})
+        d.add(h3(c) + table_html(t1))
+    d.add("<p class='note'>Numeric: Shapiro–Wilk in both groups → Student/Welch t-test (Levene), else "
+          "Mann–Whitney U; categorical: χ², Fisher's exact test for 2×2 tables with an expected count "
+          "below 5. Percentages of non-missing values.</p>")
+
+
+def _missing_values(d: Doc, s: Study) -> None:
+    if not s.opt.get("missing"):
+        d.add(absent("missing-value counts"))
+        return
+    miss = pd.read_csv(s.opt["missing"][0])
+    miss = miss[miss.n_missing > 0].drop(columns=["patients"], errors="ignore")
+    strategy = s.settings.missing.strategy
+    how = "median / mode" if strategy == "simple" else "iterative imputation"
+    d.add(f"<h3>Missing clinical values</h3><p>Imputed by {how}, fitted on the training cohort only; "
+          "no patient is dropped.</p>" + (table_html(miss) if len(miss) else "<p>No clinical value is missing.</p>"))
+
+
+def qc(d: Doc, s: Study) -> None:
+    qc = pd.read_csv(s.inputs["qc"], dtype={"patient_id": str})
+    agg = {"images": ("patient_id", "size")}
+    for col in ("size", "spacing"):
+        if col in qc:
+            agg[col] = (col, lambda x: x.mode().iloc[0] if len(x) else "")
+    d.add("<p>All inputs passed validation (files, geometry, masks, clinical types, outcome).</p>"
+          + table_html(qc.groupby(["modality", "view"]).agg(**agg).reset_index()))
+    _missing_values(d, s)
+    if s.opt.get("qc_table"):
+        # png paths are relative to results/<study>/, the folder above qc/
+        table = s.opt["qc_table"][0]
+        d.add(gallery_html(table, os.path.dirname(os.path.dirname(table))))
+    else:
+        d.add(absent("QC gallery"))
+
+
+def icc(d: Doc, s: Study) -> None:
+    if not s.opt.get("icc"):
+        d.add(absent("ICC table"))
+        return
+    icc = pd.read_csv(s.opt["icc"][0])
+    rc = asdict(s.settings.reproducibility)
+    kept = len(pd.read_csv(s.opt["reproducible"][0])) if s.opt.get("reproducible") else None
+    d.add(f"<p>{rc['icc']} per radiomics feature for rater pairs "
+          f"{', '.join('–'.join(p) for p in rc['pairs'])}; features with ICC ≥ {rc['threshold']} in every "
+          f"pair are kept" + (f": <b>{kept} of {icc['feature'].nunique()}</b>" if kept is not None else "")
+          + ".</p>")
+    if not icc.empty:
+        d.add(fig_to_img(figures.icc_histogram(icc, rc["threshold"]), "ICC histogram"))
+        by = icc.groupby("pair").agg(patients=("n", "first"), features=("icc", "size"),
+                                     median_icc=("icc", "median"),
+                                     above=("icc", lambda x: int((x >= rc["threshold"]).sum()))).reset_index()
+        d.add(table_html(by))

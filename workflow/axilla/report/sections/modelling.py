@@ -1,0 +1,97 @@
+"""Sections on the models: selection funnel, LASSO, score formulas, odds ratios, model tables."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from .. import figures
+from ..html import Doc, absent, fig_to_img, h3, table_html
+from ..spec import ABSENT
+from ..study import Study
+from ..tables import odds_table
+
+
+def selection(d: Doc, s: Study) -> None:
+    funnels = s.by_model("funnel")
+    if not funnels:
+        d.add(absent("selection funnel"))
+        return
+    for m, p in funnels.items():
+        d.add(h3(m) + table_html(pd.read_csv(p)))
+    d.add("<p class='note'>Row <i>input</i>: n_in counts the variables and features as supplied, n_out the "
+          "columns after one-hot encoding of categorical clinical variables (one column per "
+          "non-reference level), which is what the first selection step receives.</p>")
+
+
+def lasso(d: Doc, s: Study) -> None:
+    paths, cvs = s.by_model("lasso_path"), s.by_model("lasso_cv")
+    if not paths:
+        d.add(absent("LASSO path and CV curve"))
+        return
+    for m, p in paths.items():
+        cv = pd.read_csv(cvs[m]) if m in cvs else None
+        d.add(h3(m) + fig_to_img(figures.lasso_path(pd.read_csv(p), cv, m), f"LASSO {m}"))
+
+
+def coefficient_formula(c: pd.DataFrame) -> str:
+    """The fitted logistic model written as its score formula."""
+    terms = [f"{r.coef:+.4f} × {r.term}" for r in c.itertuples() if r.term != "(intercept)"]
+    icpt = c.loc[c.term == "(intercept)", "coef"]
+    return f"logit(p) = {icpt.iloc[0] if len(icpt) else 0:.4f} " + " ".join(terms)
+
+
+def formulas(d: Doc, s: Study) -> None:
+    found = s.by_model("formula")
+    for m in s.models:
+        if m in found:
+            text = Path(found[m]).read_text(encoding="utf-8")
+        else:  # the fitted logistic model is itself the score formula
+            text = coefficient_formula(s.coefs[m])
+        d.add(f"{h3(m)}<pre>{html.escape(text)}</pre>")
+    if not found:
+        d.add("<p class='note'>From the fitted coefficients (features z-scored with training-cohort statistics); "
+              f"dedicated score formulas: {ABSENT}.</p>")
+    d.add("<h3>Coefficients</h3><div class='grid'>")
+    for m in s.models:
+        d.add(f"<div><b>{html.escape(m)}</b>" + table_html(s.coefs[m], "{:.4g}") + "</div>")
+    d.add("</div>")
+
+
+def odds(d: Doc, s: Study) -> None:
+    tables = {}
+    for m, p in s.by_model("odds_ratios").items():
+        t = pd.read_csv(p)
+        if not t.empty:
+            tables[m] = t
+    for m, t in tables.items():
+        d.add(h3(m) + table_html(odds_table(t), "{:.2f}"))
+        d.add(fig_to_img(figures.forest(t, m), f"odds ratios {m}"))
+    if not tables:
+        d.add(absent("odds-ratio tables (models of clinical variables, or chains with ulogit / stepwise steps)"))
+        return
+    d.add("<p class='note'>Training cohort only. Logistic regression by maximum likelihood (statsmodels, "
+          "unpenalised), 95 % Wald confidence intervals. Univariable: one model per candidate variable; "
+          "multivariable: the terms the model kept, together (for chains with a backward stepwise step, the "
+          "stepwise model; the classifier's own, possibly penalised, coefficients are in the coefficient "
+          "tables above). Odds ratios per unit of the variable as entered (categorical: level versus the "
+          "reference level), or per training SD where a z-score step came first; NA = not in that "
+          "analysis; very large ORs with unbounded intervals signal separation.</p>")
+
+
+def models(d: Doc, s: Study) -> None:
+    rows = []
+    for c in s.cohorts:
+        for r in s.metrics[c].itertuples():
+            rows.append({"cohort": c, "model": r.model, "AUC (95 % CI)": f"{r.auc:.3f} ({r.auc_ci_low:.3f}–"
+                         f"{r.auc_ci_high:.3f})", "accuracy": r.accuracy, "sensitivity": r.sensitivity,
+                         "specificity": r.specificity, "PPV": r.ppv, "NPV": r.npv, "F1": r.f1, "Brier": r.brier})
+    d.add(table_html(pd.DataFrame(rows)))
+    d.add("<p class='note'>Cut-off: Youden-optimal on the training cohort (p ≥ cut-off positive), applied "
+          "unchanged to the other cohorts. Calibration columns of the same metrics files:</p>")
+    cal = [{"cohort": c, "model": r.model, "threshold": r.threshold, "intercept": r.cal_intercept,
+            "slope": r.cal_slope, "CITL": r.citl, "HL χ²": r.hl_chi2, "HL df": str(r.hl_df), "HL p": r.hl_p}
+           for c in s.cohorts for r in s.metrics[c].itertuples()]
+    d.add(table_html(pd.DataFrame(cal)))

@@ -1,0 +1,79 @@
+"""What the report holds: its sections in order and the optional inputs that feed them.
+
+Light on purpose: workflow/rules/report.smk imports `optional_paths` when the Snakefile is parsed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+ABSENT = "not produced by this study's configuration"
+
+# (id, heading) in report order; the headless-browser test checks every heading.
+SECTIONS = [
+    ("summary", "Study summary"),
+    ("flow", "Cohort flow"),
+    ("table1", "Table 1: characteristics by node status"),
+    ("qc", "Validation and image QC"),
+    ("icc", "Reproducibility (ICC)"),
+    ("selection", "Feature selection funnel"),
+    ("lasso", "LASSO cross-validation and coefficient path"),
+    ("formulas", "Score formulas"),
+    ("odds", "Odds ratios: univariable and multivariable analysis"),
+    ("models", "Model tables"),
+    ("roc", "ROC curves"),
+    ("pairwise", "DeLong, NRI and IDI"),
+    ("calibration", "Calibration"),
+    ("dca", "Decision curves"),
+    ("impact", "Clinical impact curve"),
+    ("waterfall", "Waterfall plot"),
+    ("nomogram", "Nomogram"),
+    ("importance", "Feature importance"),
+    ("gradcam", "Grad-CAM examples"),
+    ("readers", "Reader study"),
+    ("optimism", "Internal validation: bootstrap optimism"),
+    ("provenance", "Provenance"),
+    ("rulegraph", "Rule graph"),
+    ("tripod", "TRIPOD+AI checklist"),
+]
+
+# Optional inputs: name -> (path template under results/<study>/, format). {model} / {cohort}
+# expand per model / cohort; a missing file just leaves its section saying ABSENT.
+OPTIONAL = {
+    "funnel": ("selection/{model}/funnel.csv", "step, n_in, n_out"),
+    "lasso_path": ("selection/{model}/lasso_path.csv", "log_lambda, feature, coef (long; one row per λ × feature)"),
+    "lasso_cv": ("selection/{model}/lasso_cv.csv", "log_lambda, cv_mean, cv_se, chosen ('min' / '1se' / empty)"),
+    "formula": ("models/{model}/formula.txt", "plain text, the score formula(s) of the model"),
+    "nomogram": ("models/{model}/nomogram.svg", "SVG (or nomogram.png)"),
+    "importance": ("models/{model}/importance.csv", "feature, importance, kind (axilla.interpret.importance_table)"),
+    "odds_ratios": ("models/{model}/odds_ratios.csv", "axilla.interpret.ODDS_COLUMNS; header only for non-clinical models"),
+    "optimism": ("models/{model}/optimism.csv", "model, apparent, optimism, corrected, n_boot"),
+    "readers": ("metrics/{cohort}_readers.csv", "axilla.evaluate.READER_COLUMNS"),
+    "readers_vs_models": ("metrics/{cohort}_readers_vs_models.csv", "axilla.evaluate.READER_VS_MODEL_COLUMNS"),
+    "reader_pairs": ("metrics/{cohort}_reader_pairs.csv", "axilla.evaluate.READER_PAIR_COLUMNS"),
+    "gradcam": ("deep/gradcam/*/*.png", "a folder per view, PNG per example, file name = caption (no DICOM header data)"),
+    "qc_table": ("qc/preprocess.csv", "axilla.qc table; png paths relative to results/<study>/"),
+    "missing": ("validate/missing.csv", "variable, kind, n_missing, n, percent, patients"),
+    "icc": ("reproducibility/icc.csv", "feature, pair, n, form, icc, ci_low, ci_high"),
+    "reproducible": ("reproducibility/reproducible_features.csv", "feature"),
+    "deep_weights": ("features/deep_weights.json", "view -> {backbone, weights, details}"),
+    "rulegraph": ("report/rulegraph.dot", "snakemake --rulegraph DOT"),
+}
+
+# Optional inputs a rule may also declare as named inputs (which then take precedence).
+DECLARABLE = ("icc", "reproducible", "deep_weights", "rulegraph", "funnel", "optimism", "readers",
+              "readers_vs_models", "reader_pairs", "missing", "qc_table", "formula", "importance", "odds_ratios")
+
+
+def optional_paths(results: str, models: Sequence[str], cohorts: Sequence[str]) -> dict[str, list[str]]:
+    """Expand OPTIONAL for this study: name -> candidate paths (globs resolved by the caller)."""
+    out = {}
+    for name, (tpl, _) in OPTIONAL.items():
+        if "{model}" in tpl:
+            out[name] = [os.path.join(results, tpl.format(model=m)) for m in models]
+        elif "{cohort}" in tpl:
+            out[name] = [os.path.join(results, tpl.format(cohort=c)) for c in cohorts]
+        else:
+            out[name] = [os.path.join(results, tpl)]
+    return out

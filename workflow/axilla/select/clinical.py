@@ -1,0 +1,151 @@
+"""Clinical models as the seed studies build them: univariate logistic regression (ORs with 95 %
+Wald CIs), backward stepwise multivariable selection by p-value or AIC, and a VIF check.
+
+Unpenalised maximum likelihood via statsmodels (the SPSS / R ``glm`` numbers the papers report).
+Both are selection-chain steps (``ulogit``, ``stepwise``) so they are fitted on the training rows
+only and recorded in the funnel like any other step.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .base import _binary_target, _Selector
+
+
+def _logit(X: pd.DataFrame, y01: np.ndarray):
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+    design = sm.add_constant(X.astype(float), has_constant="add")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (ConvergenceWarning, PerfectSeparationWarning, RuntimeWarning))
+        try:
+            return sm.Logit(y01, design).fit(disp=0, maxiter=200, method="newton")
+        except np.linalg.LinAlgError:  # singular Hessian (separation, collinear dummies)
+            return sm.Logit(y01, design).fit(disp=0, maxiter=2000, method="bfgs")
+
+
+def odds_ratio_table(fit, terms: list[str] | None = None) -> pd.DataFrame:
+    """term, coef, se, odds_ratio, or_ci_low, or_ci_high, p of a statsmodels Logit fit (95 % Wald)."""
+    ci = fit.conf_int(0.05)
+    df = pd.DataFrame({"term": fit.params.index, "coef": fit.params.to_numpy(), "se": fit.bse.to_numpy(),
+                       "odds_ratio": np.exp(fit.params.to_numpy()), "or_ci_low": np.exp(ci.iloc[:, 0].to_numpy()),
+                       "or_ci_high": np.exp(ci.iloc[:, 1].to_numpy()), "p": fit.pvalues.to_numpy()})
+    df["term"] = df.term.replace({"const": "(intercept)"})
+    return df if terms is None else df[df.term.isin(terms)]
+
+
+def univariate_table(X: pd.DataFrame, y) -> pd.DataFrame:
+    """One logistic regression per column: OR per unit with 95 % CI and Wald p."""
+    y01, _ = _binary_target(y, X)
+    rows = []
+    for c in X.columns:
+        if X[c].nunique(dropna=True) < 2:
+            rows.append({"term": c, "coef": 0.0, "se": np.nan, "odds_ratio": 1.0, "or_ci_low": np.nan,
+                         "or_ci_high": np.nan, "p": 1.0})
+            continue
+        rows.append(odds_ratio_table(_logit(X[[c]], y01), [c]).iloc[0].to_dict())
+    return pd.DataFrame(rows)
+
+
+def vif(X: pd.DataFrame) -> pd.Series:
+    """Variance inflation factor of each column (statsmodels, with an intercept in the design)."""
+    import statsmodels.api as sm
+    from statsmodels.stats.outliers_influence import variance_inflation_factor
+
+    if X.shape[1] < 2:
+        return pd.Series(1.0, index=X.columns, name="vif")
+    design = sm.add_constant(X.astype(float), has_constant="add").to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.Series([variance_inflation_factor(design, j + 1) for j in range(X.shape[1])], index=X.columns,
+                         name="vif")
+
+
+class UnivariateLogitFilter(_Selector):
+    """Keep the columns whose univariate logistic regression has Wald p < ``p_threshold``
+    (the lowest-p column if none does). Fitted: ``table_`` (ORs with CIs, p)."""
+
+    def __init__(self, p_threshold: float = 0.05):
+        self.p_threshold = p_threshold
+
+    def fit(self, X, y) -> "UnivariateLogitFilter":
+        X = self._start_fit(X)
+        self.table_ = univariate_table(X, y)
+        p = self.table_.p.fillna(1.0).to_numpy()
+        support = p < self.p_threshold
+        self.fallback_ = not support.any()
+        if self.fallback_:
+            support[int(np.argmin(p))] = True
+        self._set_support(support)
+        return self
+
+
+class StepwiseSelector(_Selector):
+    """Backward stepwise multivariable logistic regression.
+
+    ``criterion="p"``: drop the term with the largest Wald p while it is >= ``p_remove``.
+    ``criterion="aic"``: drop the term whose removal lowers the AIC most while any does (R's
+    ``step(direction="backward")``). Before that, while a VIF exceeds ``max_vif`` the column with
+    the largest VIF is dropped (collinear terms make Wald p-values meaningless). At least one term
+    is always kept.
+
+    Fitted: ``history_`` (term removed, reason, value), ``table_`` (final model's ORs, CIs, p),
+    ``vif_`` (VIF of the final terms).
+    """
+
+    def __init__(self, criterion: str = "p", p_remove: float = 0.05, max_vif: float | None = 10.0):
+        self.criterion = criterion
+        self.p_remove = p_remove
+        self.max_vif = max_vif
+
+    def fit(self, X, y) -> "StepwiseSelector":
+        if self.criterion not in ("p", "aic"):
+            raise ValueError(f"stepwise criterion must be 'p' or 'aic', got {self.criterion!r}")
+        X = self._start_fit(X)
+        y01, self.classes_ = _binary_target(y, X)
+        terms = [c for c in X.columns if X[c].nunique(dropna=True) > 1] or [X.columns[0]]
+        history = []
+        self._drop_collinear(X, terms, history)
+        fit = self._backward(X, y01, terms, history)
+        self.history_ = pd.DataFrame(history, columns=["removed", "reason", "value"])
+        self.table_ = odds_ratio_table(fit)
+        self.aic_ = float(fit.aic)
+        self.vif_ = vif(X[terms])
+        self._set_support([c in set(terms) for c in X.columns])
+        return self
+
+    def _drop_collinear(self, X: pd.DataFrame, terms: list, history: list) -> None:
+        """While a VIF exceeds ``max_vif``, remove the largest-VIF term (``terms`` edited in place)."""
+        while self.max_vif is not None and len(terms) > 1:
+            v = vif(X[terms])
+            worst = v.idxmax()
+            if not v[worst] > self.max_vif:
+                break
+            history.append((worst, "vif", float(v[worst])))
+            terms.remove(worst)
+
+    def _backward(self, X: pd.DataFrame, y01: np.ndarray, terms: list, history: list):
+        """Backward elimination by ``criterion`` (``terms`` edited in place); the final fit."""
+        fit = _logit(X[terms], y01)
+        while len(terms) > 1:
+            if self.criterion == "p":
+                p = fit.pvalues.drop("const")
+                worst = p.idxmax()
+                if not p[worst] >= self.p_remove:
+                    break
+                history.append((worst, "p", float(p[worst])))
+                terms.remove(worst)
+                fit = _logit(X[terms], y01)
+            else:
+                trials = {t: _logit(X[[u for u in terms if u != t]], y01) for t in terms}
+                best = min(trials, key=lambda t: (trials[t].aic, terms.index(t)))
+                if not trials[best].aic < fit.aic:
+                    break
+                history.append((best, "aic", float(trials[best].aic)))
+                terms.remove(best)
+                fit = trials[best]
+        return fit

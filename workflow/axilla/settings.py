@@ -1,0 +1,378 @@
+"""Typed study settings, built once from the validated config.
+
+The schema (``workflow/schemas/config.schema.yaml``) is the one place defaults live:
+:func:`with_defaults` fills them (also inside optional objects and per-modality blocks, which
+Snakemake's own ``validate`` leaves empty), and the dataclasses below have no defaults of their
+own. :func:`load` adds the checks that span keys (a primary model that exists, fusion bases that
+are feature models, ...), so a bad config stops at parse time with an :class:`InputError`.
+Rules hand each job the section it needs; the package reads attributes, never ``.get(key, x)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import dataclasses
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError, Problem
+
+SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+MODALITIES = ("MG", "MRI", "US")
+
+
+# --------------------------------------------------------------------------- schema defaults
+
+
+@functools.lru_cache(maxsize=4)
+def load_schema(path: str | Path = SCHEMA) -> dict:
+    """The config schema (cached: read-only to every caller here)."""
+    # libyaml when present: per-image jobs build their section from it (~5 ms instead of ~100)
+    return yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def _resolve(node: dict, root: dict) -> dict:
+    """Follow a local ``$ref`` (``#/$defs/x`` or ``#/definitions/x``), keeping sibling keys."""
+    while isinstance(node, dict) and "$ref" in node:
+        target = root
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+_NONE = object()
+
+
+def _fill(value: Any, node: dict, root: dict) -> Any:
+    """``value`` with the defaults of schema ``node`` filled in, recursively."""
+    node = _resolve(node, root)
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for key, sub in node.get("properties", {}).items():
+        sub = _resolve(sub, root)
+        default = sub.get("default", sub.get("fill", _NONE))  # fill: a default inside a nullable object
+        if key not in out and default is not _NONE:
+            out[key] = copy.deepcopy(default)
+        if key in out:
+            out[key] = _fill(out[key], sub, root)
+    for pattern_sub in node.get("patternProperties", {}).values():
+        for key in out:
+            if key not in node.get("properties", {}):
+                out[key] = _fill(out[key], pattern_sub, root)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in out:
+            if key not in node.get("properties", {}):
+                out[key] = _fill(out[key], extra, root)
+    return out
+
+
+def classifier_spec(spec: dict | str | None) -> dict:
+    """A ``models.<m>.classifier`` entry (or a learner's name, or None for the default one) with
+    the schema's defaults: ``name``, and ``tune``'s folds and repeats (also for ``tune: true``)."""
+    schema = load_schema()
+    node = schema["properties"]["models"]["additionalProperties"]["properties"]["classifier"]
+    spec = {"name": spec} if isinstance(spec, str) else dict(spec or {})
+    if spec.get("tune") is True:
+        spec["tune"] = {}
+    return _fill(spec, node, schema)
+
+
+def select_spec(spec: dict | None) -> dict:
+    """A ``select`` section (study-wide or a model's own; None: all defaults) with the schema's
+    defaults: the steps, and every step's options."""
+    schema = load_schema()
+    return _fill(dict(spec or {}), schema["definitions"]["select"], schema)
+
+
+def with_defaults(config: dict, schema: dict | None = None) -> dict:
+    """A copy of ``config`` with every schema default filled in.
+
+    Every configured modality gets a ``preprocess`` block (its defaults, from the schema's
+    per-modality entry), so no stage needs a default of its own for a modality left out.
+    """
+    schema = load_schema() if schema is None else schema
+    config = copy.deepcopy(config)
+    config.setdefault("preprocess", {})
+    for modality in config.get("views", {}):
+        config["preprocess"].setdefault(modality, {})
+    return _fill(config, schema, schema)
+
+
+# --------------------------------------------------------------------------- settings objects
+
+
+@dataclass(frozen=True)
+class Demo:
+    n_patients: int
+    rater_fraction: float
+
+
+@dataclass(frozen=True)
+class Validate:
+    missing_view: str
+    confine_paths: bool
+
+
+@dataclass(frozen=True)
+class Missing:
+    strategy: str
+
+
+@dataclass(frozen=True)
+class Blood:
+    neutrophils: str
+    lymphocytes: str
+    platelets: str
+    monocytes: str
+    wbc: str
+
+
+@dataclass(frozen=True)
+class N4:
+    enabled: bool
+    backend: str  # "ants" uses ANTsPy's N4 (as seed 001); SimpleITK's is cheaper to start
+    shrink: int
+    iterations: list
+    tolerance: float | None  # convergence threshold; None: the backend's (SimpleITK 1e-3, ANTsPy 1e-7)
+    spline_distance: float | None  # mm between B-spline knots; None: one mesh element (both backends)
+    mask: str  # fit the field inside the Otsu body mask ("foreground") or everywhere ("none")
+    skip_views: list
+
+
+@dataclass(frozen=True)
+class DCE:
+    phase: int | None  # phase of a 4D series to keep; None: the view's number (DCE2 -> 2)
+    subtract: bool  # phase minus pre-contrast
+    pre_phase: int  # pre-contrast phase of a 4D series
+    pre_view: str | None  # pre-contrast view (e.g. DCE0) when phases are separate 3D images
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """One modality's preprocessing (``preprocess.<MOD>``)."""
+
+    spacing: list | None  # None: no resampling
+    interpolation: str | None  # None: B-spline in 3D, linear in 2D
+    normalize: str
+    normalize_region: str  # statistics over the Otsu body mask or the whole "image"
+    clip_percentiles: list | None
+    n4: N4
+    dce: DCE
+    flip: str  # MG: "chest_wall_left" / "chest_wall_right"
+    pixel_spacing: list | None  # 2D files that state no spacing
+    roi_label: int | dict | None  # None: any nonzero voxel; or one label, or {view: label}
+    min_roi_voxels: int
+    align_tolerance_voxels: float
+    ring_mm: float | None
+    threads: int
+
+    def label_for(self, view: str) -> int | None:
+        if isinstance(self.roi_label, dict):
+            return self.roi_label.get(view)
+        return self.roi_label
+
+
+@dataclass(frozen=True)
+class Radiomics:
+    params: dict  # modality -> pyradiomics parameter file
+
+
+@dataclass(frozen=True)
+class Deep:
+    backbone: dict  # modality -> backbone name
+    size_2d: list
+    size_3d: list
+    margin: int
+    batch_size: int
+    gpu: bool
+    threads: int
+    weights: dict  # source + the options of that source (free-form by design: file, finetune, random)
+
+
+@dataclass(frozen=True)
+class Reproducibility:
+    icc: str
+    threshold: float
+    pairs: list
+
+
+@dataclass(frozen=True)
+class Split:
+    method: str
+    test_fraction: float
+    validation_fraction: float
+    column: str
+    external: dict | None
+    temporal: dict | None
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    readers: dict
+    reader_threshold: float
+    optimism_bootstraps: int
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str | None
+    preset: str | None
+    primary_model: str | None
+
+
+@dataclass(frozen=True)
+class Model:
+    """One entry of ``models``: a feature model (``features``) or a post-fusion model (``fuse``).
+
+    ``select`` is the study's selection settings with this model's overrides already merged.
+    """
+
+    name: str
+    features: list
+    scores: list
+    select: dict
+    classifier: dict | None
+    smote: dict | None
+    nomogram: bool
+    fuse: list
+    meta: str
+
+    @property
+    def kind(self) -> str:
+        """'fusion' (post-fusion), 'scores' (score fusion: base models' scores join the features)
+        or 'features'."""
+        return "fusion" if self.fuse else "scores" if self.scores else "features"
+
+
+@dataclass(frozen=True)
+class Study:
+    study: str
+    seed: int
+    manifest: str | None
+    clinical: str | None
+    outcome: str
+    primary_rater: str
+    demo: Demo
+    views: dict
+    validate: Validate
+    missing: Missing
+    clinical_variables: dict
+    blood: Blood
+    preprocess: dict  # modality -> Preprocess
+    radiomics: Radiomics
+    deep: Deep
+    reproducibility: Reproducibility
+    split: Split
+    select: dict
+    models: dict  # name -> Model
+    evaluate: Evaluate
+    report: Report
+
+    def models_of(self, *kinds: str) -> list[str]:
+        return [m for m, spec in self.models.items() if spec.kind in kinds]
+
+
+def typed(cls, data: dict):
+    """``cls`` from a defaults-filled mapping (e.g. a section a rule sent as JSON); nested
+    dataclass fields are built too."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        value = data.get(f.name)
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            value = typed(hint, value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _model(name: str, spec: dict, select: dict) -> Model:
+    # A model's own ``select`` replaces the study's (it is not merged into it).
+    return Model(name=name, features=list(spec.get("features", [])), scores=list(spec.get("scores", [])),
+                 select=spec.get("select") or select, classifier=spec.get("classifier"), smote=spec.get("smote"),
+                 nomogram=spec["nomogram"], fuse=list(spec.get("fuse", [])), meta=spec["meta"])
+
+
+def build(config: dict) -> Study:
+    """The typed settings of a config that passed the schema (defaults filled here)."""
+    cfg = with_defaults(config)
+    study = typed(Study, {**cfg, "preprocess": {}, "models": {}})
+    return dataclasses.replace(
+        study,
+        preprocess={m: typed(Preprocess, block) for m, block in cfg["preprocess"].items()},
+        models={name: _model(name, spec, cfg["select"]) for name, spec in cfg["models"].items()},
+    )
+
+
+_A_VIEW = {"MG": "CC", "MRI": "T2", "US": "tumor"}
+_MINIMAL = {"study": "defaults", "views": {"US": ["tumor"]}, "models": {"m": {"features": ["clinical"]}}}
+
+
+def section(name: str, check: bool = True, **values):
+    """One section's settings with the schema's defaults, ``values`` overriding them: e.g.
+    ``section("evaluate", readers={...})`` or ``section("preprocess.MRI", spacing=[1, 1, 1])``
+    (tests, notebooks, scripts of one's own and command lines that call a stage directly).
+    ``check=False`` skips the schema check (a rule's job gets a section already checked)."""
+    key, _, modality = name.partition(".")
+    block = {modality: values} if modality else values
+    config = {**_MINIMAL, key: block, **({"views": {modality: [_A_VIEW[modality]]}} if modality else {})}
+    if check:
+        from .config import check as check_config
+
+        check_config(config, SCHEMA, f"settings '{name}'")
+    study = build(config)
+    value = getattr(study, key)
+    return value[modality] if modality else value
+
+
+def load(config: dict) -> Study:
+    """Settings plus every check that spans keys; raises InputError listing all problems."""
+    study = build(config)
+    problems = cross_key_problems(study)
+    if problems:
+        raise InputError(problems)
+    return study
+
+
+# --------------------------------------------------------------------------- cross-key checks
+
+
+def cross_key_problems(study: Study) -> list[Problem]:
+    from .features import blood_config_problems
+
+    problems = _model_problems(study)
+    problems += blood_config_problems({m: {"features": s.features} for m, s in study.models.items()},
+                                      study.clinical_variables, study.blood)
+    primary = study.report.primary_model
+    if primary is not None and primary not in study.models:
+        problems.append(Problem("config", f"key 'report.primary_model': '{primary}' is not a model of this "
+                                          f"study ({', '.join(study.models)})"))
+    if (study.manifest is None) != (study.clinical is None):
+        problems.append(Problem("config", "give both 'manifest' and 'clinical', or neither (demo cohort)"))
+    return problems
+
+
+def _model_problems(study: Study) -> list[Problem]:
+    plain = set(study.models_of("features"))
+    feature = set(study.models_of("features", "scores"))
+    out = []
+    for name, spec in study.models.items():
+        for base in spec.fuse:
+            if base not in feature:
+                out.append(Problem("config", f"key 'models.{name}.fuse': '{base}' is not a feature model of this study"))
+        for base in spec.scores:
+            if base not in plain:
+                out.append(Problem("config", f"key 'models.{name}.scores': '{base}' is not a feature model "
+                                             "without scores of this study"))
+            elif study.models[base].select["steps"][-1:] != ["lasso"]:
+                out.append(Problem("config", f"key 'models.{name}.scores': '{base}' has no score: its selection "
+                                             "must end in 'lasso'"))
+    return out

@@ -1,0 +1,162 @@
+"""The files a manifest lists: each image and mask exists and reads completely, each mask lies on
+its image's grid (the rule preprocessing applies) and holds the ROI label."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, Problem
+from ..io import parse_pixel_spacing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FileCheck:
+    """What `check_files` found: problems (errors), warnings per image, and each image's grid as read."""
+
+    problems: list[Problem] = field(default_factory=list)
+    warnings: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)  # (patient, modality, view)
+    grids: dict = field(default_factory=dict)  # image path -> preprocess.Grid (2D spacing resolved)
+
+
+def check_files(manifest: pd.DataFrame, manifest_path: str, labels: dict[str, int] | None = None,
+                preprocess: dict | None = None) -> FileCheck:
+    """Every image and mask exists and reads completely, each mask lies on its image's grid by the
+    rule preprocessing applies, and each mask holds voxels of its modality's ROI label (`labels`,
+    default 1: pyradiomics' `label` setting).
+
+    `preprocess` maps modality -> :class:`axilla.settings.Preprocess` (the schema's defaults otherwise): its
+    `pixel_spacing` is the fallback for 2D files, its `align_tolerance_voxels` the tolerance. A
+    mask within tolerance of its image passes with a warning (logged and kept in the result);
+    beyond it is an error naming image, mask and row.
+    """
+    from ..settings import section
+
+    preprocess = preprocess or {}
+    result = FileCheck()
+    files = _Files(manifest_path, result.problems)
+    grids: dict = {}  # image path -> its Grid, None when it could not be read
+    for r in manifest.itertuples(index=False):
+        settings = preprocess.get(r.modality) or section(f"preprocess.{r.modality}")
+        row_spacing = getattr(r, "pixel_spacing", "")
+        row_spacing = parse_pixel_spacing(row_spacing) if isinstance(row_spacing, str) and row_spacing else None
+        if r.image not in grids:
+            grids[r.image] = _image_grid(r, row_spacing, settings, files, result)
+        grid = grids[r.image]
+        if grid is None:  # a mask is read against its image; without one, only its presence is checked
+            files.exists(r.mask, r.row, "mask")
+            continue
+        _check_mask(r, grid, settings, (labels or {}).get(r.modality, 1), files, result)
+    return result
+
+
+@dataclass
+class _Files:
+    """Existence and complete reads of manifest files, problems reported at the manifest's row."""
+
+    manifest_path: str
+    problems: list[Problem]
+
+    def exists(self, p: str, row: int, col: str) -> bool:
+        if not os.path.exists(p):
+            self.problems.append(Problem(self.manifest_path, f"file not found: {p} (paths are relative to the "
+                                                             "manifest): fix the path or add the file", row, col))
+            return False
+        return True
+
+    def read(self, p: str, row: int, col: str, reader):
+        """`reader(p)`, or None with the problem recorded when the file is missing or unreadable."""
+        if not self.exists(p, row, col):
+            return None
+        try:
+            # Reading the pixels, not only the header, catches truncated and corrupt files here
+            # rather than in the middle of the study.
+            img = reader(p)
+            if p.lower().endswith((".nii", ".nii.gz")):
+                # ITK pads a truncated NIfTI with zeros without complaint; nibabel refuses it.
+                import nibabel
+
+                np.asanyarray(nibabel.load(p).dataobj)
+        except InputError as e:  # the reader's own verdict (no pixel spacing, no DICOM series)
+            self.problems.extend(Problem(self.manifest_path, f"{p}: {q.message}", row, col) for q in e.problems)
+            return None
+        except Exception as e:  # SimpleITK raises RuntimeError with a long ITK trace
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first.replace(f" from {p}", "")
+            self.problems.append(Problem(self.manifest_path, f"cannot read {p} ({first}): the file is damaged, "
+                                                             "truncated or not an image; export it again", row, col))
+            return None
+        return img
+
+
+def _image_grid(r, row_spacing, settings, files: _Files, result: FileCheck):
+    """Read a manifest row's image completely; its Grid, or None when it could not be read."""
+    from ..io import read_image
+    from ..preprocess import Grid
+
+    img = files.read(r.image, r.row, "image",
+                     lambda p: read_image(p, pixel_spacing=row_spacing, fallback_spacing=settings.pixel_spacing))
+    if img is None:
+        return None
+    grid = result.grids[r.image] = Grid.of(img)
+    if row_spacing is not None and img.GetDimension() != 2:
+        result.problems.append(Problem(files.manifest_path, f"pixel_spacing is for 2D files; {r.image} is "
+                                                            f"{img.GetDimension()}D and keeps its own spacing: "
+                                                            "leave the cell empty", r.row, "pixel_spacing"))
+    return grid
+
+
+def _check_mask(r, grid, settings, label: int, files: _Files, result: FileCheck) -> None:
+    """A manifest row's mask: readable, on its image's grid (by the preprocessing rule), holding `label`."""
+    from ..preprocess import judge_alignment, read_mask
+
+    mask = files.read(r.mask, r.row, "mask", lambda p: read_mask(p, grid))
+    if mask is None:
+        return
+    # Preprocessing aligns masks with one phase of a 4D DCE series.
+    target = grid.leading(3) if grid.dimension == 4 and mask.GetDimension() == 3 else grid
+    verdict = judge_alignment(target, mask, r.image, r.mask, settings.align_tolerance_voxels)
+    if verdict.action == "refuse":
+        result.problems.append(Problem(files.manifest_path, verdict.message, r.row, "mask"))
+        return
+    if verdict.action == "resample":
+        warning = f"rater {r.rater}: {verdict.message}"
+        result.warnings.setdefault((r.patient_id, r.modality, r.view), []).append(warning)
+        log.warning("%s, row %d: %s", files.manifest_path, r.row, warning)
+    problem = _label_problem(mask, r, label, files.manifest_path)
+    if problem:
+        result.problems.append(problem)
+
+
+def _label_problem(mask, r, label: int, manifest_path: str) -> Problem | None:
+    """An empty mask, or one without a voxel of the ROI label."""
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayViewFromImage(mask)
+    if not np.any(arr != 0):
+        return Problem(manifest_path, f"mask {r.mask} is empty (no nonzero voxel): segment the lesion or remove the "
+                                      "row", r.row, "mask")
+    if not np.any(arr == label):
+        found = ", ".join(f"{v:g}" for v in np.unique(arr)[:10])
+        return Problem(manifest_path, f"mask {r.mask} has no voxel with the ROI label {label} (values found: "
+                                      f"{found}): relabel the mask or set 'label' in the {r.modality} radiomics "
+                                      "parameter file", r.row, "mask")
+    return None
+
+
+def roi_label(params_file: str | os.PathLike) -> int:
+    """The ROI label a pyradiomics parameter file selects (pyradiomics' default is 1)."""
+    import yaml
+
+    p = Path(params_file)
+    if not p.exists():
+        return 1
+    settings = (yaml.safe_load(p.read_text()) or {}).get("setting") or {}
+    return int(settings.get("label", 1))

@@ -1,0 +1,78 @@
+"""The `validate` rule: every check, then the normalised tables and a QC table."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from ..errors import InputError
+from ..settings import Preprocess, Split, Validate
+from .clinical import check_class_counts, load_clinical, missing_summary
+from .files import FileCheck, check_files
+from .manifest import load_manifest
+
+log = logging.getLogger(__name__)
+
+
+def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str, outcome: str,
+        variables: dict, out_manifest: str, out_clinical: str, out_qc: str, *, settings: Validate,
+        labels: dict[str, int] | None = None, split_settings: Split | None = None, folds: int = 2, seed: int = 0,
+        out_missing: str | None = None, out_excluded: str | None = None,
+        preprocess: dict[str, Preprocess] | None = None) -> None:
+    """The `validate` rule: check everything, then write the normalised tables and a QC table.
+
+    `settings` is the config's `validate` section; `preprocess` its `preprocess` section (modality
+    -> :class:`axilla.settings.Preprocess`): 2D spacing fallback and the image/mask alignment
+    tolerance, so validation applies the rule preprocessing will.
+    Nothing is written unless every check passes, so later rules never see unchecked data.
+    """
+    from ..io import write_csv
+    manifest = load_manifest(manifest_path, views, primary_rater, settings.missing_view, settings.confine_paths)
+    dropped = manifest.attrs.get("dropped", {})
+    checked = check_files(manifest, manifest_path, labels, preprocess)
+    problems = checked.problems
+    first_row = manifest.drop_duplicates("patient_id").set_index("patient_id").row.astype(int).to_dict()
+    clinical, more = load_clinical(clinical_path, outcome, variables, first_row, manifest_path, dropped)
+    problems += more
+    if problems:
+        raise InputError(problems)
+    if split_settings is not None:
+        problems = check_class_counts(clinical, outcome, split_settings, folds, seed, str(clinical_path))
+        if problems:
+            raise InputError(problems)
+    clinical = _normalised_clinical(clinical, outcome, variables)
+    qc = _image_table(manifest, checked)
+    write_csv(manifest, out_manifest)
+    write_csv(clinical, out_clinical)
+    write_csv(qc, out_qc)
+    if out_missing:
+        write_csv(missing_summary(clinical, variables, str(clinical_path)), out_missing)
+    if out_excluded:
+        write_csv(pd.DataFrame([dict(patient_id=p, reason="no " + " / ".join(g) + " image with a primary-rater mask")
+                                for p, g in sorted(dropped.items())], columns=["patient_id", "reason"]), out_excluded)
+    log.info("validated %d images (%d masks) of %d patients; outcome prevalence %.1f %%",
+             len(qc), len(manifest), manifest.patient_id.nunique(), 100 * clinical[outcome].mean())
+
+
+def _normalised_clinical(clinical: pd.DataFrame, outcome: str, variables: dict) -> pd.DataFrame:
+    """The columns later stages use, the outcome as int, numeric variables as numbers, sorted by patient."""
+    keep = ["patient_id", outcome, *[c for c in ("center", "exam_date", "split") if c in clinical.columns],
+            *variables]
+    clinical = clinical[list(dict.fromkeys(keep))].copy()
+    clinical[outcome] = clinical[outcome].astype(int)
+    for var, kind in variables.items():
+        if kind == "numeric":
+            clinical[var] = pd.to_numeric(clinical[var])
+    return clinical.sort_values("patient_id")
+
+
+def _image_table(manifest: pd.DataFrame, checked: FileCheck) -> pd.DataFrame:
+    """One row per image: its raters, size and spacing as read, and the alignment warnings."""
+    qc = manifest.groupby(["patient_id", "modality", "view"], sort=True).agg(
+        image=("image", "first"), raters=("rater", lambda s: ";".join(sorted(s)))).reset_index()
+    grids = [checked.grids[p] for p in qc.image]
+    qc["size"] = ["x".join(map(str, g.size)) for g in grids]
+    qc["spacing"] = ["x".join(f"{s:g}" for s in g.spacing) for g in grids]
+    qc["warnings"] = ["; ".join(checked.warnings.get(k, [])) for k in zip(qc.patient_id, qc.modality, qc.view)]
+    return qc
