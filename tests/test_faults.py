@@ -75,8 +75,7 @@ def test_every_writer_in_the_package_is_atomic():
                 # pickle.dump(obj, fh) / json.dump(obj, fh): the handle is the second argument
                 if f.attr == "dump" and len(call.args) > 1:
                     ok = ok or (isinstance(call.args[1], ast.Name) and call.args[1].id in safe)
-                if not ok and fn.name not in {"write_csv", "write_json", "write_image", "_write_image",
-                                              "_write_text", "_write_csv_atomic", "_figure_png"}:
+                if not ok and fn.name not in {"write_csv", "write_json", "write_image"}:
                     offenders.append(f"{py.name}:{call.lineno} {fn.name}: {ast.unparse(call)[:80]}")
     assert offenders == [], "non-atomic writes:\n" + "\n".join(offenders)
 

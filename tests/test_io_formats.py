@@ -119,6 +119,9 @@ def test_multilabel_mask_picks_configured_label(tmp_path):
     m[1, 1], m[2:4, 2:5] = 1, 2
     img = sitk.GetImageFromArray(m)
     assert sitk.GetArrayFromImage(select_label(img, 2, "m.png")).sum() == 6
-    assert sitk.GetArrayFromImage(select_label(img, None, "m.png")).sum() == 7
-    with pytest.raises(InputError, match=r"m.png: ROI label 3 not found \(labels present: \[1, 2\]\)"):
+    with pytest.raises(InputError, match=r"m.png: mask holds several labels \(1, 2\): name the ROI's label"):
+        select_label(img, None, "m.png")  # not silently their union
+    binary = sitk.GetImageFromArray((m > 0).astype(np.uint8) * 255)
+    assert sitk.GetArrayFromImage(select_label(binary, None, "m.png")).tolist() == (m > 0).astype(int).tolist()
+    with pytest.raises(InputError, match=r"m.png: mask has no voxel with the ROI label 3 \(labels present: 1, 2\)"):
         select_label(img, 3, "m.png")

@@ -81,7 +81,7 @@ def test_empty_and_too_small_rois_are_errors(tmp_path):
     tiny = np.zeros_like(mask)
     tiny[6, 20, 20:24] = 1
     tp = _write(tmp_path, tiny, "tiny.nii.gz")
-    with pytest.raises(InputError, match=r"tiny.nii.gz: ROI has 4 voxels .*min_roi_voxels = 10"):
+    with pytest.raises(InputError, match=r"tiny.nii.gz: ROI has 4 voxels .*min_roi_voxels = 20"):
         preprocess_image(ip, {"A": tp}, "MRI", "T2", SETTINGS, str(tmp_path / "o2"))
     ok = preprocess_image(ip, {"A": tp}, "MRI", "T2", section("preprocess.MRI", min_roi_voxels=4), str(tmp_path / "o3"))
     assert ok["roi_voxels"] == {"A": 4}

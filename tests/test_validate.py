@@ -192,8 +192,9 @@ def test_bad_pixel_spacing_values_reported_with_row(tiny_cohort):
     # a value for a 3D image would be ignored silently: refused instead
     vol = sitk.Image(8, 8, 4, sitk.sitkFloat32)
     sitk.WriteImage(vol, str(tiny_cohort / "img" / "T0.nii.gz"))
-    mask = sitk.Image(8, 8, 4, sitk.sitkUInt8)
-    mask[2, 2, 2] = 1
+    roi = np.zeros((4, 8, 8), np.uint8)
+    roi[1:3, 1:6, 1:6] = 1  # 50 voxels: large enough, so the spacing cell is the only problem
+    mask = sitk.GetImageFromArray(roi)
     sitk.WriteImage(mask, str(tiny_cohort / "img" / "T0_A.nii.gz"))
     _edit(tiny_cohort / "manifest.csv", lambda m: m.assign(pixel_spacing=["0.1", None, None, None, None, None]))
     with pytest.raises(InputError) as e:

@@ -31,7 +31,7 @@ def _typed(kw: dict) -> dict:
     kw["settings"] = section("validate", **kw.get("settings", {}))
     if "split_settings" in kw:
         kw["split_settings"] = section("split", **kw["split_settings"])
-    kw["preprocess"] = {m: section(f"preprocess.{m}", **v) for m, v in kw.get("preprocess", {}).items()}
+    kw["preprocess"] = {"US": section("preprocess.US", **kw.get("preprocess", {}).get("US", {}))}
     return kw
 
 
@@ -195,16 +195,67 @@ def test_empty_mask(tiny_cohort):
     assert f"row 6, column 'mask': mask {_path(tiny_cohort, 'mask', 6)} is empty" in msg
 
 
-def test_mask_without_configured_label(tiny_cohort):
-    arr = np.zeros((40, 40))
-    arr[10:20, 10:20] = 2
-    _mask_like(tiny_cohort, 1, arr)
+def test_one_roi_rule_binary_masks_any_value_multilabel_needs_roi_label(tiny_cohort):
+    binary = np.zeros((40, 40))
+    binary[10:20, 10:20] = 255  # 0/255, as annotation tools export
+    _mask_like(tiny_cohort, 1, binary)
+    _run(tiny_cohort)  # any single nonzero value is the ROI
+    shutil.rmtree(tiny_cohort / "out")
+    multi = binary.copy()
+    multi[12:14, 12:14] = 2
+    _mask_like(tiny_cohort, 1, multi)
     msg = _fails(tiny_cohort)
-    assert f"row 1, column 'mask': mask {_path(tiny_cohort, 'mask', 1)} has no voxel with the ROI label 1" in msg
-    assert "values found: 0, 2" in msg
-    # With label 2 configured (the pyradiomics 'label' setting), mask 1 passes and the others fail.
-    msg = _fails(tiny_cohort, labels={"US": 2})
+    assert msg.startswith("1 input problem") and (
+        f"row 1, column 'mask': mask {_path(tiny_cohort, 'mask', 1)} holds several labels (2, 255): name the ROI's "
+        "label in preprocess.US.roi_label") in msg
+    # With the label configured, mask 1 passes and the 0/1 masks of the others lack it.
+    msg = _fails(tiny_cohort, preprocess={"US": {"roi_label": 255}})
     assert msg.startswith("5 input problems") and "row 1," not in msg
+    assert f"mask {_path(tiny_cohort, 'mask', 2)} has no voxel with the ROI label 255 (labels present: 1)" in msg
+
+
+def test_roi_too_small_after_resampling_is_found_before_any_compute(tiny_cohort):
+    small = np.zeros((40, 40))
+    small[10:13, 10:13] = 1  # 9 pixels of 0.2 mm; at 0.5 mm about 1 to 4
+    _mask_like(tiny_cohort, 3, small)
+    _run(tiny_cohort, preprocess={"US": {"min_roi_voxels": 9}})  # on its own grid it is large enough
+    shutil.rmtree(tiny_cohort / "out")
+    msg = _fails(tiny_cohort, preprocess={"US": {"spacing": [0.5, 0.5], "min_roi_voxels": 5}})
+    assert msg.startswith("1 input problem") and f"row 3, column 'mask': mask {_path(tiny_cohort, 'mask', 3)} " in msg
+    assert ("(rater A): the ROI has 4 voxel(s) after resampling to [0.5, 0.5] mm, below preprocess.US.min_roi_voxels "
+            "(5, also pyradiomics' minimumROISize)") in msg
+
+
+@pytest.mark.parametrize("spacing", [[0.5, 0.5], [0.3, 0.45], [0.15, 0.15]])
+def test_predicted_roi_voxels_equal_what_preprocessing_keeps(tiny_cohort, spacing):
+    from axilla.preprocess import Grid, preprocess_image, select_label
+    from axilla.validate import predicted_roi_voxels
+
+    rng = np.random.default_rng(4)
+    for row in range(1, 7):
+        arr = np.zeros((40, 40))
+        r0, c0 = rng.integers(5, 20, 2)
+        arr[r0:r0 + rng.integers(2, 12), c0:c0 + rng.integers(2, 12)] = 1
+        _mask_like(tiny_cohort, row, arr)
+        image, mask = sitk.ReadImage(_path(tiny_cohort, "image", row)), sitk.ReadImage(_path(tiny_cohort, "mask", row))
+        predicted = predicted_roi_voxels(select_label(mask, None, "m"), Grid.of(image), spacing)
+        out = tiny_cohort / f"prep{row}"
+        preprocess_image(_path(tiny_cohort, "image", row), {"A": _path(tiny_cohort, "mask", row)}, "US", "tumor",
+                         section("preprocess.US", spacing=spacing, normalize="none", min_roi_voxels=1), str(out))
+        kept = int(sitk.GetArrayFromImage(sitk.ReadImage(str(out / "mask-A.nii.gz"))).sum())
+        assert predicted == kept
+
+
+def test_parameter_file_cannot_set_another_label_or_size_limit(tiny_cohort):
+    params = tiny_cohort / "US.yaml"
+    params.write_text("setting:\n  label: 255\n  minimumROISize: 50\n  binWidth: 0.2\n")
+    msg = _fails(tiny_cohort, radiomics_params={"US": str(params)})
+    assert msg.startswith("2 input problems")
+    assert f"{params}: setting 'label: 255': axilla writes every ROI as 0/1 and gives pyradiomics label 1" in msg
+    assert (f"{params}: setting 'minimumROISize: 50' disagrees with preprocess.US.min_roi_voxels (20), the one ROI "
+            "size limit axilla passes to pyradiomics") in msg
+    params.write_text("setting:\n  label: 1\n  minimumROISize: 20\n")
+    _run(tiny_cohort, radiomics_params={"US": str(params)})  # agreeing values are allowed
 
 
 def test_duplicated_patient_in_clinical(tiny_cohort):
@@ -378,3 +429,21 @@ def test_missing_clinical_values_counted_not_dropped(tiny_cohort):
     miss = pd.read_csv(tiny_cohort / "out" / "missing.csv", keep_default_na=False).set_index("variable")
     assert miss.loc["age", "n_missing"] == 2 and miss.loc["age", "patients"] == "T1;T4"
     assert miss.loc["margin", "n_missing"] == 1 and miss.loc["margin", "percent"] == pytest.approx(16.67)
+
+
+def test_a_flood_of_one_mistake_reads_as_a_summary_and_the_full_list_is_written(tiny_cohort):
+    import pandas as pd
+
+    m = pd.read_csv(tiny_cohort / "manifest.csv")
+    many = pd.concat([m.assign(patient_id=[f"P{k}{i}" for i in range(len(m))]) for k in range(8)], ignore_index=True)
+    many = many.assign(image="/elsewhere/" + many.image, mask="/elsewhere/" + many["mask"])
+    many.to_csv(tiny_cohort / "manifest.csv", index=False)  # 48 rows, every path outside the data folder
+    problems = tiny_cohort / "problems.csv"
+    msg = _fails(tiny_cohort, settings={"confine_paths": True}, out_problems=str(problems))
+    lines = msg.splitlines()
+    # 48 + 48 paths outside the folder, 42 images listed for a second patient's view
+    assert len(lines) <= 30 and lines[0] == "138 input problems found: 3 kind(s), the first 3 of each shown"
+    assert f"  - 48x {tiny_cohort / 'manifest.csv'}, column 'mask': path … leads outside the data folder" in msg
+    assert f"Every problem: {problems}" == lines[-1]
+    table = pd.read_csv(problems)
+    assert len(table) == 138 and set(table.column) == {"image", "mask"} and table.row.max() == 48

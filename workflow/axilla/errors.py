@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# Up to this many problems are listed one per line; more are grouped by kind (a flood of one
+# mistake, e.g. every path of a manifest leaving its folder, should read as one line with a count).
+LIST_ALL = 25
+EXAMPLES = 3
+KINDS_SHOWN = 6
 
 
 @dataclass
@@ -26,11 +33,45 @@ class Problem:
 class InputError(Exception):
     """Raised for problems with user input; carries every problem found, not only the first."""
 
-    def __init__(self, problems: list[Problem] | Problem):
+    def __init__(self, problems: list[Problem] | Problem, full_list: str | None = None):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        self.full_list = full_list  # a file holding every problem (validate writes one)
         super().__init__(self.render())
 
     def render(self) -> str:
         n = len(self.problems)
         head = f"{n} input problem{'s' if n != 1 else ''} found:"
-        return "\n".join([head] + [f"  - {p}" for p in self.problems])
+        if n <= LIST_ALL:
+            return "\n".join([head] + [f"  - {p}" for p in self.problems])
+        kinds = self.kinds()
+        lines = [head + f" {len(kinds)} kind(s), the first {EXAMPLES} of each shown"]
+        for (file, column, kind), group in list(kinds.items())[:KINDS_SHOWN]:
+            where = file + (f", column '{column}'" if column else "")
+            lines.append(f"  - {len(group)}x {where}: {kind}")
+            lines += [f"      e.g. {p}" for p in group[:EXAMPLES]]
+        if len(kinds) > KINDS_SHOWN:
+            lines.append(f"  - and {len(kinds) - KINDS_SHOWN} more kind(s)")
+        if self.full_list:
+            lines.append(f"Every problem: {self.full_list}")
+        return "\n".join(lines)
+
+    def kinds(self) -> dict[tuple, list[Problem]]:
+        """Problems grouped by file, column and message with its paths and numbers blanked."""
+        groups: dict[tuple, list[Problem]] = {}
+        for p in self.problems:
+            groups.setdefault((p.file, p.column, problem_kind(p.message)), []).append(p)
+        return groups
+
+    def table(self):
+        """Every problem as a table (file, row, column, message), for the full list on disk."""
+        import pandas as pd
+
+        return pd.DataFrame([{"file": p.file, "row": p.row, "column": p.column, "message": p.message}
+                             for p in self.problems], columns=["file", "row", "column", "message"])
+
+
+def problem_kind(message: str) -> str:
+    """A message's shape: paths, quoted values and numbers replaced by '…'."""
+    kind = re.sub(r"\S*[/\\]\S*", "…", message)
+    kind = re.sub(r"'[^']*'", "'…'", kind)
+    return re.sub(r"\d+(\.\d+)?", "…", kind)

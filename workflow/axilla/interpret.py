@@ -221,7 +221,7 @@ def odds_ratio_tables(model, X_train: pd.DataFrame, y_train, clinical: bool) -> 
     candidate variable, and one of the model's selected terms together. Header only for any other
     model (hundreds of imaging features have no odds-ratio table worth reading).
     """
-    from .select.clinical import _logit, odds_ratio_table, univariate_table, vif
+    from .select.clinical import fit_logit, odds_ratio_table, univariate_table, vif
 
     steps = model.chain_.named_steps
     parts = []
@@ -242,7 +242,7 @@ def odds_ratio_tables(model, X_train: pd.DataFrame, y_train, clinical: bool) -> 
         terms = [t for t in model.selected_ if enc[t].nunique() > 1]
         if terms:
             with np.errstate(over="ignore"):  # separated data: OR and CI overflow to inf, which is what they are
-                table = odds_ratio_table(_logit(enc[terms], np.asarray(y_train)))
+                table = odds_ratio_table(fit_logit(enc[terms], np.asarray(y_train)))
             parts.append(table.assign(analysis="multivariable", vif=table.term.map(vif(enc[terms])), per="unit"))
     if not parts:
         return pd.DataFrame(columns=ODDS_COLUMNS)

@@ -131,12 +131,20 @@ def feature_name(modality: str, view: str, key: str, roi: str = "mask") -> str:
     return f"{modality}_{view}_{key}" if roi == "mask" else f"{modality}_{view}_{roi}_{key}"
 
 
-def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out_csv: str) -> list[tuple]:
+def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out_csv: str,
+                  min_roi_voxels: int | None = None) -> list[tuple]:
     """Extract features for every rater's mask (and peritumoral ring, when preprocessing wrote
-    rings) of one preprocessed image, filtering the image once; write a tidy table."""
+    rings) of one preprocessed image, filtering the image once; write a tidy table.
+
+    Preprocessed ROIs are 0/1, so pyradiomics gets label 1; its minimumROISize is the study's one
+    size limit, ``preprocess.<MOD>.min_roi_voxels`` (which `validate` already checked), which the
+    rule passes; without it (a direct call), the parameter file's own."""
     import SimpleITK as sitk
 
     extractor = make_extractor(params_file)
+    extractor.settings["label"] = 1
+    if min_roi_voxels is not None:
+        extractor.settings["minimumROISize"] = min_roi_voxels
     image = sitk.ReadImage(str(Path(prep_dir) / "image.nii.gz"))
     masks = {(roi, r): sitk.ReadImage(str(Path(prep_dir) / f"{roi}-{r}.nii.gz"))
              for roi in ROIS for r in raters_in(prep_dir, roi)}
@@ -192,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--view", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=1, help="SimpleITK filter threads")
+    ap.add_argument("--min-roi-voxels", type=int, default=None,
+                    help="preprocess.<MOD>.min_roi_voxels, pyradiomics' minimumROISize (default: the parameter file's)")
     ap.add_argument("--log")
     a = ap.parse_args(argv)
     setup_logging(a.log)
@@ -199,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # One job per image and many at once: ITK's default (all cores) would oversubscribe.
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, a.threads))
-    extract_image(a.prep, a.params, a.modality, a.view, a.out)
+    extract_image(a.prep, a.params, a.modality, a.view, a.out, a.min_roi_voxels)
 
 
 if __name__ == "__main__":

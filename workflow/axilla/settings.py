@@ -11,8 +11,8 @@ Rules hand each job the section it needs; the package reads attributes, never ``
 from __future__ import annotations
 
 import copy
-import functools
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,6 @@ import yaml
 from .errors import InputError, Problem
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
-MODALITIES = ("MG", "MRI", "US")
 
 
 # --------------------------------------------------------------------------- schema defaults

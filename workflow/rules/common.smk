@@ -3,14 +3,13 @@
 import json
 from dataclasses import asdict
 import shlex
-from types import SimpleNamespace
 
 import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from axilla import demo as demo_module
 from axilla.settings import load as load_settings
-from axilla.validate import load_manifest, roi_label
+from axilla.validate import load_manifest
 
 # Shell rules run the package with this interpreter: the conda env's python under --use-conda,
 # otherwise the one running Snakemake (the venv), whatever is first on PATH.

@@ -7,6 +7,7 @@ rule radiomics:
         f"{RESULTS}/radiomics/{{patient}}/{{modality}}_{{view}}.csv",
     params:
         python=PYTHON,
+        min_roi=lambda wc: S.preprocess[wc.modality].min_roi_voxels,
     log:
         f"{RESULTS}/logs/radiomics/{{patient}}/{{modality}}_{{view}}.log",
     benchmark:
@@ -21,7 +22,8 @@ rule radiomics:
         "../../envs/imaging.yaml"
     shell:
         "{params.python} -m axilla.radiomics --prep {input.prep:q} --params {input.params:q}"
-        " --modality {wildcards.modality} --view {wildcards.view} --threads {threads} --out {output:q} --log {log:q}"
+        " --modality {wildcards.modality} --view {wildcards.view} --min-roi-voxels {params.min_roi}"
+        " --threads {threads} --out {output:q} --log {log:q}"
 
 
 rule radiomics_table:

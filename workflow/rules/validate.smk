@@ -16,12 +16,14 @@ rule validate:
         outcome=S.outcome,
         variables=S.clinical_variables,
         settings=S.validate,
-        labels={m: roi_label(radiomics_params(SimpleNamespace(modality=m))) for m in VIEWS},
+        radiomics_params={m: S.radiomics.params[m] for m in VIEWS},
         split=S.split,
         # 2D spacing fallback and mask alignment tolerance: validation applies preprocessing's rule.
         preprocess=S.preprocess,
         folds=S.select["lasso"]["folds"],
         seed=SEED,
+        # every problem as a table when validation fails (not an output: a failed job keeps it)
+        problems=f"{RESULTS}/validate/problems.csv",
     log:
         f"{RESULTS}/logs/validate.log",
     benchmark:

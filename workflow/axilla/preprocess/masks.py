@@ -146,19 +146,35 @@ def _fmt(v) -> str:
     return "(" + ", ".join(f"{x:.4g}" for x in v) + ")"
 
 
+def roi_problem(arr: np.ndarray, label: int | None) -> str | None:
+    """Why a mask array holds no ROI under the one ROI rule, or None when it does.
+
+    The rule (validation and preprocessing apply it alike): a mask with a single nonzero value is
+    the ROI whatever that value (0/1, 0/255 as annotation tools export); a multi-label mask needs
+    the configured label (``preprocess.<MOD>.roi_label``), whose voxels are the ROI.
+    """
+    values = [v for v in np.unique(arr).tolist() if v != 0]
+    if not values:
+        return "is empty (no nonzero voxel): segment the lesion or remove the row"
+    shown = ", ".join(f"{v:g}" for v in values[:10])
+    if label is None and len(values) > 1:
+        return (f"holds several labels ({shown}): name the ROI's label in preprocess.<MOD>.roi_label "
+                "(one label, or one per view)")
+    if label is not None and label not in values:
+        return (f"has no voxel with the ROI label {label} (labels present: {shown}): relabel the mask or change "
+                "preprocess.<MOD>.roi_label")
+    return None
+
+
 def select_label(mask, label: int | None, mask_path: str):
-    """Binary uint8 ROI: the configured label of a multi-label mask, or any nonzero voxel."""
+    """Binary uint8 ROI (0/1) of a mask under the one ROI rule (:func:`roi_problem`)."""
     import SimpleITK as sitk
 
     arr = sitk.GetArrayViewFromImage(mask)
-    if label is None:
-        roi = arr != 0
-    else:
-        roi = arr == label
-        if not roi.any():
-            present = [int(v) for v in np.unique(arr) if v != 0]
-            raise InputError(Problem(mask_path, f"ROI label {label} not found (labels present: {present}); "
-                                                "set preprocess.<MOD>.roi_label"))
+    problem = roi_problem(arr, label)
+    if problem:
+        raise InputError(Problem(mask_path, f"mask {problem}"))
+    roi = arr != 0 if label is None else arr == label
     out = sitk.GetImageFromArray(roi.astype(np.uint8))
     out.CopyInformation(mask)
     return out

@@ -16,7 +16,7 @@ import pandas as pd
 from .base import _binary_target, _Selector
 
 
-def _logit(X: pd.DataFrame, y01: np.ndarray):
+def fit_logit(X: pd.DataFrame, y01: np.ndarray):
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
@@ -48,7 +48,7 @@ def univariate_table(X: pd.DataFrame, y) -> pd.DataFrame:
             rows.append({"term": c, "coef": 0.0, "se": np.nan, "odds_ratio": 1.0, "or_ci_low": np.nan,
                          "or_ci_high": np.nan, "p": 1.0})
             continue
-        rows.append(odds_ratio_table(_logit(X[[c]], y01), [c]).iloc[0].to_dict())
+        rows.append(odds_ratio_table(fit_logit(X[[c]], y01), [c]).iloc[0].to_dict())
     return pd.DataFrame(rows)
 
 
@@ -130,7 +130,7 @@ class StepwiseSelector(_Selector):
 
     def _backward(self, X: pd.DataFrame, y01: np.ndarray, terms: list, history: list):
         """Backward elimination by ``criterion`` (``terms`` edited in place); the final fit."""
-        fit = _logit(X[terms], y01)
+        fit = fit_logit(X[terms], y01)
         while len(terms) > 1:
             if self.criterion == "p":
                 p = fit.pvalues.drop("const")
@@ -139,9 +139,9 @@ class StepwiseSelector(_Selector):
                     break
                 history.append((worst, "p", float(p[worst])))
                 terms.remove(worst)
-                fit = _logit(X[terms], y01)
+                fit = fit_logit(X[terms], y01)
             else:
-                trials = {t: _logit(X[[u for u in terms if u != t]], y01) for t in terms}
+                trials = {t: fit_logit(X[[u for u in terms if u != t]], y01) for t in terms}
                 best = min(trials, key=lambda t: (trials[t].aic, terms.index(t)))
                 if not trials[best].aic < fit.aic:
                     break

@@ -7,9 +7,10 @@ lists), `clinical` (the clinical table and the class counts of the planned split
 """
 
 from .clinical import check_class_counts, load_clinical, min_per_class, missing_summary
-from .files import FileCheck, check_files, roi_label
+from .files import FileCheck, check_files, params_problems, predicted_roi_voxels
 from .manifest import MANIFEST_COLUMNS, MODALITY_VIEWS, OPTIONAL_COLUMNS, SAFE_ID, load_manifest
 from .stage import run
 
 __all__ = ["MANIFEST_COLUMNS", "MODALITY_VIEWS", "OPTIONAL_COLUMNS", "SAFE_ID", "FileCheck", "check_class_counts",
-           "check_files", "load_clinical", "load_manifest", "min_per_class", "missing_summary", "roi_label", "run"]
+           "check_files", "load_clinical", "load_manifest", "min_per_class", "missing_summary", "params_problems",
+           "predicted_roi_voxels", "run"]

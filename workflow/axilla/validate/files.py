@@ -1,5 +1,6 @@
 """The files a manifest lists: each image and mask exists and reads completely, each mask lies on
-its image's grid (the rule preprocessing applies) and holds the ROI label."""
+its image's grid (the rule preprocessing applies), holds an ROI by the one ROI rule
+(:func:`axilla.preprocess.roi_problem`) and keeps enough voxels after resampling."""
 
 from __future__ import annotations
 
@@ -26,11 +27,10 @@ class FileCheck:
     grids: dict = field(default_factory=dict)  # image path -> preprocess.Grid (2D spacing resolved)
 
 
-def check_files(manifest: pd.DataFrame, manifest_path: str, labels: dict[str, int] | None = None,
-                preprocess: dict | None = None) -> FileCheck:
+def check_files(manifest: pd.DataFrame, manifest_path: str, preprocess: dict | None = None) -> FileCheck:
     """Every image and mask exists and reads completely, each mask lies on its image's grid by the
-    rule preprocessing applies, and each mask holds voxels of its modality's ROI label (`labels`,
-    default 1: pyradiomics' `label` setting).
+    rule preprocessing applies, holds an ROI (``preprocess.<MOD>.roi_label`` for multi-label
+    masks) and keeps ``min_roi_voxels`` on the preprocessed grid (``spacing``).
 
     `preprocess` maps modality -> :class:`axilla.settings.Preprocess` (the schema's defaults otherwise): its
     `pixel_spacing` is the fallback for 2D files, its `align_tolerance_voxels` the tolerance. A
@@ -53,7 +53,7 @@ def check_files(manifest: pd.DataFrame, manifest_path: str, labels: dict[str, in
         if grid is None:  # a mask is read against its image; without one, only its presence is checked
             files.exists(r.mask, r.row, "mask")
             continue
-        _check_mask(r, grid, settings, (labels or {}).get(r.modality, 1), files, result)
+        _check_mask(r, grid, settings, files, result)
     return result
 
 
@@ -113,8 +113,9 @@ def _image_grid(r, row_spacing, settings, files: _Files, result: FileCheck):
     return grid
 
 
-def _check_mask(r, grid, settings, label: int, files: _Files, result: FileCheck) -> None:
-    """A manifest row's mask: readable, on its image's grid (by the preprocessing rule), holding `label`."""
+def _check_mask(r, grid, settings, files: _Files, result: FileCheck) -> None:
+    """A manifest row's mask: readable, on its image's grid (by the preprocessing rule), holding an
+    ROI that keeps enough voxels after resampling."""
     from ..preprocess import judge_alignment, read_mask
 
     mask = files.read(r.mask, r.row, "mask", lambda p: read_mask(p, grid))
@@ -130,33 +131,62 @@ def _check_mask(r, grid, settings, label: int, files: _Files, result: FileCheck)
         warning = f"rater {r.rater}: {verdict.message}"
         result.warnings.setdefault((r.patient_id, r.modality, r.view), []).append(warning)
         log.warning("%s, row %d: %s", files.manifest_path, r.row, warning)
-    problem = _label_problem(mask, r, label, files.manifest_path)
+    problem = _roi_problem(mask, r, settings, target)
     if problem:
-        result.problems.append(problem)
+        result.problems.append(Problem(files.manifest_path, f"mask {r.mask} {problem}", r.row, "mask"))
 
 
-def _label_problem(mask, r, label: int, manifest_path: str) -> Problem | None:
-    """An empty mask, or one without a voxel of the ROI label."""
+def _roi_problem(mask, r, settings, grid) -> str | None:
+    """The ROI rule, then the ROI's voxel count on the grid preprocessing will resample to."""
     import SimpleITK as sitk
 
-    arr = sitk.GetArrayViewFromImage(mask)
-    if not np.any(arr != 0):
-        return Problem(manifest_path, f"mask {r.mask} is empty (no nonzero voxel): segment the lesion or remove the "
-                                      "row", r.row, "mask")
-    if not np.any(arr == label):
-        found = ", ".join(f"{v:g}" for v in np.unique(arr)[:10])
-        return Problem(manifest_path, f"mask {r.mask} has no voxel with the ROI label {label} (values found: "
-                                      f"{found}): relabel the mask or set 'label' in the {r.modality} radiomics "
-                                      "parameter file", r.row, "mask")
+    from ..preprocess import roi_problem, select_label
+
+    label = settings.label_for(r.view)
+    problem = roi_problem(sitk.GetArrayViewFromImage(mask), label)
+    if problem:
+        return problem.replace("<MOD>", r.modality)
+    roi = select_label(mask, label, r.mask)
+    n = predicted_roi_voxels(roi, grid, settings.spacing)
+    if n < settings.min_roi_voxels:
+        where = f"after resampling to {list(settings.spacing)} mm" if settings.spacing else "on the image grid"
+        return (f"(rater {r.rater}): the ROI has {n} voxel(s) {where}, below preprocess.{r.modality}.min_roi_voxels "
+                f"({settings.min_roi_voxels}, also pyradiomics' minimumROISize): too small for radiomics")
     return None
 
 
-def roi_label(params_file: str | os.PathLike) -> int:
-    """The ROI label a pyradiomics parameter file selects (pyradiomics' default is 1)."""
+def predicted_roi_voxels(roi, grid, spacing) -> int:
+    """ROI voxels on the preprocessed grid: the mask resampled (nearest neighbour) onto the image's
+    grid at ``spacing`` (None: the image's own grid), as preprocessing resamples it."""
+    import SimpleITK as sitk
+
+    from ..preprocess import Grid
+
+    if spacing is not None:
+        old = np.asarray(grid.spacing, float)
+        size = np.maximum(1, np.round(np.asarray(grid.size) * old / np.asarray(spacing, float))).astype(int)
+        grid = Grid(tuple(int(v) for v in size), tuple(float(v) for v in spacing), grid.origin, grid.direction)
+    out = sitk.Resample(roi, [int(v) for v in grid.size], sitk.Transform(), sitk.sitkNearestNeighbor,
+                        grid.origin, grid.spacing, grid.direction, 0, sitk.sitkUInt8)
+    return int(sitk.GetArrayViewFromImage(out).sum())
+
+
+def params_problems(params: dict[str, str], preprocess: dict) -> list[Problem]:
+    """A pyradiomics parameter file's ``label`` or ``minimumROISize`` that disagrees with what
+    axilla sets itself (ROIs are written 0/1, so label 1; the size limit is ``min_roi_voxels``)."""
     import yaml
 
-    p = Path(params_file)
-    if not p.exists():
-        return 1
-    settings = (yaml.safe_load(p.read_text()) or {}).get("setting") or {}
-    return int(settings.get("label", 1))
+    problems = []
+    for modality, path in sorted(params.items()):
+        p = Path(path)
+        setting = ((yaml.safe_load(p.read_text()) or {}).get("setting") or {}) if p.exists() else {}
+        limit = preprocess[modality].min_roi_voxels
+        if setting.get("label", 1) != 1:
+            problems.append(Problem(path, f"setting 'label: {setting['label']}': axilla writes every ROI as 0/1 and "
+                                          f"gives pyradiomics label 1; remove it (a multi-label mask's ROI is chosen "
+                                          f"with preprocess.{modality}.roi_label)"))
+        if setting.get("minimumROISize", limit) != limit:
+            problems.append(Problem(path, f"setting 'minimumROISize: {setting['minimumROISize']}' disagrees with "
+                                          f"preprocess.{modality}.min_roi_voxels ({limit}), the one ROI size limit "
+                                          "axilla passes to pyradiomics: remove it or set the same value"))
+    return problems

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InputError
 from ..settings import Preprocess, Split, Validate
 from .clinical import check_class_counts, load_clinical, missing_summary
-from .files import FileCheck, check_files
+from .files import FileCheck, check_files, params_problems
 from .manifest import load_manifest
 
 log = logging.getLogger(__name__)
@@ -17,30 +18,32 @@ log = logging.getLogger(__name__)
 
 def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str, outcome: str,
         variables: dict, out_manifest: str, out_clinical: str, out_qc: str, *, settings: Validate,
-        labels: dict[str, int] | None = None, split_settings: Split | None = None, folds: int = 2, seed: int = 0,
-        out_missing: str | None = None, out_excluded: str | None = None,
-        preprocess: dict[str, Preprocess] | None = None) -> None:
+        radiomics_params: dict[str, str] | None = None, split_settings: Split | None = None, folds: int = 2,
+        seed: int = 0, out_missing: str | None = None, out_excluded: str | None = None,
+        preprocess: dict[str, Preprocess] | None = None, out_problems: str | None = None) -> None:
     """The `validate` rule: check everything, then write the normalised tables and a QC table.
 
     `settings` is the config's `validate` section; `preprocess` its `preprocess` section (modality
     -> :class:`axilla.settings.Preprocess`): 2D spacing fallback and the image/mask alignment
-    tolerance, so validation applies the rule preprocessing will.
-    Nothing is written unless every check passes, so later rules never see unchecked data.
+    tolerance, ROI label and size limit, so validation applies the rules preprocessing will;
+    `radiomics_params` (modality -> pyradiomics parameter file) must not set another ROI label or
+    size limit than axilla gives pyradiomics.
+    Nothing is written unless every check passes, so later rules never see unchecked data; on
+    failure `out_problems` (when given) receives every problem as a table, the message a summary.
     """
     from ..io import write_csv
-    manifest = load_manifest(manifest_path, views, primary_rater, settings.missing_view, settings.confine_paths)
-    dropped = manifest.attrs.get("dropped", {})
-    checked = check_files(manifest, manifest_path, labels, preprocess)
-    problems = checked.problems
-    first_row = manifest.drop_duplicates("patient_id").set_index("patient_id").row.astype(int).to_dict()
-    clinical, more = load_clinical(clinical_path, outcome, variables, first_row, manifest_path, dropped)
-    problems += more
-    if problems:
-        raise InputError(problems)
-    if split_settings is not None:
-        problems = check_class_counts(clinical, outcome, split_settings, folds, seed, str(clinical_path))
-        if problems:
-            raise InputError(problems)
+
+    try:
+        manifest, clinical, checked, dropped = _check(
+            manifest_path, clinical_path, views, primary_rater, outcome, variables, settings, radiomics_params,
+            preprocess, split_settings, folds, seed)
+    except InputError as e:
+        if out_problems is None:
+            raise
+        write_csv(e.table(), out_problems)
+        raise InputError(e.problems, full_list=out_problems) from None
+    if out_problems is not None:
+        Path(out_problems).unlink(missing_ok=True)  # a failed run's list, now out of date
     clinical = _normalised_clinical(clinical, outcome, variables)
     qc = _image_table(manifest, checked)
     write_csv(manifest, out_manifest)
@@ -53,6 +56,25 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
                                 for p, g in sorted(dropped.items())], columns=["patient_id", "reason"]), out_excluded)
     log.info("validated %d images (%d masks) of %d patients; outcome prevalence %.1f %%",
              len(qc), len(manifest), manifest.patient_id.nunique(), 100 * clinical[outcome].mean())
+
+
+def _check(manifest_path, clinical_path, views, primary_rater, outcome, variables, settings, radiomics_params,
+           preprocess, split_settings, folds, seed):
+    """Every check, all problems of a kind at once: (manifest, clinical table, file check, dropped)."""
+    manifest = load_manifest(manifest_path, views, primary_rater, settings.missing_view, settings.confine_paths)
+    dropped = manifest.attrs.get("dropped", {})
+    checked = check_files(manifest, manifest_path, preprocess)
+    problems = checked.problems + params_problems(radiomics_params or {}, preprocess or {})
+    first_row = manifest.drop_duplicates("patient_id").set_index("patient_id").row.astype(int).to_dict()
+    clinical, more = load_clinical(clinical_path, outcome, variables, first_row, manifest_path, dropped)
+    problems += more
+    if problems:
+        raise InputError(problems)
+    if split_settings is not None:
+        problems = check_class_counts(clinical, outcome, split_settings, folds, seed, str(clinical_path))
+        if problems:
+            raise InputError(problems)
+    return manifest, clinical, checked, dropped
 
 
 def _normalised_clinical(clinical: pd.DataFrame, outcome: str, variables: dict) -> pd.DataFrame:
