@@ -10,7 +10,7 @@ import pandas as pd
 
 from ...evaluate import roc_auc
 from ...qc import gallery_html
-from .. import figures
+import axilla.report.figures as figures  # the module itself: the package's __init__ imports build
 from ..html import Doc, absent, fig_to_img, h3, table_html
 from ..study import Study
 from ..tables import table_one

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import figures
+import axilla.report.figures as figures  # the module itself: the package's __init__ imports build
 from ..html import Doc, absent, fig_to_img, file_img, h3, table_html
 from ..spec import ABSENT
 from ..study import Study

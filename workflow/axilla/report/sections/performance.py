@@ -3,7 +3,7 @@ clinical impact and waterfall plots."""
 
 from __future__ import annotations
 
-from .. import figures
+import axilla.report.figures as figures  # the module itself: the package's __init__ imports build
 from ..html import Doc, absent, fig_to_img, h3, table_html
 from ..study import Study
 
