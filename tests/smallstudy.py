@@ -1,15 +1,21 @@
 """A small whole study (24 demo patients, one US view, one fine-tuning epoch) for the fault and
-determinism tests. The uninterrupted reference run is made once per test session and shared."""
+determinism tests. Two runs are made once per test session and shared: the uninterrupted
+reference, and a run killed twice and resumed (:func:`resumed`). Every job of the second is
+computed afresh in its own working copy, so comparing the two is also the determinism check."""
 
 from __future__ import annotations
 
 import atexit
 import hashlib
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +51,7 @@ evaluate: {optimism_bootstraps: 2}
 VOLATILE = ("logs", "benchmarks")
 
 _reference: Path | None = None
+_resumed: "Resumed | None" = None
 
 
 def copy_workflow(d: Path) -> None:
@@ -95,13 +102,89 @@ def digest(d: Path) -> dict[str, str]:
     return out
 
 
+def _session_dir(prefix: str) -> Path:
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))  # lives until the interpreter exits
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    return workdir(tmp)
+
+
 def reference() -> Path:
-    """The uninterrupted run, made on first use (the directory lives until the interpreter exits)."""
+    """The uninterrupted run, made on first use."""
     global _reference
     if _reference is None:
-        tmp = Path(tempfile.mkdtemp(prefix="axilla-ref-"))
-        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
-        d = workdir(tmp)
+        d = _session_dir("axilla-ref-")
         run(d)
         _reference = d
     return _reference
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A run stopped by SIGTERM mid-way through the per-image jobs, resumed, stopped by SIGKILL
+    once modelling had begun, unlocked and resumed to the end. ``done_*``: finished jobs
+    (benchmark file -> mtime) after each stop and at the end; ``tmp_after_term``: temporaries
+    left by the SIGTERM."""
+
+    dir: Path
+    done_term: dict
+    done_kill: dict
+    done_end: dict
+    tmp_after_term: list
+
+
+def resumed() -> Resumed:
+    """The killed-and-resumed run, made on first use."""
+    global _resumed
+    if _resumed is None:
+        d = _session_dir("axilla-resumed-")
+        proc = _start(d)
+        _wait_for(d, "radiomics/*/US_tumor.csv", 4, proc)
+        _kill(proc, signal.SIGTERM)
+        _complete_preprocess_dirs(d)
+        tmp_after_term = [str(p) for p in results(d).rglob(".*.tmp")]
+        done_term = finished_jobs(d)
+        proc = _start(d)
+        _wait_for(d, "selection/*/selection.pkl", 1, proc)
+        _kill(proc, signal.SIGKILL)
+        _complete_preprocess_dirs(d)
+        done_kill = finished_jobs(d)
+        # after a SIGKILL Snakemake's lock is stale: the documented `--unlock`, then the plain rerun
+        subprocess.run([*command(), "--unlock"], cwd=d, check=True, capture_output=True, timeout=300)
+        run(d)
+        _resumed = Resumed(d, done_term, done_kill, finished_jobs(d), tmp_after_term)
+    return _resumed
+
+
+def _start(d: Path) -> subprocess.Popen:
+    # Snakemake's log goes to a file: an undrained pipe fills up and blocks Snakemake mid-run
+    log = open(Path(d) / "snakemake-console.log", "a")
+    return subprocess.Popen(command(), cwd=d, stdout=log, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def _wait_for(d: Path, pattern: str, n: int, proc: subprocess.Popen, timeout: int = 900) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if len(list(results(d).glob(pattern))) >= n:
+            return
+        assert proc.poll() is None, f"the run ended before {n} × {pattern} existed"
+        time.sleep(0.2)
+    raise TimeoutError(pattern)
+
+
+def _kill(proc: subprocess.Popen, sig: int) -> None:
+    os.killpg(proc.pid, sig)  # the whole process group: Snakemake and its running jobs
+    proc.wait(timeout=120)
+    assert proc.returncode != 0
+
+
+def finished_jobs(d: Path) -> dict[str, int]:
+    """Jobs that had finished, by their benchmark file (written when a job ends) and its mtime."""
+    base = results(d) / "benchmarks"
+    return {str(p.relative_to(base)): p.stat().st_mtime_ns for p in base.rglob("*.tsv")} if base.exists() else {}
+
+
+def _complete_preprocess_dirs(d: Path) -> None:
+    for job in results(d).glob("preprocess/*/*"):
+        names = {p.name for p in job.iterdir()}
+        assert {"image.nii.gz", "mask-A.nii.gz", "qc.json"} <= names, f"{job} looks finished but is not"

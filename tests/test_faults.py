@@ -2,10 +2,6 @@
 recomputing only what had not finished."""
 
 import ast
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -80,72 +76,16 @@ def test_every_writer_in_the_package_is_atomic():
     assert offenders == [], "non-atomic writes:\n" + "\n".join(offenders)
 
 
-def _start(d):
-    # Snakemake's log goes to a file: an undrained pipe fills up and blocks Snakemake mid-run
-    log = open(Path(d) / "snakemake-console.log", "a")
-    return subprocess.Popen(smallstudy.command(), cwd=d, stdout=log, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-
-
-def _wait_for(d, pattern, n, proc, timeout=900):
-    end = time.time() + timeout
-    while time.time() < end:
-        if len(list(smallstudy.results(d).glob(pattern))) >= n:
-            return
-        assert proc.poll() is None, f"the run ended before {n} × {pattern} existed"
-        time.sleep(0.2)
-    raise TimeoutError(pattern)
-
-
-def _kill(proc, sig):
-    os.killpg(proc.pid, sig)  # the whole process group: Snakemake and its running jobs
-    proc.wait(timeout=120)
-    assert proc.returncode != 0
-
-
-def _finished_jobs(d) -> dict[str, int]:
-    """Jobs that had finished, by their benchmark file (written when a job ends) and its mtime."""
-    base = smallstudy.results(d) / "benchmarks"
-    return {str(p.relative_to(base)): p.stat().st_mtime_ns for p in base.rglob("*.tsv")} if base.exists() else {}
-
-
-def _complete_preprocess_dirs(d):
-    for job in smallstudy.results(d).glob("preprocess/*/*"):
-        names = {p.name for p in job.iterdir()}
-        assert {"image.nii.gz", "mask-A.nii.gz", "qc.json"} <= names, f"{job} looks finished but is not"
-
-
 @pytest.mark.slow
-def test_kill_and_resume_gives_the_uninterrupted_results(tmp_path):
-    ref = smallstudy.reference()
-    d = smallstudy.workdir(tmp_path)
-
-    # 1. SIGTERM in the middle of the per-image jobs.
-    proc = _start(d)
-    _wait_for(d, "radiomics/*/US_tumor.csv", 4, proc)
-    _kill(proc, signal.SIGTERM)
-    _complete_preprocess_dirs(d)
-    assert not list(smallstudy.results(d).rglob(".*.tmp")), "a temporary file survived"
-    done_1 = _finished_jobs(d)
-
-    # 2. Resume, then SIGKILL (no chance to clean up) once the modelling stage has begun.
-    proc = _start(d)
-    _wait_for(d, "selection/*/selection.pkl", 1, proc)
-    _kill(proc, signal.SIGKILL)
-    _complete_preprocess_dirs(d)
-    done_2 = _finished_jobs(d)
-    assert all(done_2.get(j) == t for j, t in done_1.items()), "finished jobs were redone after SIGTERM"
-
-    # 3. After a SIGKILL Snakemake's lock is stale: the documented `--unlock`, then the plain rerun
-    #    finishes, reruns only the jobs that had not finished, and matches the uninterrupted run.
-    subprocess.run([*smallstudy.command(), "--unlock"], cwd=d, check=True, capture_output=True, timeout=300)
-    smallstudy.run(d)
-    after = _finished_jobs(d)
-    redone = [j for j, t in done_2.items() if after[j] != t]
+def test_kill_and_resume_gives_the_uninterrupted_results():
+    ref, run = smallstudy.reference(), smallstudy.resumed()
+    assert run.tmp_after_term == [], "a temporary file survived the SIGTERM"
+    assert all(run.done_kill.get(j) == t for j, t in run.done_term.items()), "finished jobs were redone after SIGTERM"
+    redone = [j for j, t in run.done_kill.items() if run.done_end[j] != t]
     assert redone == [], f"finished jobs recomputed on resume: {redone}"
-    assert len(done_1) < len(done_2) < len(after) == len(_finished_jobs(ref))
-    assert smallstudy.digest(d) == smallstudy.digest(ref)
-    assert not list(smallstudy.results(d).rglob("*.tmp"))
+    assert len(run.done_term) < len(run.done_kill) < len(run.done_end) == len(smallstudy.finished_jobs(ref))
+    assert smallstudy.digest(run.dir) == smallstudy.digest(ref)
+    assert not list(smallstudy.results(run.dir).rglob("*.tmp"))
 
 
 def test_rerun_removes_the_temporary_a_killed_writer_left(tmp_path):

@@ -15,9 +15,9 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 SMALL = {
     "study": "e2e",
-    "demo": {"n_patients": 40},
+    "demo": {"n_patients": 32},
     "views": {"MG": ["CC"], "MRI": ["DCE2"], "US": ["node"]},
-    "deep": {"weights": {"source": "finetune", "epochs": 2, "batch_size": 8, "patience": 1}},
+    "deep": {"weights": {"source": "finetune", "epochs": 1, "batch_size": 8, "patience": 1}},
     "select": {"lasso": {"folds": 3}},
     "evaluate": {"optimism_bootstraps": 2},  # the rule runs; 2 resamples keep the suite fast
 }
@@ -60,7 +60,7 @@ def test_small_study_end_to_end(workdir):
         assert (met.auc_ci_low <= met.auc).all() and (met.auc <= met.auc_ci_high).all()
     # external = centre B patients only
     split = pd.read_csv(res / "split" / "split.csv", dtype={"patient_id": str})
-    clin = pd.read_csv(workdir / "resources" / "demo" / f"n40_seed{cfg['seed']}" / "clinical.csv", dtype={"patient_id": str})
+    clin = pd.read_csv(workdir / "resources" / "demo" / f"n{cfg['demo']['n_patients']}_seed{cfg['seed']}" / "clinical.csv", dtype={"patient_id": str})
     ext = set(clin.patient_id[clin.center == "B"])
     assert set(split.patient_id[split.cohort == "external"]) == ext
     # optimism's apparent AUC is the train rule's fit on the same inputs (score-fusion models included)
