@@ -89,8 +89,12 @@ def gvif(X: pd.DataFrame, groups: dict) -> pd.Series:
 
 
 class UnivariateLogitFilter(_Selector):
-    """Keep the columns whose univariate logistic regression has Wald p < ``p_threshold``
-    (the lowest-p column if none does). Fitted: ``table_`` (ORs with CIs, p)."""
+    """Keep the terms whose univariate logistic regression has p < ``p_threshold`` (the lowest-p
+    term if none does). A term is a column (Wald p) or all indicator columns of one categorical
+    variable (``<variable>=<level>``), kept or dropped together by the likelihood-ratio test of
+    the variable's univariable model (df = its columns), as a univariate analysis of a
+    categorical factor reports it. Fitted: ``table_`` (ORs with CIs, p, per column),
+    ``term_p_`` (the p that decides, per term)."""
 
     def __init__(self, p_threshold: float = 0.05):
         self.p_threshold = p_threshold
@@ -98,13 +102,24 @@ class UnivariateLogitFilter(_Selector):
     def fit(self, X, y) -> "UnivariateLogitFilter":
         X = self._start_fit(X)
         self.table_ = univariate_table(X, y)
-        p = self.table_.p.fillna(1.0).to_numpy()
-        support = p < self.p_threshold
-        self.fallback_ = not support.any()
+        p_col = pd.Series(self.table_.p.fillna(1.0).to_numpy(), index=list(X.columns))
+        y01, _ = _binary_target(y, X)
+        terms = factor_groups(X.columns)
+        self.term_p_ = pd.Series({t: float(p_col[cols[0]]) if len(cols) == 1 else _factor_lr_p(X[cols], y01)
+                                  for t, cols in terms.items()}, dtype=float)
+        keep = self.term_p_ < self.p_threshold
+        self.fallback_ = not keep.any()
         if self.fallback_:
-            support[int(np.argmin(p))] = True
-        self._set_support(support)
+            keep[self.term_p_.idxmin()] = True
+        kept = {c for t, cols in terms.items() if keep[t] for c in cols}
+        self._set_support([c in kept for c in X.columns])
         return self
+
+
+def _factor_lr_p(D: pd.DataFrame, y01: np.ndarray) -> float:
+    """Likelihood-ratio p of a univariable model on a factor's indicator columns (1 if they never vary)."""
+    D = D.loc[:, D.nunique(dropna=True) > 1]
+    return float(fit_logit(D, y01).llr_pvalue) if D.shape[1] else 1.0
 
 
 class StepwiseSelector(_Selector):
