@@ -174,3 +174,15 @@ def test_no_leakage_held_out_rows_and_labels_change_nothing_fitted(tmp_path):
     s2 = split.copy()
     s2.loc[0, "y"] = 1 - s2.loc[0, "y"]
     assert _state(_fit(tmp_path / "c", X, s2)) != sa
+
+
+def test_bootstrap_resamples_with_repeated_patients_are_oversampled():
+    # optimism bootstraps refit the whole model on rows drawn with replacement (repeated index labels)
+    X, y = _imbalanced(seed=6)
+    idx = np.random.default_rng(0).integers(0, len(y), len(y))
+    Xb, yb = X.iloc[idx], y[idx]
+    m = FeatureModel(kinds={}, select={"steps": ["smote", "zscore"]}, random_state=1).fit(Xb, yb)
+    Xs, ys = SMOTE(k_neighbors=5, random_state=1).fit_resample(Xb.to_numpy(), yb)
+    np.testing.assert_array_equal(m.chain_["smote"].samples_, Xs[len(yb):])
+    with pytest.raises(ValueError, match="labelled like a synthetic"):
+        SMOTEStep().fit(X.rename(index={"P000": "smote_1"}), y)

@@ -149,7 +149,6 @@ def _lgbm(opts: Mapping, random_state) -> LGBMIncremental:
         "folds": "folds", "repeats": "repeats", "max_features": "max_features", "n_estimators": "n_estimators"}))
 
 
-
 def _ulogit(opts: Mapping, random_state) -> UnivariateLogitFilter:
     return UnivariateLogitFilter(**_options("ulogit", opts, {"p": "p_threshold"}))
 

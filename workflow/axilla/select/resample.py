@@ -121,9 +121,9 @@ class SMOTEStep(BaseEstimator, TransformerMixin):
                              random_state=seed).fit_resample(C, labels)
             Xr = _expand(Cr, X, factors)
         new = [f"smote_{i + 1}" for i in range(len(Xr) - len(X))]
-        index = list(X.index) + new
-        if len(set(index)) != len(index):
+        if set(new) & set(X.index):  # training rows may repeat (bootstrap resamples); synthetic ones must not clash
             raise ValueError("smote: a training row is already labelled like a synthetic one (smote_<n>)")
+        index = list(X.index) + new
         out = pd.DataFrame(np.asarray(Xr, float), index=pd.Index(index, name=X.index.name), columns=X.columns)
         yr = pd.Series(yr, index=out.index, name=getattr(y, "name", None)) if isinstance(y, pd.Series) else yr
         return out, yr
