@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from axilla import select
 from axilla.features import ClinicalEncoder
-from axilla.select import SelectionChain, SMOTEStep, build_chain
+from axilla.select import SMOTEStep, build_chain
 from axilla.train import FeatureModel, run_feature_model
 from test_no_leakage import KINDS, _data, _tamper, selection_model
 
