@@ -63,8 +63,9 @@ class FeatureModel(BaseEstimator, ClassifierMixin):
         from .models import make_classifier, smote_samples
 
         self.classes_ = np.array([0, 1])
-        D = self._design(X).to_numpy(float)
-        y = np.asarray(y)
+        # the chain's training output: oversampled as its later steps saw it when it has a smote step
+        Z, y = self.chain_.resample(self.encoder_.transform(X), np.asarray(y))
+        D, y = Z.to_numpy(float), np.asarray(y)
         self.design_columns_ = list(self.chain_.get_feature_names_out())
         enc = self.encoder_.transform(X)[self.design_columns_]
         self.design_range_ = pd.DataFrame({"min": enc.min(), "max": enc.max()})  # for the nomogram axes

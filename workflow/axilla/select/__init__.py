@@ -13,18 +13,22 @@ and records the feature-count funnel for the report; :func:`build_chain` builds 
 ``select`` section of the config.
 
 Modules: ``base`` (shared plumbing), ``stats`` (the vectorised tests), ``filters``, ``lasso``,
-``wrappers`` (mRMR, LightGBM), ``clinical`` (univariate logit, stepwise, VIF), ``chain``
+``wrappers`` (mRMR, LightGBM), ``clinical`` (univariate logit, factor-wise stepwise, VIF / GVIF),
+``mutual_info`` (MI redundancy filter), ``resample`` (SMOTE as a step), ``chain``
 (chain, builders, the way back to the input scale) and ``stage`` (the `select` rule's I/O).
 
-Determinism: the only randomness (LASSO fold assignment, liblinear's coordinate order) is
-seeded from ``random_state``; the global NumPy RNG is never used.
+Determinism: the only randomness (LASSO fold assignment, liblinear's coordinate order, SMOTE's
+neighbours and interpolation, the MI estimator's jitter) is seeded from ``random_state``; the
+global NumPy RNG is never used.
 """
 
 from .chain import (STEP_BUILDERS, SelectionChain, build_chain, raw_scale,
                     zscore_steps)
-from .clinical import StepwiseSelector, UnivariateLogitFilter, odds_ratio_table, univariate_table, vif
+from .clinical import StepwiseSelector, UnivariateLogitFilter, gvif, odds_ratio_table, univariate_table, vif
 from .filters import CorrelationFilter, UnivariateFilter, VarianceFilter, ZScore
 from .lasso import LassoSelector
+from .mutual_info import MutualInfoFilter
+from .resample import SMOTEStep
 from .stage import combine_funnels, lasso_tables, run
 from .wrappers import LGBMIncremental, MRMRSelector
 
@@ -38,6 +42,8 @@ __all__ = [
     "LGBMIncremental",
     "UnivariateLogitFilter",
     "StepwiseSelector",
+    "MutualInfoFilter",
+    "SMOTEStep",
     "SelectionChain",
     "build_chain",
     "STEP_BUILDERS",
@@ -46,6 +52,7 @@ __all__ = [
     "odds_ratio_table",
     "univariate_table",
     "vif",
+    "gvif",
     "run",
     "lasso_tables",
     "combine_funnels",

@@ -130,3 +130,14 @@ class _Selector(BaseEstimator, TransformerMixin):
         if missing:
             raise ValueError(f"{type(self).__name__}: columns seen in fit are missing: {missing[:10]}")
         return X.loc[:, self.selected_].copy()
+
+
+def factor_groups(columns) -> dict:
+    """The terms of a design: the ``<variable>=<level>`` indicator columns of one categorical
+    variable (``ClinicalEncoder``'s naming) grouped under the variable's name, every other column
+    a term of its own; terms in order of first appearance, columns in input order."""
+    groups: dict = {}
+    for c in columns:
+        var, eq, _ = str(c).partition("=")
+        groups.setdefault(var if eq else c, []).append(c)
+    return groups

@@ -21,6 +21,8 @@ from .base import _as_frame
 from .clinical import StepwiseSelector, UnivariateLogitFilter
 from .filters import CorrelationFilter, UnivariateFilter, VarianceFilter, ZScore
 from .lasso import LassoSelector
+from .mutual_info import MutualInfoFilter
+from .resample import SMOTEStep
 from .wrappers import LGBMIncremental, MRMRSelector
 
 
@@ -31,6 +33,11 @@ class SelectionChain(BaseEstimator, TransformerMixin):
     ``funnel_``: a DataFrame with ``step, n_in, n_out`` per step for the report. ``transform``
     runs every step, so after a ``zscore`` step the kept columns come out standardised with the
     training statistics; ``X[chain.get_feature_names_out()]`` gives the raw values instead.
+
+    A resampling step (``smote``: anything with ``fit_resample`` / ``resample``) changes the rows
+    the later steps are fitted on; its ``transform`` is the identity. :meth:`resample` gives the
+    chain's output on its training rows as the later steps saw them (what a classifier after the
+    chain should be fitted on); without such a step it is ``(transform(X), y)``.
     """
 
     def __init__(self, steps: list[tuple[str, Any]]):
@@ -54,7 +61,10 @@ class SelectionChain(BaseEstimator, TransformerMixin):
         funnel = []
         for name, step in self.steps:
             n_in = X.shape[1]
-            X = step.fit(X, y).transform(X)
+            if hasattr(step, "fit_resample"):
+                X, y = step.fit_resample(X, y)
+            else:
+                X = step.fit(X, y).transform(X)
             funnel.append((name, n_in, X.shape[1]))
         self.funnel_ = pd.DataFrame(funnel, columns=["step", "n_in", "n_out"])
         return self
@@ -65,6 +75,18 @@ class SelectionChain(BaseEstimator, TransformerMixin):
         for _, step in self.steps:
             X = step.transform(X)
         return X
+
+    def resample(self, X, y) -> tuple[pd.DataFrame, Any]:
+        """(output, labels) of the training rows (X, y) the chain was fitted on, oversampled as in
+        :meth:`fit`: each resampling step draws its synthetic rows again (seeded: the same ones)."""
+        check_is_fitted(self, "funnel_")
+        X = _as_frame(X)
+        for _, step in self.steps:
+            if hasattr(step, "resample"):
+                X, y = step.resample(X, y)
+            else:
+                X = step.transform(X)
+        return X, y
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "funnel_")
@@ -127,14 +149,23 @@ def _lgbm(opts: Mapping, random_state) -> LGBMIncremental:
         "folds": "folds", "repeats": "repeats", "max_features": "max_features", "n_estimators": "n_estimators"}))
 
 
-
 def _ulogit(opts: Mapping, random_state) -> UnivariateLogitFilter:
     return UnivariateLogitFilter(**_options("ulogit", opts, {"p": "p_threshold"}))
 
 
 def _stepwise(opts: Mapping, random_state) -> StepwiseSelector:
     return StepwiseSelector(**_options("stepwise", opts, {"criterion": "criterion", "p": "p_remove",
-                                                           "max_vif": "max_vif"}))
+                                                           "max_vif": "max_vif", "test": "test"}))
+
+
+def _smote(opts: Mapping, random_state) -> SMOTEStep:
+    return SMOTEStep(random_state=random_state, **_options("smote", opts, {"k_neighbors": "k_neighbors"}))
+
+
+def _mutual_info(opts: Mapping, random_state) -> MutualInfoFilter:
+    return MutualInfoFilter(random_state=random_state, **_options("mutual_info", opts, {
+        "threshold": "threshold", "n_bins": "n_bins", "n_neighbors": "n_neighbors",
+        "min_relevance": "min_relevance"}))
 
 
 # Config step name → builder(options, random_state).
@@ -148,6 +179,8 @@ STEP_BUILDERS: dict[str, Callable[[Mapping, int | None], Any]] = {
     "lgbm": _lgbm,
     "ulogit": _ulogit,
     "stepwise": _stepwise,
+    "smote": _smote,
+    "mutual_info": _mutual_info,
 }
 
 
