@@ -476,7 +476,10 @@ def test_metrics_table_columns_and_fixed_thresholds():
     assert list(tab["model"]) == ["a", "b"]
     assert METRIC_COLUMNS == [
         "model", "auc", "auc_ci_low", "auc_ci_high", "threshold", "sensitivity", "specificity", "accuracy",
-        "ppv", "npv", "f1", "brier", "cal_intercept", "cal_slope", "citl", "hl_chi2", "hl_df", "hl_p"]
+        "ppv", "npv", "f1", "brier", "cal_intercept", "cal_slope", "citl", "hl_chi2", "hl_df", "hl_p",
+        # Wilson CIs appended (tests/test_proportion_ci_vs_statsmodels.py): earlier columns keep their places
+        "sensitivity_ci_low", "sensitivity_ci_high", "specificity_ci_low", "specificity_ci_high",
+        "accuracy_ci_low", "accuracy_ci_high", "ppv_ci_low", "ppv_ci_high", "npv_ci_low", "npv_ci_high"]
     row = tab.iloc[0]
     assert row["auc"] == pytest.approx(5 / 6) and row["auc_ci_high"] == 1.0
     assert row["threshold"] == youden_threshold(Y7, S1)

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["demo", "validate", "preprocess", "radiomics", "radiomics_table", "deep", "deep_table",
           "reproducibility", "split", "select", "selection_funnel", "train", "select_scores", "train_scores",
-          "train_fusion", "interpret", "nomogram", "evaluate", "optimism", "qc_table", "rulegraph", "report", "all"]
+          "train_fusion", "interpret", "nomogram", "nomo_risk", "evaluate", "optimism", "qc_table", "rulegraph", "report", "all"]
 
 
 def _snakemake(*args):

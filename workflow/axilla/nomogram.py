@@ -5,7 +5,8 @@ training mean and SD), so the axes read in the units clinicians know. The predic
 widest effect over its training range spans 0-100 points (the rms::nomogram convention).
 Points are linear in the LR's linear predictor, so total points give the model's predicted
 probability exactly (``patient_points`` + ``points_to_probability``); the figure is only as exact
-as its tick spacing.
+as its tick spacing. ``nomo_scores`` / ``risk_group_table``: each patient's Nomo-score (total
+points), the training cohort's Youden cut-off on it and the low / high risk groups it makes.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from .evaluate import wilson_interval, youden_threshold
 from .io import write_csv
 from .select import raw_scale, zscore_steps
+from .split import TRAIN
 
 
 def raw_scale_terms(model) -> tuple[float, pd.Series]:
@@ -58,6 +61,70 @@ def patient_points(model, X: pd.DataFrame) -> pd.DataFrame:
     D = model.encoder_.transform(X)[list(axes["b"].index)]
     pts = (D - axes["zero"]) * axes["b"] * axes["scale"]
     return pts.assign(total=pts.sum(axis=1))
+
+
+# Per-patient Nomo-score (seed 002: "a Nomo-score was derived for each patient by summing the
+# points corresponding to the predictors"), its training Youden cut-off and the risk groups.
+SCORE_COLUMNS = ["patient_id", "cohort", "y", "nomo_score", "probability", "risk_group"]  # then points_<predictor>
+RISK_GROUP_COLUMNS = ["cohort", "risk_group", "n", "events", "rate", "rate_ci_low", "rate_ci_high",
+                      "cutoff", "cutoff_probability"]
+RISK_GROUPS = ("low", "high")
+
+
+def nomo_cutoff(nomo_score, y) -> float:
+    """Youden-optimal Nomo-score of the patients given (in the pipeline: the training cohort
+    only); "Nomo-score >= cut-off" is high risk, ties in J go to the higher cut-off."""
+    return youden_threshold(y, nomo_score)
+
+
+def nomo_scores(model, X: pd.DataFrame, split: pd.DataFrame, train_cohort: str = TRAIN) -> tuple[pd.DataFrame, float]:
+    """(one row per patient, SCORE_COLUMNS then ``points_<predictor>``; the cut-off).
+
+    ``split``: patient_id, cohort, y for the rows of X. Only the training cohort's scores and
+    outcomes set the cut-off; every cohort is grouped by that same cut-off. The probability is the
+    nomogram's (= the model's) at the patient's total points; as points are increasing in the
+    linear predictor, the groups are the same as a cut-off on the probability would give.
+    """
+    split = split.set_index("patient_id").loc[X.index]
+    pts = patient_points(model, X)
+    total = pts.pop("total").to_numpy(float)
+    train = (split["cohort"] == train_cohort).to_numpy()
+    if not train.any():
+        raise ValueError(f"no patient of the training cohort '{train_cohort}': no Nomo-score cut-off")
+    cut = nomo_cutoff(total[train], split["y"].to_numpy()[train])
+    table = pd.DataFrame({"patient_id": X.index, "cohort": split["cohort"].to_numpy(), "y": split["y"].to_numpy(),
+                          "nomo_score": total, "probability": points_to_probability(total, point_scale(model)),
+                          "risk_group": np.where(total >= cut, "high", "low")})
+    for c in pts.columns:
+        table[f"points_{c}"] = pts[c].to_numpy(float)
+    return table, cut
+
+
+def risk_group_table(scores: pd.DataFrame, cutoff: float, cutoff_probability: float,
+                     cohorts=None) -> pd.DataFrame:
+    """Per cohort and risk group: patients, events, observed metastasis rate with its Wilson 95 % CI
+    (an empty group has n = 0 and nan rate), and the cut-off that made the groups."""
+    cohorts = list(dict.fromkeys(scores["cohort"])) if cohorts is None else list(cohorts)
+    rows = []
+    for c in cohorts:
+        for g in RISK_GROUPS:
+            y = scores.loc[(scores["cohort"] == c) & (scores["risk_group"] == g), "y"].to_numpy(int)
+            lo, hi = wilson_interval(int(y.sum()), y.size)
+            rows.append({"cohort": c, "risk_group": g, "n": int(y.size), "events": int(y.sum()),
+                         "rate": y.mean() if y.size else np.nan, "rate_ci_low": lo, "rate_ci_high": hi,
+                         "cutoff": cutoff, "cutoff_probability": cutoff_probability})
+    return pd.DataFrame(rows, columns=RISK_GROUP_COLUMNS)
+
+
+def run_risk(model_pkl: str, X: pd.DataFrame, split: pd.DataFrame, cohorts, out_scores: str, out_groups: str) -> None:
+    """The `nomo_risk` rule: per-patient Nomo-scores and the risk-group table of every cohort."""
+    from .io import load_model
+
+    model = load_model(model_pkl)
+    scores, cut = nomo_scores(model, X, split)
+    cut_p = float(points_to_probability(cut, point_scale(model)))
+    write_csv(scores, out_scores, float_format=None)
+    write_csv(risk_group_table(scores, cut, cut_p, cohorts), out_groups, float_format=None)
 
 
 def nomogram_table(model) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

@@ -74,3 +74,31 @@ rule optimism:
         "../../envs/stats.yaml"
     script:
         "../scripts/optimism.py"
+
+
+rule nomo_risk:
+    """Per-patient Nomo-score (total nomogram points) of a model with a nomogram, the training cohort's Youden cut-off on it, and low / high risk groups of every cohort with their observed metastasis rate."""
+    input:
+        unpack(interpret_inputs),
+    output:
+        scores=f"{RESULTS}/models/{{model}}/nomo_scores.csv",
+        groups=f"{RESULTS}/models/{{model}}/nomo_risk_groups.csv",
+    wildcard_constraints:
+        model="|".join(NOMOGRAM_MODELS) or "^$",
+    params:
+        model=lambda wc: MODELS[wc.model],
+        variables=S.clinical_variables,
+        blood=S.blood,
+        cohorts=COHORTS,
+    log:
+        f"{RESULTS}/logs/evaluate/{{model}}_nomo_risk.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/{{model}}_nomo_risk.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/nomo_risk.py"

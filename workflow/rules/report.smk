@@ -52,6 +52,8 @@ rule report:
         optimism=[f"{RESULTS}/models/{m}/optimism.csv" for m in OPTIMISM_MODELS],
         # declared so the report waits for them (read through params.optional)
         nomogram=[f"{RESULTS}/models/{m}/nomogram.png" for m in NOMOGRAM_MODELS],
+        nomo_scores=[f"{RESULTS}/models/{m}/nomo_scores.csv" for m in NOMOGRAM_MODELS],
+        nomo_risk=[f"{RESULTS}/models/{m}/nomo_risk_groups.csv" for m in NOMOGRAM_MODELS],
         rulegraph=rules.rulegraph.output[0],
         manifest=MANIFEST,
         clinical_raw=CLINICAL,

@@ -11,6 +11,7 @@ be checked against R by a reviewer:
 * HL            Hosmer-Lemeshow with `pandas.qcut` decile groups.
 * NRI / IDI     R Hmisc `improveProb` (category-free NRI, IDI, their standard errors).  (reclassification)
 * Net benefit   Vickers & Elkin decision-curve analysis, "p >= pt is treated".  (decision)
+* Proportions   Wilson score 95 % CI (statsmodels `proportion_confint(method="wilson")`).  (proportions)
 
 Scores of exactly tied predictions are handled explicitly everywhere; see each docstring.
 """
@@ -26,6 +27,7 @@ from .decision import (
 )
 from .discrimination import auc_ci_delong, auc_variance_delong, delong_test, roc_auc
 from .optimism import OPTIMISM_COLUMNS, bootstrap_optimism_auc, refit_optimism_table
+from .proportions import PROPORTION_CI_COLUMNS, proportion_cis, wilson_interval
 from .readers import (
     READER_COLUMNS,
     READER_PAIR_COLUMNS,
@@ -42,10 +44,11 @@ from .thresholds import threshold_metrics, youden_threshold
 
 __all__ = [
     "DCA_COLUMNS", "DEFAULT_DCA_THRESHOLDS", "METRIC_COLUMNS", "OPTIMISM_COLUMNS", "PAIRWISE_COLUMNS",
-    "READER_COLUMNS", "READER_PAIR_COLUMNS", "READER_VS_MODEL_COLUMNS", "REFERENCE_STRATEGIES",
-    "auc_ci_delong", "auc_variance_delong", "bootstrap_optimism_auc", "brier", "calibration_intercept_slope",
-    "clinical_impact", "decision_curve", "delong_test", "evaluate_cohorts", "hosmer_lemeshow", "idi",
-    "load_readers", "metrics_table", "net_benefit", "nri_continuous", "pairwise_table", "reader_calls",
-    "reader_frame", "reader_problems", "reader_tables", "refit_optimism_table", "roc_auc", "run",
-    "run_optimism", "threshold_metrics", "youden_threshold",
+    "PROPORTION_CI_COLUMNS", "READER_COLUMNS", "READER_PAIR_COLUMNS", "READER_VS_MODEL_COLUMNS",
+    "REFERENCE_STRATEGIES", "auc_ci_delong", "auc_variance_delong", "bootstrap_optimism_auc", "brier",
+    "calibration_intercept_slope", "clinical_impact", "decision_curve", "delong_test", "evaluate_cohorts",
+    "hosmer_lemeshow", "idi", "load_readers", "metrics_table", "net_benefit", "nri_continuous",
+    "pairwise_table", "proportion_cis", "reader_calls", "reader_frame", "reader_problems", "reader_tables",
+    "refit_optimism_table", "roc_auc", "run", "run_optimism", "threshold_metrics", "wilson_interval",
+    "youden_threshold",
 ]

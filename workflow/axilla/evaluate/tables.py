@@ -11,14 +11,17 @@ import pandas as pd
 from ._checks import _as_binary, _as_probs
 from .calibration import brier, calibration_intercept_slope, hosmer_lemeshow
 from .discrimination import auc_ci_delong, delong_test
+from .proportions import PROPORTION_CI_COLUMNS, proportion_cis
 from .reclassification import idi, nri_continuous
 from .thresholds import threshold_metrics, youden_threshold
 
-# Exactly the columns the issue lists, keyed by model; cohort sizes live in the split table.
+# Keyed by model; cohort sizes live in the split table. The Wilson 95 % CIs of the five
+# proportions come last, so the columns before them keep their places.
 METRIC_COLUMNS = [
     "model", "auc", "auc_ci_low", "auc_ci_high", "threshold",
     "sensitivity", "specificity", "accuracy", "ppv", "npv", "f1", "brier",
     "cal_intercept", "cal_slope", "citl", "hl_chi2", "hl_df", "hl_p",
+    *PROPORTION_CI_COLUMNS,
 ]
 PAIRWISE_COLUMNS = ["model_a", "model_b", "delong_z", "delong_p", "nri", "nri_p", "idi", "idi_p"]
 
@@ -68,6 +71,7 @@ def metrics_table(
             "brier": brier(y, p),
             "cal_intercept": cal["cal_intercept"], "cal_slope": cal["cal_slope"], "citl": cal["citl"],
             "hl_chi2": chi2, "hl_df": df, "hl_p": hl_p,
+            **proportion_cis(tm),
         })
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 

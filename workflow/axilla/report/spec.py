@@ -29,6 +29,7 @@ SECTIONS = [
     ("impact", "Clinical impact curve"),
     ("waterfall", "Waterfall plot"),
     ("nomogram", "Nomogram"),
+    ("risk", "Nomo-score risk groups"),
     ("importance", "Feature importance"),
     ("gradcam", "Grad-CAM examples"),
     ("readers", "Reader study"),
@@ -46,6 +47,8 @@ OPTIONAL = {
     "lasso_cv": ("selection/{model}/lasso_cv.csv", "log_lambda, cv_mean, cv_se, chosen ('min' / '1se' / empty)"),
     "formula": ("models/{model}/formula.txt", "plain text, the score formula(s) of the model"),
     "nomogram": ("models/{model}/nomogram.svg", "SVG (or nomogram.png)"),
+    "nomo_scores": ("models/{model}/nomo_scores.csv", "axilla.nomogram.SCORE_COLUMNS, then points_<predictor>"),
+    "nomo_risk": ("models/{model}/nomo_risk_groups.csv", "axilla.nomogram.RISK_GROUP_COLUMNS"),
     "importance": ("models/{model}/importance.csv", "feature, importance, kind (axilla.interpret.importance_table)"),
     "odds_ratios": ("models/{model}/odds_ratios.csv", "axilla.interpret.ODDS_COLUMNS; header only for non-clinical models"),
     "optimism": ("models/{model}/optimism.csv", "model, apparent, optimism, corrected, n_boot"),
@@ -63,7 +66,8 @@ OPTIONAL = {
 
 # Optional inputs a rule may also declare as named inputs (which then take precedence).
 DECLARABLE = ("icc", "reproducible", "deep_weights", "rulegraph", "funnel", "optimism", "readers",
-              "readers_vs_models", "reader_pairs", "missing", "qc_table", "formula", "importance", "odds_ratios")
+              "readers_vs_models", "reader_pairs", "missing", "qc_table", "formula", "importance", "odds_ratios",
+              "nomo_scores", "nomo_risk")
 
 
 def optional_paths(results: str, models: Sequence[str], cohorts: Sequence[str]) -> dict[str, list[str]]:

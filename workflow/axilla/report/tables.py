@@ -161,8 +161,8 @@ def _tripod_methods(st: Settings, has: dict[str, bool]) -> list[tuple]:
          f"selection chain {' → '.join(st.select['steps'])} fitted on the training cohort only; "
          f"logistic regression models: {feature_sets}", True),
         ("Analytical methods", "Performance measures",
-         "AUC with DeLong 95 % CI; accuracy, sensitivity, specificity, PPV, NPV, F1 at the training Youden "
-         "cut-off; Brier score; calibration intercept/slope, Hosmer–Lemeshow; DeLong, NRI, IDI between "
+         "AUC with DeLong 95 % CI; accuracy, sensitivity, specificity, PPV, NPV (Wilson 95 % CIs), F1 at the "
+         "training Youden cut-off; Brier score; calibration intercept/slope, Hosmer–Lemeshow; DeLong, NRI, IDI between "
          "models; decision and clinical impact curves", True),
         ("Analytical methods", "Internal validation",
          "Harrell bootstrap optimism correction" if has.get("optimism") else "hold-out only", True),

@@ -6,7 +6,7 @@ is built, since workflow/rules/report.smk imports axilla.report when the Snakefi
 
 from __future__ import annotations
 
-from . import appendix, cohort, interpretation, modelling, performance
+from . import appendix, cohort, interpretation, modelling, performance, risk
 
 RENDERERS = {
     "summary": cohort.summary,
@@ -26,6 +26,7 @@ RENDERERS = {
     "impact": performance.impact,
     "waterfall": performance.waterfall,
     "nomogram": interpretation.nomogram,
+    "risk": risk.nomo_risk,
     "importance": interpretation.importance,
     "gradcam": interpretation.gradcam,
     "readers": interpretation.readers,

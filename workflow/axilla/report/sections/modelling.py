@@ -81,16 +81,29 @@ def odds(d: Doc, s: Study) -> None:
           "analysis; very large ORs with unbounded intervals signal separation.</p>")
 
 
+def with_ci(r, metric: str) -> str | float:
+    """"0.812 (0.701–0.889)" from a metrics row's value and its _ci_low / _ci_high (the value
+    alone for a metrics file without them; NA where the denominator was 0)."""
+    v = getattr(r, metric)
+    lo, hi = getattr(r, f"{metric}_ci_low", None), getattr(r, f"{metric}_ci_high", None)
+    if lo is None or hi is None:
+        return v
+    return "NA" if pd.isna(v) else f"{v:.3f} ({lo:.3f}–{hi:.3f})"
+
+
 def models(d: Doc, s: Study) -> None:
     rows = []
     for c in s.cohorts:
         for r in s.metrics[c].itertuples():
             rows.append({"cohort": c, "model": r.model, "AUC (95 % CI)": f"{r.auc:.3f} ({r.auc_ci_low:.3f}–"
-                         f"{r.auc_ci_high:.3f})", "accuracy": r.accuracy, "sensitivity": r.sensitivity,
-                         "specificity": r.specificity, "PPV": r.ppv, "NPV": r.npv, "F1": r.f1, "Brier": r.brier})
+                         f"{r.auc_ci_high:.3f})", **{f"{label} (95 % CI)": with_ci(r, m) for m, label in (
+                             ("accuracy", "accuracy"), ("sensitivity", "sensitivity"),
+                             ("specificity", "specificity"), ("ppv", "PPV"), ("npv", "NPV"))},
+                         "F1": r.f1, "Brier": r.brier})
     d.add(table_html(pd.DataFrame(rows)))
     d.add("<p class='note'>Cut-off: Youden-optimal on the training cohort (p ≥ cut-off positive), applied "
-          "unchanged to the other cohorts. Calibration columns of the same metrics files:</p>")
+          "unchanged to the other cohorts. 95 % CIs: DeLong for the AUC, Wilson score intervals for the "
+          "proportions. Calibration columns of the same metrics files:</p>")
     cal = [{"cohort": c, "model": r.model, "threshold": r.threshold, "intercept": r.cal_intercept,
             "slope": r.cal_slope, "CITL": r.citl, "HL χ²": r.hl_chi2, "HL df": str(r.hl_df), "HL p": r.hl_p}
            for c in s.cohorts for r in s.metrics[c].itertuples()]
