@@ -19,6 +19,7 @@ from test_no_leakage import selection_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "config" / "presets").glob("*.yaml"))
+QUICK = ROOT / "config" / "quick.yaml"
 VIEWS = ["MG_CC", "MG_MLO", "MRI_T2", "MRI_DWI", "MRI_ADC", "MRI_DCE1", "MRI_DCE2", "US_tumor", "US_node"]
 
 
@@ -36,7 +37,8 @@ def _cohort(tmp, n=70, seed=0):
                          "monocytes": 0.45 + 0.05 * rng.normal(size=n), "wbc": 6 + rng.normal(size=n)})
     for c, levels in {"shape": ["round", "oval", "irregular"], "margin": ["circumscribed", "spiculated"],
                       "birads": ["4a", "4b", "5"], "er": ["0", "1"], "pr": ["0", "1"], "her2": ["0", "1"],
-                      "grade": ["1", "2", "3"], "histology": ["IDC", "ILC"], "imaging_node": ["0", "1"]}.items():
+                      "grade": ["1", "2", "3"], "histology": ["IDC", "ILC"], "imaging_node": ["0", "1"],
+                      "laterality": ["L", "R"]}.items():
         clin[c] = np.array(levels)[rng.integers(0, len(levels), n)]
     clin.loc[y == 1, "imaging_node"] = np.where(rng.random((y == 1).sum()) < 0.7, "1", "0")
     # A missing count and a recorded zero lymphocyte count: imputed inside training, never fatal.
@@ -60,11 +62,45 @@ def _cohort(tmp, n=70, seed=0):
 def _fast(settings):
     """Fewer CV folds so the test takes seconds; the step sequence is the preset's."""
     s = copy.deepcopy(settings)
+    if "mrmr" in s:
+        s["mrmr"].update(k=min(s["mrmr"].get("k", 20), 6))
     if "lasso" in s:
         s["lasso"].update(folds=3, repeats=1, n_lambda=15)
     if "lgbm" in s:
         s["lgbm"].update(folds=3, max_features=3, n_estimators=20)
     return s
+
+
+def _one_point(learner: str) -> dict:
+    from axilla.models import ZOO
+
+    return {k: v[:1] for k, v in ZOO[learner][1].items()}
+
+
+def with_quick(cfg: dict) -> dict:
+    """The preset with config/quick.yaml merged in, as Snakemake merges a second --configfile."""
+    from snakemake.utils import update_config
+
+    cfg = copy.deepcopy(cfg)
+    update_config(cfg, yaml.safe_load(QUICK.read_text()))
+    return cfg
+
+
+def representative(models: dict) -> dict:
+    """The models of a learner × feature-set grid that cover every learner and every feature set
+    once (seed 001: 8 learners × 3 sets → 10); a model is left out only when both its learner and
+    its inputs (features, scores, selection) occur in a model kept before it, and no other model
+    fuses or scores it."""
+    needed = {b for spec in models.values() for b in [*spec.get("fuse", []), *spec.get("scores", [])]}
+    kept, learners, inputs = {}, set(), set()
+    for m, spec in models.items():
+        learner = (spec.get("classifier") or {}).get("name", "lr")
+        key = json.dumps([spec.get(k) for k in ("features", "scores", "select", "fuse")], sort_keys=True)
+        if m in needed or "fuse" in spec or learner not in learners or key not in inputs:
+            kept[m] = spec
+            learners.add(learner)
+            inputs.add(key)
+    return kept
 
 
 def run_training_stage(cfg: dict, tmp: Path) -> dict:
@@ -75,7 +111,7 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
     paths["split"] = tmp / "split.csv"
     sp.to_csv(paths["split"], index=False)
     out = {}
-    models = cfg["models"]
+    models = representative(cfg["models"])
     todo = [m for m in models if "features" in m or "features" in models[m]]
     done = set()
     while todo:  # score-fusion models after their base models
@@ -83,8 +119,8 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
         spec = copy.deepcopy(models[m])
         if "select" in spec:
             spec["select"] = _fast(spec["select"])
-        if spec.get("classifier", {}).get("tune"):
-            spec["classifier"]["tune"] = {"folds": 3, "repeats": 1, "grid": {}}
+        if spec.get("classifier", {}).get("tune"):  # the tuning path, on one point of the learner's grid
+            spec["classifier"]["tune"] = {"folds": 3, "repeats": 1, "grid": _one_point(spec["classifier"]["name"])}
         d = tmp / m
         d.mkdir()
         inputs = {k: str(v) for k, v in paths.items()}
@@ -132,10 +168,14 @@ def test_presets_use_every_feature_source():
 def test_preset_training_stage(preset, tmp_path):
     from axilla.config import check
 
-    cfg = yaml.safe_load(preset.read_text())
-    check(cfg, ROOT / "workflow" / "schemas" / "config.schema.yaml", preset.name)
+    schema = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+    faithful = yaml.safe_load(preset.read_text())
+    check(faithful, schema, preset.name)
+    cfg = with_quick(faithful)  # what the quick run uses: valid, and the same models and steps
+    check(cfg, schema, f"{preset.name} + quick.yaml")
+    assert cfg["models"] == faithful["models"] and cfg["select"]["steps"] == faithful["select"]["steps"]
     out = run_training_stage(cfg, tmp_path)
-    assert set(out) == set(cfg["models"])
+    assert set(out) == set(representative(cfg["models"]))
     for m, d in out.items():
         pred = pd.read_csv(d / "pred.csv")
         train = pred[pred.cohort == "train"]
