@@ -30,6 +30,8 @@ def check(config: dict, schema_path: str | Path, source: str = "config") -> None
             continue
         elif e.validator == "oneOf" and e.absolute_path and "models" in e.absolute_path:
             msg = "a model needs exactly one of 'features' (a feature model) or 'fuse' (post-fusion)"
+        elif e.validator == "oneOf" and list(e.absolute_path) == ["split", "temporal"]:
+            msg = "needs exactly one of 'from' (on or after a date) or 'before' (before a date)"
         problems.append(Problem(source, f"key '{key}': {msg}"))
     if problems:
         raise InputError(problems)

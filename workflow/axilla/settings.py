@@ -94,14 +94,19 @@ def select_spec(spec: dict | None) -> dict:
 def with_defaults(config: dict, schema: dict | None = None) -> dict:
     """A copy of ``config`` with every schema default filled in.
 
-    Every configured modality gets a ``preprocess`` block (its defaults, from the schema's
-    per-modality entry), so no stage needs a default of its own for a modality left out.
+    Every configured modality gets a ``preprocess`` block, so no stage needs a default of its
+    own: a modality the config leaves out (or all of them, without ``preprocess``) gets the
+    schema's recommended block (``preprocess``'s ``default``: N4 and 1 mm for MRI, a fixed spacing
+    for MG / US), never "no preprocessing"; a block the config gives is taken as written, the keys
+    it leaves out from their own defaults.
     """
     schema = load_schema() if schema is None else schema
     config = copy.deepcopy(config)
-    config.setdefault("preprocess", {})
+    recommended = schema["properties"]["preprocess"].get("default", {})
+    config["preprocess"] = dict(config.get("preprocess") or {})
     for modality in config.get("views", {}):
-        config["preprocess"].setdefault(modality, {})
+        if config["preprocess"].get(modality) is None:
+            config["preprocess"][modality] = copy.deepcopy(recommended.get(modality, {}))
     return _fill(config, schema, schema)
 
 

@@ -3,7 +3,8 @@
 Cohorts, all at once when configured (as seed 002: internal, external and prospective):
 
 * ``external``: patients whose column (e.g. the centre) takes one of the listed values;
-* ``prospective`` (temporal): patients examined on or after a date (``temporal.from``);
+* ``prospective`` (temporal): patients examined on or after a date (``temporal.from``), or
+  before a date (``temporal.before``: an earlier period, as seed 000's test set);
 * of the rest, stratified random hold-outs: ``internal`` (``test_fraction``, the 7:3 / 8:2 split)
   and optionally ``validation`` (``validation_fraction``: 70/30 train/validation + separate test);
 * or, with ``method: column``, the values of a fixed column of the clinical table.
@@ -44,6 +45,17 @@ def _date_column(clinical: pd.DataFrame, col: str) -> pd.Series:
     return dates
 
 
+def _temporal_members(dates: pd.Series, temporal: dict) -> np.ndarray:
+    """Who forms the temporal cohort: examined on or after ``from`` (a later, prospective period)
+    or before ``before`` (an earlier period, as seed 000's test set); exactly one of the two."""
+    bounds = [k for k in ("from", "before") if temporal.get(k) is not None]
+    if len(bounds) != 1:
+        raise InputError(Problem("config", "key 'split.temporal': needs exactly one of 'from' (on or after a "
+                                           f"date) or 'before' (before a date); given: {', '.join(bounds) or 'neither'}"))
+    cut = pd.Timestamp(str(temporal[bounds[0]]))
+    return (dates >= cut).to_numpy() if bounds[0] == "from" else (dates < cut).to_numpy()
+
+
 def _stratified_holdout(ids: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str, outcome: str):
     from sklearn.model_selection import train_test_split
 
@@ -73,10 +85,9 @@ def assign(clinical: pd.DataFrame, outcome: str, settings: "Split", seed: int) -
             df.loc[is_ext, "cohort"] = ext["name"]
         tmp = settings.temporal
         if tmp:
-            dates = _date_column(clinical, tmp["column"])
-            late = (dates >= pd.Timestamp(str(tmp["from"]))).to_numpy()
+            in_period = _temporal_members(_date_column(clinical, tmp["column"]), tmp)
             # external patients stay external whatever their date
-            df.loc[late & (df.cohort == "").to_numpy(), "cohort"] = tmp["name"]
+            df.loc[in_period & (df.cohort == "").to_numpy(), "cohort"] = tmp["name"]
         rest = df[df.cohort == ""]
         ids, y = rest.patient_id.to_numpy(), rest.y.to_numpy()
         test_f, val_f = settings.test_fraction, settings.validation_fraction

@@ -26,10 +26,12 @@ VIEWS = S.views
 
 USE_DEMO = S.manifest is None and S.clinical is None
 if USE_DEMO:
-    DEMO_DIR = f"resources/demo/n{S.demo.n_patients}_seed{SEED}"
+    # DCE3 / DCE4 listed under views: a demo cohort of its own with those phases (same other files)
+    DEMO_DCE_PHASES = demo_module.dce_phases_for(VIEWS)
+    DEMO_DIR = f"resources/demo/{demo_module.folder(S.demo.n_patients, SEED, DEMO_DCE_PHASES)}"
     MANIFEST = f"{DEMO_DIR}/manifest.csv"
     CLINICAL = f"{DEMO_DIR}/clinical.csv"
-    _plan = demo_module.plan(S.demo.n_patients, SEED, S.demo.rater_fraction)
+    _plan = demo_module.plan(S.demo.n_patients, SEED, S.demo.rater_fraction, DEMO_DCE_PHASES)
     _plan["image"] = [os.path.normpath(os.path.join(DEMO_DIR, p)) for p in _plan.image]
     _plan["mask"] = [os.path.normpath(os.path.join(DEMO_DIR, p)) for p in _plan["mask"]]
     _wanted = {(m, v) for m, vs in VIEWS.items() for v in vs}

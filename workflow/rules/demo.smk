@@ -11,6 +11,7 @@ if USE_DEMO:
             n_patients=S.demo.n_patients,
             rater_fraction=S.demo.rater_fraction,
             seed=SEED,
+            dce_phases=DEMO_DCE_PHASES,
         log:
             f"{RESULTS}/logs/demo.log",
         benchmark:

@@ -37,7 +37,8 @@ noise level than centre A, so an external validation on centre B is realistic (`
 Modules: ``base`` (keyed streams, checks), ``plan`` (the manifest), ``latent`` (the outcome
 model), ``shapes`` (lesion and node), ``clinical`` (clinical values, readers), ``cohort``
 (patients, clinical and truth tables), ``geometry`` (grids, ROIs, rater masks), ``renderers``
-(images), ``readme``, ``writer`` (``generate``).
+(images), ``kinetics`` (DCE enhancement per phase: DCE1, DCE2 always, DCE3 and DCE4 when a
+study's views list them, from a stream of their own), ``readme``, ``writer`` (``generate``).
 """
 
 from __future__ import annotations
@@ -45,13 +46,15 @@ from __future__ import annotations
 from .clinical import BLOOD_EFFECT, CENTRE_B_FRACTION, CLINICAL_COLUMNS, READER_NOISE
 from .cohort import clinical_table, truth_table
 from .latent import COEFFICIENTS, INTERCEPT, LATENTS
-from .plan import MANIFEST_COLUMNS, RATERS, VIEWS, plan
+from .kinetics import DCE_TUMOUR, MAX_DCE_PHASES
+from .plan import BASE_DCE_PHASES, MANIFEST_COLUMNS, RATERS, VIEWS, dce_phases_for, folder, plan, views
 from .readme import readme
 from .renderers import MG_SHAPE, MG_SPACING, MRI_SHAPE, MRI_SPACING, US_SHAPE, US_SPACING
 from .writer import generate
 
 __all__ = [
-    "BLOOD_EFFECT", "CENTRE_B_FRACTION", "CLINICAL_COLUMNS", "COEFFICIENTS", "INTERCEPT", "LATENTS",
-    "MANIFEST_COLUMNS", "MG_SHAPE", "MG_SPACING", "MRI_SHAPE", "MRI_SPACING", "RATERS", "READER_NOISE",
-    "US_SHAPE", "US_SPACING", "VIEWS", "clinical_table", "generate", "plan", "readme", "truth_table",
+    "BASE_DCE_PHASES", "BLOOD_EFFECT", "CENTRE_B_FRACTION", "CLINICAL_COLUMNS", "COEFFICIENTS", "DCE_TUMOUR",
+    "INTERCEPT", "LATENTS", "MANIFEST_COLUMNS", "MAX_DCE_PHASES", "MG_SHAPE", "MG_SPACING", "MRI_SHAPE",
+    "MRI_SPACING", "RATERS", "READER_NOISE", "US_SHAPE", "US_SPACING", "VIEWS", "clinical_table", "dce_phases_for",
+    "folder", "generate", "plan", "readme", "truth_table", "views",
 ]

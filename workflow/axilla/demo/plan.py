@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError, Problem
 from .base import K_COHORT, check_args, patient_ids, rng
+from .kinetics import MAX_DCE_PHASES
 
 VIEWS = {"MG": ["CC", "MLO"], "MRI": ["T2", "DWI", "ADC", "DCE1", "DCE2"], "US": ["tumor", "node"]}
+# DCE phases the demo can render: DCE1, DCE2 always; DCE3 .. DCE4 only for a study that lists them
+# (their own random stream, so the default cohort's files stay byte-identical).
+BASE_DCE_PHASES = 2
 RATERS = ("A", "A2", "B")  # A primary, A2 = A's repeat, B second rater
 MANIFEST_COLUMNS = ["patient_id", "modality", "view", "image", "mask", "rater"]
 
@@ -23,15 +30,44 @@ def rated(n: int, seed: int, rater_fraction: float) -> np.ndarray:
     return flags
 
 
-def plan(n_patients: int, seed: int, rater_fraction: float) -> pd.DataFrame:
+def views(dce_phases: int = BASE_DCE_PHASES) -> dict[str, list[str]]:
+    """The cohort's views with DCE phases 1 .. ``dce_phases`` (the extra ones after DCE2)."""
+    check_dce_phases(dce_phases)
+    extra = [f"DCE{k}" for k in range(BASE_DCE_PHASES + 1, dce_phases + 1)]
+    return {m: list(v) + (extra if m == "MRI" else []) for m, v in VIEWS.items()}
+
+
+def check_dce_phases(dce_phases) -> None:
+    ok = isinstance(dce_phases, (int, np.integer)) and not isinstance(dce_phases, bool)
+    if not ok or not BASE_DCE_PHASES <= dce_phases <= MAX_DCE_PHASES:
+        raise InputError(Problem("config", f"the demo cohort renders {BASE_DCE_PHASES} to {MAX_DCE_PHASES} DCE "
+                                           f"phases; got {dce_phases!r}"))
+
+
+def dce_phases_for(study_views: dict) -> int:
+    """The DCE phases a study's ``views`` need from the demo: its highest ``MRI`` DCE<k> (at least 2)."""
+    wanted = [int(m.group(1)) for v in study_views.get("MRI", []) if (m := re.fullmatch(r"DCE(\d+)", str(v)))]
+    k = max([BASE_DCE_PHASES, *wanted])
+    if k > MAX_DCE_PHASES:
+        raise InputError(Problem("config", f"key 'views.MRI': the demo cohort has DCE1 .. DCE{MAX_DCE_PHASES}; "
+                                           f"DCE{k} asked for (give a manifest of your own)"))
+    return k
+
+
+def folder(n_patients: int, seed: int, dce_phases: int = BASE_DCE_PHASES) -> str:
+    """The demo cohort's folder name under resources/demo/ (extra DCE phases: a cohort of its own)."""
+    return f"n{n_patients}_seed{seed}" + (f"_dce{dce_phases}" if dce_phases > BASE_DCE_PHASES else "")
+
+
+def plan(n_patients: int, seed: int, rater_fraction: float, dce_phases: int = BASE_DCE_PHASES) -> pd.DataFrame:
     """The manifest ``generate`` will write, computed without rendering anything."""
     check_args(n_patients, seed, rater_fraction)
     flags = rated(int(n_patients), int(seed), float(rater_fraction))
     rows = []
     for pid, has_more in zip(patient_ids(int(n_patients)), flags):
         raters = RATERS if has_more else RATERS[:1]
-        for modality, views in VIEWS.items():
-            for view in views:
+        for modality, names in views(dce_phases).items():
+            for view in names:
                 stem = f"{modality}_{view}"
                 image = f"images/{pid}/{stem}.nii.gz"
                 for rater in raters:

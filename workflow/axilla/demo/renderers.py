@@ -12,7 +12,11 @@ from .base import K_PATIENT, S_RATER, S_RENDER, sig, softplus
 from .base import rng as keyed_rng  # renderers take their own stream as `rng`
 from .cohort import Patient
 from .geometry import Grid, Roi, smooth_noise
-from .plan import VIEWS
+from .kinetics import DCE_BACKGROUND, DCE_TUMOUR, MAX_DCE_PHASES
+from .plan import BASE_DCE_PHASES, VIEWS
+
+# Render stream of the extra DCE phases (streams 0-4: MG CC, MG MLO, MRI, US tumour, US node).
+S_EXTRA_DCE = 5
 
 # Image geometry: numpy shape (z, y, x) / (y, x) and SimpleITK spacing (x, y[, z]) in mm.
 MG_SHAPE, MG_SPACING = (176, 224), (0.25, 0.25)
@@ -34,18 +38,21 @@ _US_BASIS = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
 _NODE_BASIS = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
-def render(p: Patient, seed: int) -> list[tuple[str, str, np.ndarray, Grid, Roi]]:
-    """All images of one patient, in VIEWS order."""
+def render(p: Patient, seed: int, dce_phases: int = BASE_DCE_PHASES) -> list[tuple[str, str, np.ndarray, Grid, Roi]]:
+    """All images of one patient, in VIEWS order, then the extra DCE phases (DCE3 ..), whose
+    noise comes from a stream of their own: the other images do not depend on ``dce_phases``."""
     def stream(k):
         return keyed_rng(seed, K_PATIENT, p.index, S_RENDER, k)
 
     out = []
     for k, view in enumerate(VIEWS["MG"]):
         out.append(("MG", view, *_render_mg(p, view, stream(k))))
-    for view, (img, grid, roi) in _render_mri(p, stream(2)).items():
-        out.append(("MRI", view, img, grid, roi))
+    mri = _render_mri(p, stream(2), stream(S_EXTRA_DCE), dce_phases)
+    for view in VIEWS["MRI"]:
+        out.append(("MRI", view, *mri.pop(view)))
     out.append(("US", "tumor", *_render_us_tumor(p, stream(3))))
     out.append(("US", "node", *_render_us_node(p, stream(4))))
+    out.extend(("MRI", view, *images) for view, images in mri.items())  # DCE3 .. DCE<dce_phases>
     return out
 
 
@@ -94,11 +101,13 @@ def _render_mg(p: Patient, view: str, rng) -> tuple[np.ndarray, Grid, Roi]:
     return np.clip(np.rint(img), 0, 4095).astype(np.uint16), grid, roi
 
 
-_MRI_BACKGROUND = {"T2": (150, 330), "DWI": (60, 170), "ADC": (380, 1750), "DCE1": (110, 250), "DCE2": (115, 300)}
-_MRI_NOISE = {"T2": 12.0, "DWI": 10.0, "ADC": 60.0, "DCE1": 10.0, "DCE2": 10.0}
+_MRI_BACKGROUND = {"T2": (150, 330), "DWI": (60, 170), "ADC": (380, 1750), **DCE_BACKGROUND}
+_MRI_NOISE = {"T2": 12.0, "DWI": 10.0, "ADC": 60.0, **{f"DCE{k}": 10.0 for k in range(1, MAX_DCE_PHASES + 1)}}
 
 
-def _render_mri(p: Patient, rng) -> dict:
+def _render_mri(p: Patient, rng, extra_rng, dce_phases: int = BASE_DCE_PHASES) -> dict:
+    """The MRI views; the extra DCE phases share the tumour, gland and coil field and draw their
+    noise from ``extra_rng`` (after every draw of ``rng``, which they leave untouched)."""
     grid = Grid(MRI_SHAPE, MRI_SPACING)
     roi = Roi(p.lesion, grid, rng.uniform(-1.5, 1.5, 3), np.eye(3))
     inside = expit((roi.R - roi.d) / p.lesion.edge)
@@ -107,36 +116,40 @@ def _render_mri(p: Patient, rng) -> dict:
     bg_tex = 0.05 * smooth_noise(rng, grid, 1.0)
     coil = _bias_field(rng, grid, rng.uniform(0.2, 0.3))  # shared by T2 and DCE (same coil)
     epi = _bias_field(rng, grid, rng.uniform(0.2, 0.3))  # DWI is an EPI read-out: its own field
+    extra = [f"DCE{k}" for k in range(BASE_DCE_PHASES + 1, dce_phases + 1)]
     out = {}
-    for view in VIEWS["MRI"]:
+    for view in VIEWS["MRI"] + extra:
         fat, fgt = _MRI_BACKGROUND[view]
         bg = (fat + (fgt - fat) * gland) * (1 + bg_tex)
         img = bg * (1 - inside) + tumour[view] * inside
         sigma = _MRI_NOISE[view] * NOISE[p.center]
+        noise = extra_rng if view in extra else rng
         if view == "ADC":  # a computed ratio map: no coil field, no gain, Gaussian error
-            img = img + sigma * rng.standard_normal(img.shape)
+            img = img + sigma * noise.standard_normal(img.shape)
         else:
             img = img * (epi if view == "DWI" else coil) * GAIN[p.center]
-            img = _rician(rng, img, sigma)
+            img = _rician(noise, img, sigma)
         out[view] = (np.clip(np.rint(img), 0, 32767).astype(np.int16), grid, roi)
     return out
 
 
 def _mri_tumour(p: Patient, rng, grid: Grid, roi: Roi) -> dict[str, np.ndarray]:
-    """Tumour signal per sequence: texture, a necrotic core and DCE rim enhancement when H is high."""
+    """Tumour signal per sequence: texture, a necrotic core and DCE rim enhancement when H is high.
+    Every DCE phase: ``amplitude * (1 + t tex + r rim (rel - 0.6) - n necrosis)`` (``DCE_TUMOUR``)."""
     het, prolif = p.z["heterogeneity"], p.z["proliferation"]
     rel = np.clip(roi.d / roi.R, 0, 1.5)
     tex = _texture_amp(het) * smooth_noise(rng, grid, 1.2)
     nec_size = 0.55 * sig(2.0 * (het - 1.0))
     necrosis = np.clip((nec_size - 0.1) / 0.3, 0, 1) * expit((nec_size - rel) / 0.07)
     rim = 0.5 * softplus(het - 0.5)
-    return {
+    out = {
         "T2": 480 * (1 + tex + 0.5 * necrosis),
         "DWI": 380 * (1 + tex - 0.4 * necrosis),
         "ADC": 1050 * math.exp(-0.10 * prolif) * (1 - 0.6 * tex + 0.6 * necrosis),
-        "DCE1": 600 * (1 + tex + 0.5 * rim * (rel - 0.6) - 0.6 * necrosis),
-        "DCE2": 820 * (1 + 1.4 * tex + rim * (rel - 0.6) - 0.8 * necrosis),
     }
+    for view, (a, t, r, n) in DCE_TUMOUR.items():
+        out[view] = a * (1 + t * tex + r * rim * (rel - 0.6) - n * necrosis)
+    return out
 
 
 def _speckle(rng, grid: Grid) -> np.ndarray:

@@ -43,32 +43,49 @@ def preprocess_image(image_path: str, masks: dict[str, str], modality: str, view
     image = read_image(image_path, pixel_spacing=pixel_spacing, fallback_spacing=settings.pixel_spacing)
     spacing_from = spacing_source(image)
     raw_spacing = list(image.GetSpacing())
-    steps, warnings = [], []
-    image = _select_phase(image, view, settings, pre_image_path, steps)
+    steps, warnings, applied = [], [], {}
+    image = _select_phase(image, view, settings, pre_image_path, steps, applied)
     raw_range = _range(image)
     roi = _read_masks(masks, image, image_path, settings.label_for(view), settings.align_tolerance_voxels, warnings)
-    image, roi = _orient(image, roi, settings.flip, steps)
-    image = _correct_resample_normalise(image, view, settings, steps)
+    image, roi = _orient(image, roi, settings.flip, steps, applied)
+    image = _correct_resample_normalise(image, view, settings, steps, applied)
     out_masks, rings = _final_masks(roi, image, masks, image_path, modality, settings, warnings)
     if settings.ring_mm:
         steps.append(f"peritumoral ring {settings.ring_mm:g} mm")
+    applied["ring"] = ({"applied": True, "mm": settings.ring_mm} if settings.ring_mm
+                       else {"applied": False, "reason": "ring_mm: null"})
     record = qc.qc_record(image_path=image_path, modality=modality, view=view, image=image,
                           masks={r: sitk.GetArrayViewFromImage(m) for r, m in out_masks.items()},
                           spacing_source=spacing_from, raw_spacing=raw_spacing, raw_range=raw_range,
                           steps=steps, warnings=warnings)
+    record["preprocessing"] = applied
     _write(out_dir, image, out_masks, rings, primary, record)
     for w in warnings:
         log.warning("%s %s %s: %s", modality, view, image_path, w)
-    log.info("%s %s %s: %s", modality, view, image_path, "; ".join(steps))
+    log.info("%s %s %s: %s", modality, view, image_path, describe(steps, applied))
     return record
 
 
-def _select_phase(image, view: str, settings: Preprocess, pre_image_path: str | None, steps: list):
+def describe(steps: list[str], applied: dict) -> str:
+    """The log line of each preprocessed image: the steps done, then those not done and why."""
+    skipped = [f"{name} ({applied[key]['reason']})" for key, name in _STEP_NAMES.items()
+               if not applied[key]["applied"] and key != "dce"]
+    return "; ".join(steps) + (" | not applied: " + "; ".join(skipped) if skipped else "")
+
+
+_STEP_NAMES = {"dce": "DCE phase", "flip": "flip", "n4": "N4", "resampling": "resampling", "clipping": "clipping",
+               "normalisation": "normalisation", "ring": "peritumoral ring"}
+
+
+def _select_phase(image, view: str, settings: Preprocess, pre_image_path: str | None, steps: list,
+                  applied: dict):
     """DCE phase / pre-contrast subtraction, then a float32 copy that keeps only the geometry."""
     pre = read_image(pre_image_path) if pre_image_path else None
     image, step = dce_select(image, view, settings.dce, pre, pre_image_path)
     if step:
         steps.append(step)
+    applied["dce"] = {"applied": True, "detail": step} if step else {
+        "applied": False, "reason": "a single 3D/2D image, no subtraction"}
     return as_float32(image)
 
 
@@ -85,35 +102,59 @@ def _read_masks(masks: dict[str, str], image, image_path: str, label: int | None
     return roi
 
 
-def _orient(image, roi: dict, flip: str, steps: list):
+def _orient(image, roi: dict, flip: str, steps: list, applied: dict):
     """MG (2D): the chest wall to the configured side, every mask mirrored with the image."""
+    applied["flip"] = {"applied": False, "setting": flip,
+                       "reason": "flip: none" if flip == "none" else "3D image (2D mammograms only)"}
     if flip != "none" and image.GetDimension() == 2:
         want = flip.removeprefix("chest_wall_")
         side = chest_wall_side(image)
+        applied["flip"]["reason"] = f"chest wall already {want}"
         if side != want:
             image = flip_x(image)
             roi = {r: flip_x(m) for r, m in roi.items()}
             steps.append(f"flipped left-right (chest wall was {side})")
+            applied["flip"] = {"applied": True, "setting": flip, "detail": f"chest wall was {side}"}
     return image, roi
 
 
-def _correct_resample_normalise(image, view: str, settings: Preprocess, steps: list):
+def _correct_resample_normalise(image, view: str, settings: Preprocess, steps: list, applied: dict):
     """N4 (3D views not skipped), resampling, clipping and normalisation of the image alone."""
     n4 = settings.n4
-    if n4.enabled and image.GetDimension() == 3 and view not in n4.skip_views:
+    applied["n4"] = _n4_state(n4, image.GetDimension(), view)
+    if applied["n4"]["applied"]:
         fg = foreground_mask(image) if n4.mask == "foreground" else None
         image = n4_correct(image, n4, fg)
         steps.append(f"N4 ({n4.backend}, shrink {n4.shrink}, iterations {list(n4.iterations)}, mask {n4.mask})")
+    applied["resampling"] = {"applied": False, "reason": "spacing: null (native grid kept)"}
     if settings.spacing is not None:
         interp = interpolator(settings.interpolation, image.GetDimension())
+        name = settings.interpolation or ("bspline" if image.GetDimension() == 3 else "linear")
         image = resample(image, settings.spacing, interp)
-        steps.append(f"resampled to {tuple(settings.spacing)} mm "
-                     f"({settings.interpolation or ('bspline' if image.GetDimension() == 3 else 'linear')})")
+        steps.append(f"resampled to {tuple(settings.spacing)} mm ({name})")
+        applied["resampling"] = {"applied": True, "spacing": list(settings.spacing), "interpolation": name}
     image = normalize(image, settings.normalize, settings.normalize_region, settings.clip_percentiles)
+    applied["clipping"] = ({"applied": True, "percentiles": list(settings.clip_percentiles),
+                            "region": settings.normalize_region} if settings.clip_percentiles
+                           else {"applied": False, "reason": "clip_percentiles: null"})
     if settings.clip_percentiles:
         steps.append(f"clipped to percentiles {list(settings.clip_percentiles)} ({settings.normalize_region})")
     steps.append(f"normalised ({settings.normalize}, {settings.normalize_region})")
+    applied["normalisation"] = ({"applied": True, "method": settings.normalize, "region": settings.normalize_region}
+                                if settings.normalize != "none" else
+                                {"applied": False, "method": "none", "region": settings.normalize_region,
+                                 "reason": "normalize: none"})
     return image
+
+
+def _n4_state(n4, dimension: int, view: str) -> dict:
+    """Whether N4 runs on this image, with its settings, or why not."""
+    reason = ("n4.enabled: false" if not n4.enabled else "2D image (N4 is for 3D MRI)" if dimension != 3
+              else f"view {view} in n4.skip_views" if view in n4.skip_views else None)
+    if reason:
+        return {"applied": False, "reason": reason}
+    return {"applied": True, "backend": n4.backend, "shrink": n4.shrink, "iterations": list(n4.iterations),
+            "mask": n4.mask}
 
 
 def _final_masks(roi: dict, image, masks: dict[str, str], image_path: str, modality: str,

@@ -19,6 +19,7 @@ SECTIONS = [
     ("icc", "Reproducibility (ICC)"),
     ("selection", "Feature selection funnel"),
     ("lasso", "LASSO cross-validation and coefficient path"),
+    ("lgbm", "LightGBM importance and incremental CV-AUC"),
     ("formulas", "Score formulas"),
     ("odds", "Odds ratios: univariable and multivariable analysis"),
     ("models", "Model tables"),
@@ -45,6 +46,10 @@ OPTIONAL = {
     "funnel": ("selection/{model}/funnel.csv", "step, n_in, n_out"),
     "lasso_path": ("selection/{model}/lasso_path.csv", "log_lambda, feature, coef (long; one row per λ × feature)"),
     "lasso_cv": ("selection/{model}/lasso_cv.csv", "log_lambda, cv_mean, cv_se, chosen ('min' / '1se' / empty)"),
+    "lgbm_importance": ("selection/{model}/lgbm_importance.csv",
+                        "feature, importance, rank, selected (models with an lgbm step only)"),
+    "lgbm_curve": ("selection/{model}/lgbm_curve.csv", "n_features, feature_added, cv_auc_mean, cv_auc_sd, "
+                   "ci_low, ci_high, n_splits, chosen (models with an lgbm step only)"),
     "formula": ("models/{model}/formula.txt", "plain text, the score formula(s) of the model"),
     "nomogram": ("models/{model}/nomogram.svg", "SVG (or nomogram.png)"),
     "nomo_scores": ("models/{model}/nomo_scores.csv", "axilla.nomogram.SCORE_COLUMNS, then points_<predictor>"),

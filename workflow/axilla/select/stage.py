@@ -1,9 +1,11 @@
 """The `select` stage's file I/O: fit a model's selection on the training cohort and write it,
-its kept features and its funnel; the LASSO path / CV tables and the combined funnel of the report."""
+its kept features and its funnel; the LASSO path / CV tables, the LightGBM ranking and incremental
+CV-AUC curve (models with an ``lgbm`` step) and the combined funnel of the report."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -43,6 +45,7 @@ def run(model, X: pd.DataFrame, split: pd.DataFrame, out_selection: str, out_sel
         path, cv = lasso_tables(chain)
         write_csv(path, out_lasso_path)
         write_csv(cv, out_lasso_cv)
+    write_lgbm_tables(chain, os.path.dirname(out_selection))
     log.info("selection on %d training patients: %s", is_train.sum(),
              " → ".join(f"{r.step} {r.n_out}" for r in funnel.itertuples()))
 
@@ -63,6 +66,30 @@ def lasso_tables(chain: SelectionChain) -> tuple[pd.DataFrame, pd.DataFrame]:
     cv = pd.DataFrame({"log_lambda": np.log(lasso.lambdas_), "cv_mean": lasso.cv_mean_, "cv_se": lasso.cv_se_,
                        "chosen": chosen})
     return path[path_cols], cv[cv_cols]
+
+
+# Beside selection.pkl, only for models whose chain has an `lgbm` step (so not rule outputs: the
+# report finds them through axilla.report.OPTIONAL; its `select` inputs make it wait for them).
+LGBM_FILES = {"importance": "lgbm_importance.csv", "curve": "lgbm_curve.csv"}
+
+
+def write_lgbm_tables(chain: SelectionChain, folder: str) -> None:
+    """The `lgbm` step's importance ranking and incremental CV-AUC curve (seed 004, Fig. 4) into
+    ``folder``; without such a step, files left there by an earlier configuration are removed."""
+    lgbm = chain.named_steps.get("lgbm")
+    paths = {k: os.path.join(folder, name) for k, name in LGBM_FILES.items()}
+    if lgbm is None:
+        for p in paths.values():
+            if os.path.exists(p):
+                os.remove(p)
+        return
+    write_csv(lgbm.importance_table(), paths["importance"])
+    curve = lgbm.curve_table()
+    write_csv(curve, paths["curve"])
+    best = curve[curve.chosen].iloc[0]
+    log.info("LightGBM: %d features kept, CV AUC %.3f (95%% CI %.3f-%.3f, %d splits): %s", best.n_features,
+             best.cv_auc_mean, best.ci_low, best.ci_high, best.n_splits,
+             ", ".join(curve.feature_added[: int(best.n_features)]))
 
 
 def combine_funnels(funnels: Mapping[str, str]) -> pd.DataFrame:

@@ -6,7 +6,7 @@ is built, since workflow/rules/report.smk imports axilla.report when the Snakefi
 
 from __future__ import annotations
 
-from . import appendix, cohort, interpretation, modelling, performance, risk
+from . import appendix, cohort, interpretation, lgbm, modelling, performance, risk
 
 RENDERERS = {
     "summary": cohort.summary,
@@ -16,6 +16,7 @@ RENDERERS = {
     "icc": cohort.icc,
     "selection": modelling.selection,
     "lasso": modelling.lasso,
+    "lgbm": lgbm.lgbm,
     "formulas": modelling.formulas,
     "odds": modelling.odds,
     "models": modelling.models,
