@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from axilla.fidelity import COLUMNS, parse_table
 from axilla.settings import with_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,20 +24,7 @@ PRESETS = ROOT / "config" / "presets"
 # ../shared/seeds of the main checkout, or of a worktree one level further down
 SEEDS = [ROOT / "shared" / "seeds", ROOT.parent / "shared" / "seeds", ROOT.parent.parent / "shared" / "seeds"]
 NAMES = ["mg_postfusion", "mg_mri_zoo", "us_tumor_node", "us_dl_signature", "dce_rad_dl_sii"]
-COLUMNS = ["Element", "Paper (quoted)", "Key", "Value", "Status", "Reason"]
 NONE = "—"
-
-
-def parse_table(text: str) -> tuple[list[str], list[dict]]:
-    """The header and rows (column -> cell) of the one markdown table in `text`."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("|")]
-    if len(lines) < 3:
-        return [], []
-    # a cell may hold an escaped pipe (\|), as markdown allows
-    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", ln.strip()[1:-1])] for ln in lines]
-    header, sep, body = cells[0], cells[1], cells[2:]
-    assert all(re.fullmatch(r":?-{3,}:?", c) for c in sep), f"no separator row under the header: {sep}"
-    return header, [dict(zip(header, r)) for r in body]
 
 
 def _unquote(cell: str) -> str:

@@ -20,7 +20,8 @@ from test_no_leakage import selection_model
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "config" / "presets").glob("*.yaml"))
 QUICK = ROOT / "config" / "quick.yaml"
-VIEWS = ["MG_CC", "MG_MLO", "MRI_T2", "MRI_DWI", "MRI_ADC", "MRI_DCE1", "MRI_DCE2", "US_tumor", "US_node"]
+VIEWS = ["MG_CC", "MG_MLO", "MRI_T2", "MRI_DWI", "MRI_ADC", "MRI_DCE1", "MRI_DCE2", "US_tumor", "US_node",
+         "MRI_DCE3", "MRI_DCE4"]  # last: the draws of the views above stay as they were
 
 
 def _cohort(tmp, n=70, seed=0):

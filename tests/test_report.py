@@ -1,10 +1,12 @@
 """The study report: every section present, optional sections say when they are absent,
 Table 1 tests and the rule-graph rendering pinned to hand-worked values."""
 
+import html
 import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,8 @@ from scipy import stats
 
 from axilla import evaluate, report
 from axilla.settings import section
+
+ROOT = Path(__file__).resolve().parents[1]
 from axilla.report.dag import layered_svg, parse_dot
 from axilla.report.sections.cohort import demo_oracle
 from axilla.report.tables import categorical_test, numeric_test, table_one
@@ -377,3 +381,21 @@ def test_provenance_hashes_a_weights_init_given_as_a_file_spec(tmp_path):
     text = report.build(inputs, cfg, COHORTS, MODELS, {})
     prov = text.split("<h2 id='provenance'>")[1].split("<h2 id=")[0]
     assert f"<td>deep weights (init)</td><td>{weights}</td><td>{file_sha256(weights)}</td>" in prov
+
+
+def test_summary_states_the_presets_deviations_from_its_table(tmp_path):
+    """The summary counts the preset's Methods elements and lists each deviation with its reason."""
+    from axilla.fidelity import parse_table
+
+    table = ROOT / "config" / "presets" / "dce_rad_dl_sii.md"
+    _, rows = parse_table(table.read_text())
+    dev = [r for r in rows if r["Status"] == "deviation"]
+    assert 0 < len(dev) < len(rows)
+    res, inputs = _study(tmp_path, optional_files=False)
+    out = res / "report.html"
+    cfg = {**CFG, "report": {"preset": "dce_rad_dl_sii"}}
+    report.run({**inputs, "fidelity": [str(table)]}, cfg, COHORTS, MODELS, {}, str(out))
+    summary = out.read_text(encoding="utf-8").split("<h2 id='summary'>")[1].split("<h2 id=")[0]
+    assert f"{len(rows) - len(dev)} of {len(rows)} Methods elements as published, {len(dev)} deviation(s)" in summary
+    assert summary.count("<tr><td>") == len(dev)
+    assert html.escape(dev[0]["Element"]) in summary

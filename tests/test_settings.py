@@ -27,6 +27,7 @@ SECTIONS = {
     settings.Deep: SCHEMA["properties"]["deep"],
     settings.Reproducibility: SCHEMA["properties"]["reproducibility"],
     settings.Split: SCHEMA["properties"]["split"],
+    settings.TuneLimit: SCHEMA["properties"]["tune_limit"],
     settings.Evaluate: SCHEMA["properties"]["evaluate"],
     settings.Report: SCHEMA["properties"]["report"],
 }
@@ -75,6 +76,19 @@ def _problems(**changes) -> str:
     with pytest.raises(InputError) as e:
         settings.load(cfg)
     return str(e.value)
+
+
+def test_tune_limit_caps_every_tuned_model_and_leaves_the_rest():
+    cfg = {"study": "t", "views": {"US": ["tumor"]}, "tune_limit": {"folds": 3, "repeats": 1}, "models": {
+        "heavy": {"features": ["clinical"], "classifier": {"name": "svm", "tune": {"folds": 5, "repeats": 20}}},
+        "light": {"features": ["clinical"], "classifier": {"name": "knn", "tune": {"folds": 2, "repeats": 1}}},
+        "plain": {"features": ["clinical"], "classifier": {"name": "lr"}}}}
+    models = settings.load(cfg).models
+    assert settings.classifier_spec(models["heavy"].classifier)["tune"] == {"folds": 3, "repeats": 1}
+    assert settings.classifier_spec(models["light"].classifier)["tune"] == {"folds": 2, "repeats": 1}
+    assert not models["plain"].classifier.get("tune")
+    uncapped = settings.load({**cfg, "tune_limit": {}}).models["heavy"].classifier["tune"]
+    assert (uncapped["folds"], uncapped["repeats"]) == (5, 20)
 
 
 def test_cross_key_problems_all_at_once():

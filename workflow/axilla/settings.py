@@ -219,6 +219,12 @@ class Split:
 
 
 @dataclass(frozen=True)
+class TuneLimit:
+    folds: int | None
+    repeats: int | None
+
+
+@dataclass(frozen=True)
 class Evaluate:
     readers: dict
     reader_threshold: float
@@ -277,6 +283,7 @@ class Study:
     split: Split
     select: dict
     models: dict  # name -> Model
+    tune_limit: TuneLimit
     evaluate: Evaluate
     report: Report
 
@@ -298,11 +305,24 @@ def typed(cls, data: dict):
     return cls(**kwargs)
 
 
-def _model(name: str, spec: dict, select: dict) -> Model:
+def _limited(classifier: dict | None, limit: dict) -> dict | None:
+    """``classifier`` with its tuning CV capped by ``tune_limit`` (keys left null: no cap)."""
+    tune = (classifier or {}).get("tune")
+    if not tune or not any(v is not None for v in limit.values()):
+        return classifier
+    tune = {} if tune is True else dict(tune)
+    for key, cap in limit.items():
+        if cap is not None:
+            tune[key] = min(tune.get(key, cap), cap)
+    return {**classifier, "tune": tune}
+
+
+def _model(name: str, spec: dict, select: dict, limit: dict) -> Model:
     # A model's own ``select`` replaces the study's (it is not merged into it).
     return Model(name=name, features=list(spec.get("features", [])), scores=list(spec.get("scores", [])),
-                 select=spec.get("select") or select, classifier=spec.get("classifier"), smote=spec.get("smote"),
-                 nomogram=spec["nomogram"], fuse=list(spec.get("fuse", [])), meta=spec["meta"])
+                 select=spec.get("select") or select, classifier=_limited(spec.get("classifier"), limit),
+                 smote=spec.get("smote"), nomogram=spec["nomogram"], fuse=list(spec.get("fuse", [])),
+                 meta=spec["meta"])
 
 
 def build(config: dict) -> Study:
@@ -312,7 +332,7 @@ def build(config: dict) -> Study:
     return dataclasses.replace(
         study,
         preprocess={m: typed(Preprocess, block) for m, block in cfg["preprocess"].items()},
-        models={name: _model(name, spec, cfg["select"]) for name, spec in cfg["models"].items()},
+        models={name: _model(name, spec, cfg["select"], cfg["tune_limit"]) for name, spec in cfg["models"].items()},
     )
 
 

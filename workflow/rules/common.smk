@@ -8,6 +8,7 @@ import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from axilla import demo as demo_module
+from axilla.fidelity import table_path as fidelity_table
 from axilla.settings import load as load_settings
 from axilla.validate import load_manifest
 
@@ -53,6 +54,7 @@ FEATURE_MODELS = S.models_of("features", "scores")
 FUSION_MODELS = S.models_of("fusion")
 # Feature models with a logistic-regression classifier that ask for a nomogram.
 NOMOGRAM_MODELS = [m for m in FEATURE_MODELS if MODELS[m].nomogram]
+FIDELITY = [str(p) for p in [fidelity_table(workflow.basedir, S.report.preset)] if p]
 
 
 def _cohorts():

@@ -55,6 +55,8 @@ rule report:
         nomo_scores=[f"{RESULTS}/models/{m}/nomo_scores.csv" for m in NOMOGRAM_MODELS],
         nomo_risk=[f"{RESULTS}/models/{m}/nomo_risk_groups.csv" for m in NOMOGRAM_MODELS],
         rulegraph=rules.rulegraph.output[0],
+        # the preset's fidelity table, when it has one (its deviations head the summary)
+        fidelity=FIDELITY,
         manifest=MANIFEST,
         clinical_raw=CLINICAL,
     output:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from dataclasses import asdict
 
 import pandas as pd
 
 from ...evaluate import roc_auc
+from ...fidelity import deviations
 from ...qc import gallery_html
 import axilla.report.figures as figures  # the module itself: the package's __init__ imports build
 from ..html import Doc, absent, fig_to_img, h3, table_html
@@ -27,10 +29,32 @@ def summary(d: Doc, s: Study) -> None:
           f"patients; images {html.escape(views)}; data: {html.escape(data)}; seed {st.seed}. "
           f"Models: {html.escape(', '.join(s.models))}; primary model for single-model figures: "
           f"<b>{html.escape(s.primary)}</b>.</p>")
+    _fidelity(d, s)
     last = s.cohorts[-1]
     best = s.metrics[last].sort_values("auc", ascending=False).iloc[0]
     d.add(f"<p>On the <b>{html.escape(last)}</b> cohort the highest AUC is {best.auc:.3f} "
           f"(95 % CI {best.auc_ci_low:.3f}–{best.auc_ci_high:.3f}, model {html.escape(str(best.model))}).</p>")
+
+
+def _md(text: str) -> str:
+    """A table cell's markdown as HTML: escaped, `code` spans kept."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _fidelity(d: Doc, s: Study) -> None:
+    """The preset's deviations from its paper, from its fidelity table (config/presets/<preset>.md)."""
+    paths = s.inputs.get("fidelity") or []
+    if isinstance(paths, str):
+        paths = [paths]
+    if not paths:
+        return
+    n, rows = deviations(paths[0])
+    d.add(f"<p>Fidelity to the preset's paper ({html.escape(os.path.basename(paths[0]))}): "
+          f"{n - len(rows)} of {n} Methods elements as published, {len(rows)} deviation(s):</p>")
+    if rows:
+        body = "".join(f"<tr><td>{_md(r['Element'])}</td><td>{_md(r['Reason'])}</td></tr>" for r in rows)
+        d.add(f"<details><summary>deviations and their reasons</summary><table><tr><th>element</th>"
+              f"<th>reason</th></tr>{body}</table></details>")
 
 
 def demo_oracle(manifest, split: pd.DataFrame, cohorts) -> pd.DataFrame | None:
