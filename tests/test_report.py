@@ -399,3 +399,19 @@ def test_summary_states_the_presets_deviations_from_its_table(tmp_path):
     assert f"{len(rows) - len(dev)} of {len(rows)} Methods elements as published, {len(dev)} deviation(s)" in summary
     assert summary.count("<tr><td>") == len(dev)
     assert html.escape(dev[0]["Element"]) in summary
+
+
+def test_qc_section_states_each_modalitys_preprocessing():
+    """Configured steps are named with their settings; a modality the config leaves out shows the
+    schema's recommended block (not "no preprocessing"); steps not applied say off."""
+    from axilla.report.sections.cohort import preprocessing_table
+    from axilla.settings import load
+
+    st = load({"study": "t", "views": {"MRI": ["T2", "ADC"], "US": ["tumor"]}, "models": {"m": {"features": ["clinical"]}},
+               "preprocess": {"MRI": {"spacing": [1.0, 1.0, 1.0], "n4": {"enabled": True, "backend": "ants",
+                                                                      "skip_views": ["ADC"]}}}})
+    t = preprocessing_table(st.preprocess).set_index("modality")
+    assert t.loc["MRI", "N4 bias correction"].startswith("ants, shrink") and t.loc["MRI", "N4 bias correction"].endswith("(not ADC)")
+    assert t.loc["MRI", "resampling"] == "1.0 × 1.0 × 1.0 mm"
+    assert t.loc["US", "resampling"] == "0.25 × 0.25 mm" and t.loc["US", "N4 bias correction"] == "off"
+    assert t.loc["US", "normalisation"] == "zscore (foreground)" and t.loc["US", "clipping"] == "off"

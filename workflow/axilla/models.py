@@ -1,4 +1,4 @@
-"""The model zoo of the seed studies (001: eight learners, 003: ten) and hyperparameter tuning.
+"""The model zoo of the seed studies (001: eight learners; 004: ten logistic-regression models) and hyperparameter tuning.
 
 ``make_classifier(spec, seed)`` turns a config entry ``{name, params, tune}`` into an unfitted
 estimator. With ``tune`` the estimator is a grid search scored by AUC over repeated stratified

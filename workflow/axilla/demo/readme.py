@@ -140,5 +140,5 @@ V = 1.8 I + 2.25 C + 0.9 S (what imaging shows) and sd {READER_NOISE['junior']} 
 score is the true linear predictor + N(0, {AI_NOISE}), one per patient. Unaided reading
 `reader_<r>` = sigmoid(0.4 s - 0.4) of the impression s; assisted reading `reader_<r>_ai` uses
 s = {1 - AI_WEIGHT} impression + {AI_WEIGHT} AI score. Population AUCs: junior 0.72 -> 0.83, senior 0.76 -> 0.85
-(seed 003 reports 0.71 -> 0.82 and 0.75 -> 0.85). The AI here is not the pipeline's model.
+(seed 002 reports 0.71 -> 0.82 and 0.75 -> 0.85). The AI here is not the pipeline's model.
 """

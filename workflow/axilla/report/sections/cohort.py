@@ -128,6 +128,8 @@ def qc(d: Doc, s: Study) -> None:
             agg[col] = (col, lambda x: x.mode().iloc[0] if len(x) else "")
     d.add("<p>All inputs passed validation (files, geometry, masks, clinical types, outcome).</p>"
           + table_html(qc.groupby(["modality", "view"]).agg(**agg).reset_index()))
+    d.add("<p>Preprocessing applied per modality (each image's own record: <code>preprocess/&lt;patient&gt;/"
+          "&lt;view&gt;/qc.json</code>):</p>" + table_html(preprocessing_table(s.settings.preprocess)))
     _missing_values(d, s)
     if s.opt.get("qc_table"):
         # png paths are relative to results/<study>/, the folder above qc/
@@ -135,6 +137,25 @@ def qc(d: Doc, s: Study) -> None:
         d.add(gallery_html(table, os.path.dirname(os.path.dirname(table))))
     else:
         d.add(absent("QC gallery"))
+
+
+def preprocessing_table(preprocess: dict) -> pd.DataFrame:
+    """One row per modality: every preprocessing step as configured, "off" where it is not applied."""
+    rows = []
+    for modality, p in preprocess.items():
+        n4 = p.n4
+        rows.append({
+            "modality": modality,
+            "N4 bias correction": (f"{n4.backend}, shrink {n4.shrink}, iterations {n4.iterations}"
+                                   + (f" (not {', '.join(n4.skip_views)})" if n4.skip_views else "")
+                                   if n4.enabled else "off"),
+            "resampling": f"{' × '.join(map(str, p.spacing))} mm" if p.spacing else "off (native grid)",
+            "normalisation": f"{p.normalize} ({p.normalize_region})",
+            "clipping": f"percentiles {p.clip_percentiles}" if p.clip_percentiles else "off",
+            "flip": p.flip if modality == "MG" else "—",
+            "DCE subtraction": "on" if p.dce.subtract else "off",
+        })
+    return pd.DataFrame(rows)
 
 
 def icc(d: Doc, s: Study) -> None:
