@@ -1,5 +1,6 @@
 """The workflow as a whole: lint-clean, and the rule graph shows every stage of the method."""
 
+import functools
 import re
 import subprocess
 import sys
@@ -22,6 +23,7 @@ def test_lint_clean():
     assert "Congratulations, your workflow is in a good condition!" in out, out[-3000:]
 
 
+@functools.cache  # one `--rulegraph` run (~10 s) for both rule-graph tests
 def _rulegraph() -> tuple[dict[str, str], list[tuple[str, str]]]:
     """(node id -> rule name, edges) of the demo study's `--rulegraph` DOT."""
     r = _snakemake("--rulegraph")
