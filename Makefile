@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
+# Two pytest workers: the suite's workflow runs and its unit tests overlap on two cores; tests that
+# share a cached study run (tests/smallstudy.py) are one group, so that run is made once.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Seconds per image per modality/view with config/config.yaml's preprocessing (README: Benchmarks).
 bench-preprocess: $(STAMP)
