@@ -33,3 +33,9 @@ def tiny_cohort(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
     pd.DataFrame(clin).to_csv(tmp_path / "clinical.csv", index=False)
     return tmp_path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Whole-study runs first: with two xdist workers (make test) they overlap with the unit
+    tests instead of starting last and running alone (the order is otherwise unchanged)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

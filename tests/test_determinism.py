@@ -9,7 +9,7 @@ import smallstudy
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("smallstudy")
+@pytest.mark.xdist_group(name="smallstudy")
 def test_two_runs_identical():
     ref = smallstudy.reference()
     again = smallstudy.resumed().dir

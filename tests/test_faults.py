@@ -77,7 +77,7 @@ def test_every_writer_in_the_package_is_atomic():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("smallstudy")
+@pytest.mark.xdist_group(name="smallstudy")
 def test_kill_and_resume_gives_the_uninterrupted_results():
     ref, run = smallstudy.reference(), smallstudy.resumed()
     assert run.tmp_after_term == [], "a temporary file survived the SIGTERM"
