@@ -68,3 +68,52 @@ def test_bad_dates_are_reported_with_rows():
     c.loc[3, "exam_date"] = "not a date"
     with pytest.raises(InputError, match="unreadable dates"):
         assign(c, "ln", section("split", temporal={"column": "exam_date", "from": "2022-01-01"}), seed=0)
+
+
+# Temporal cohort of an earlier period (`split.temporal.before`, seed 000's test set): patients
+# examined before the date; exactly one of `from` / `before`.
+
+def test_before_takes_the_earlier_period_and_the_rest_is_split():
+    c = _clinical()
+    settings = section("split", test_fraction=0.2, external={"column": "center", "values": ["B"]},
+                       temporal={"column": "exam_date", "before": "2020-07-01", "name": "earlier"})
+    s = assign(c, "ln", settings, seed=3).set_index("patient_id")
+    c = c.set_index("patient_id")
+    dates = pd.to_datetime(c.exam_date)
+    # the date itself is not "before": strictly earlier exams only (hand-counted via pandas)
+    early = (c.center == "A") & (dates < pd.Timestamp("2020-07-01"))
+    assert early.sum() > 20
+    assert (s.cohort[early] == "earlier").all()
+    assert (s.cohort[c.center == "B"] == "external").all()  # external wins over the date
+    assert not (s.cohort[~early] == "earlier").any()
+    pool = ~early & (c.center == "A")
+    assert s.cohort[pool].value_counts()["internal"] == int(np.ceil(0.2 * pool.sum()))
+    assert planned_cohorts(settings) == ["train", "earlier", "external", "internal"] == ["train", *sorted(set(s.cohort) - {"train"})]
+
+
+def test_before_on_the_boundary_date():
+    c = pd.DataFrame({"patient_id": [f"P{i}" for i in range(8)], "ln": [0, 1] * 4,
+                      "exam_date": ["2020-12-31", "2021-01-01", "2020-06-01", "2021-03-01",
+                                    "2022-01-01", "2019-01-01", "2021-05-05", "2021-06-06"]})
+    s = assign(c, "ln", section("split", test_fraction=0, temporal={"before": "2021-01-01"}), seed=0)
+    assert list(s.loc[s.cohort != "train", "patient_id"]) == ["P0", "P2", "P5"]
+
+
+def test_from_and_before_split_the_dates_complementarily():
+    c = _clinical()
+    late = assign(c, "ln", section("split", test_fraction=0, temporal={"from": "2021-01-01"}), seed=0)
+    early = assign(c, "ln", section("split", test_fraction=0, temporal={"before": "2021-01-01"}), seed=0)
+    assert ((late.cohort == "prospective") ^ (early.cohort == "prospective")).all()
+
+
+@pytest.mark.parametrize("temporal", [{"column": "exam_date"}, {"from": "2021-01-01", "before": "2022-01-01"}])
+def test_exactly_one_of_from_and_before(temporal):
+    with pytest.raises(InputError, match="key 'split.temporal': needs exactly one of 'from'.*or 'before'"):
+        section("split", temporal=temporal)
+
+
+def test_direct_callers_get_the_same_check():
+    # settings built without the schema check (a job's section) still refuse an ambiguous period
+    settings = section("split", check=False, test_fraction=0, temporal={"from": "2021-01-01", "before": "2022-01-01"})
+    with pytest.raises(InputError, match="exactly one of 'from'"):
+        assign(_clinical(), "ln", settings, seed=0)
