@@ -216,10 +216,11 @@ def _demo_cohort(demo_dir: str | None, st, n_patients: int, tmp: Path) -> Path:
     (``st``: the config's :class:`axilla.settings.Study`)."""
     from . import demo
 
-    src = Path(demo_dir or f"resources/demo/n{st.demo.n_patients}_seed{st.seed}")
+    phases = demo.dce_phases_for(st.views)
+    src = Path(demo_dir or f"resources/demo/{demo.folder(st.demo.n_patients, st.seed, phases)}")
     if not (src / "manifest.csv").exists():
         src = tmp / "demo"
-        demo.generate(src, n_patients, st.seed, st.demo.rater_fraction)
+        demo.generate(src, n_patients, st.seed, st.demo.rater_fraction, dce_phases=phases)
     return src
 
 
