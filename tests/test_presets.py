@@ -113,7 +113,7 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
     sp.to_csv(paths["split"], index=False)
     out = {}
     models = representative(cfg["models"])
-    todo = [m for m in models if "features" in m or "features" in models[m]]
+    todo = [m for m in models if "fuse" not in models[m]]
     done = set()
     while todo:  # score-fusion models after their base models
         m = next(m for m in todo if set(models[m].get("scores", [])) <= done)
@@ -126,8 +126,9 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
         d.mkdir()
         inputs = {k: str(v) for k, v in paths.items()}
         inputs.update({f"score_{b}": str(tmp / b / "pred.csv") for b in spec.get("scores", [])})
-        X, kinds, s = load_feature_tables(inputs, spec["features"], cfg["clinical_variables"], cfg.get("blood"))
-        for f in spec["features"]:  # derived indices arrive as numeric clinical variables
+        features = spec.get("features", [])
+        X, kinds, s = load_feature_tables(inputs, features, cfg["clinical_variables"], cfg.get("blood"))
+        for f in features:  # derived indices arrive as numeric clinical variables
             if f.startswith("blood"):
                 names = [f.partition(":")[2]] if ":" in f else list(BLOOD_INDICES)
                 assert all(kinds[n] == "numeric" for n in names) and X[names].notna().sum().min() > 0
@@ -136,7 +137,7 @@ def run_training_stage(cfg: dict, tmp: Path) -> dict:
                    d / "selected.csv", d / "funnel.csv")
         run_feature_model(X, s, str(d / "sel.pkl"), cfg["seed"], d / "model.pkl", d / "pred.csv")
         interpret.run_feature_model(str(d / "model.pkl"), X, s, cfg["seed"], m,
-                                    interpret.feature_sources(spec["features"]), interpret.Outputs.under(d))
+                                    interpret.feature_sources(features), interpret.Outputs.under(d))
         if spec.get("nomogram"):
             nomogram.run(str(d / "model.pkl"), str(d / "nomogram.csv"), str(d / "nomogram.png"))
         out[m] = d

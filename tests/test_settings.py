@@ -120,3 +120,21 @@ def test_workflow_stops_at_parse_time_on_a_cross_key_problem(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
     assert "key 'report.primary_model': 'nope' is not a model of this study" in r.stdout + r.stderr
+
+
+def test_a_model_of_other_models_scores_alone_is_a_feature_model_and_fuse_excludes_scores():
+    """Seed 004's Rad model is an LR on RadScore alone: `scores` without `features` is valid;
+    `fuse` with `scores` (or `features`) is two kinds of model at once and refused."""
+    from axilla.config import check as check_schema
+
+    def check(config):
+        check_schema(config, settings.SCHEMA, "config")
+
+    base = {"features": ["radiomics"], "select": {"steps": ["zscore", "lasso"]}}
+    cfg = {"study": "t", "views": {"US": ["tumor"]}, "models": {"radscore": base, "rad": {"scores": ["radscore"]}}}
+    check(cfg)
+    rad = settings.load(cfg).models["rad"]
+    assert rad.kind == "scores" and rad.features == [] and rad.scores == ["radscore"]
+    for bad in ({"fuse": ["radscore", "rad"], "scores": ["radscore"]}, {"fuse": ["radscore", "rad"], "features": ["clinical"]}):
+        with pytest.raises(InputError):
+            check({**cfg, "models": {**cfg["models"], "both": bad}})
