@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.special import expit
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 
@@ -15,6 +16,27 @@ def _data(n=90, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 4))
     return X, (X[:, 0] - 0.5 * X[:, 1] + rng.normal(size=n) > 0).astype(int)
+
+
+def test_platt_svc_never_ranks_patients_against_its_own_decisions(caplog):
+    """Pairs of opposite-label points 0.05 apart: an RBF SVC with a narrow kernel memorises them,
+    so each held-out fold's decision values rank the outcome backwards and Platt's sigmoid comes
+    out decreasing (probability AUC 0 while the decision AUC is 1). The probability is then the
+    training prevalence, with a warning, never an inverted ranking."""
+    x = np.repeat(np.arange(20.0), 2) + np.tile([0, 0.05], 20)
+    y = np.tile([1, 0, 1, 1], 10)
+    X = x[:, None]
+    oof = np.empty(len(y))
+    for fit, held in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
+        oof[held] = SVC(C=100, gamma=50).fit(X[fit], y[fit]).decision_function(X[held])
+    assert roc_auc_score(y, oof) < 0.5  # the premise: out-of-fold decisions rank backwards
+    with caplog.at_level("WARNING"):
+        m = PlattSVC(C=100, gamma=50, random_state=0).fit(X, y)
+    assert m.inverted_sigmoid_ and "training prevalence" in caplog.text
+    np.testing.assert_allclose(m.predict_proba(X)[:, 1], y.mean(), rtol=1e-12)
+    assert roc_auc_score(y, m.decision_function(X)) == 1.0
+    Xg, yg = _data()
+    assert not PlattSVC(C=2.0, random_state=3).fit(Xg, yg).inverted_sigmoid_  # an ordinary fit is untouched
 
 
 def test_platt_svc_equals_sigmoid_fitted_on_out_of_fold_decision_values():

@@ -10,11 +10,14 @@ rows a fold is scored on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
+
+log = logging.getLogger(__name__)
 
 # name → (factory(seed, **params), default grid for tuning)
 def _lr(seed, **kw):
@@ -54,8 +57,23 @@ class PlattSVC(ClassifierMixin, BaseEstimator):
         self.calibrated_ = CalibratedClassifierCV(svc, method="sigmoid", cv=cv, ensemble=False).fit(X, y)
         self.svc_ = self.calibrated_.calibrated_classifiers_[0].estimator  # fitted on all rows
         self.classes_ = self.calibrated_.classes_
+        self._refuse_an_inverted_sigmoid(y)
         self.n_features_in_ = self.calibrated_.n_features_in_
         return self
+
+    def _refuse_an_inverted_sigmoid(self, y) -> None:
+        """Out-of-fold decision values that rank the outcome backwards (an SVC that memorises small
+        folds) give Platt's sigmoid the wrong sign, and the probabilities would rank patients
+        opposite to the SVC's own decisions. That sigmoid is replaced by the constant training
+        prevalence: the out-of-fold evidence says the SVC does not generalise."""
+        sigmoid = self.calibrated_.calibrated_classifiers_[0].calibrators[0]
+        self.inverted_sigmoid_ = bool(sigmoid.a_ > 0)  # sklearn's sigmoid: 1 / (1 + exp(a·f + b))
+        if self.inverted_sigmoid_:
+            prevalence = float(np.mean(np.asarray(y) == self.classes_[1]))
+            log.warning("svm: Platt's sigmoid fitted on out-of-fold decision values decreases with the "
+                        "decision value (slope %.3g); the probability is the training prevalence %.3f",
+                        -sigmoid.a_, prevalence)
+            sigmoid.a_, sigmoid.b_ = 0.0, -float(np.log(prevalence / (1 - prevalence)))
 
     def predict_proba(self, X):
         check_is_fitted(self, "calibrated_")

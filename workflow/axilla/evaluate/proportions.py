@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
-
 # The proportions of threshold_metrics that get an interval, each with its (successes, trials).
 PROPORTIONS = {
     "sensitivity": ("tp", ("tp", "fn")),
@@ -18,23 +16,22 @@ PROPORTION_CI_COLUMNS = [f"{m}_ci_{end}" for m in PROPORTIONS for end in ("low",
 
 
 def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of k successes in n trials (Wilson 1927; statsmodels
-    ``proportion_confint(method="wilson")``, R ``binom.confint(method="wilson")``).
+    """Wilson score interval of k successes in n trials (statsmodels ``proportion_confint``,
+    ``method="wilson"``; Wilson 1927, Newcombe 1998).
 
     Unlike the Wald interval it stays inside [0, 1] and is not degenerate at k = 0 or k = n,
     where one end is exactly 0 or 1. n = 0 gives (nan, nan): no patients, no estimate.
     """
+    from statsmodels.stats.proportion import proportion_confint
+
     k, n = int(k), int(n)
     if n < 0 or not 0 <= k <= n:
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
     if n == 0:
         return math.nan, math.nan
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    p, z2 = k / n, z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    low, high = proportion_confint(k, n, alpha=1 - level, method="wilson")
     # the ends are exact where the data pin them (float rounding would leave e.g. 1e-17)
-    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
+    return (0.0 if k == 0 else max(0.0, float(low))), (1.0 if k == n else min(1.0, float(high)))
 
 
 def _count(counts: dict, keys) -> int:
