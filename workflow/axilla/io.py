@@ -280,7 +280,6 @@ def _monochrome2(image, ds):
 
 def _read_pixels(path: Path, frame: int | None):
     """The file's pixels as SimpleITK reads them (colour kept) and the 2D spacing the file states."""
-    import pydicom
     import SimpleITK as sitk
 
     from .errors import InputError, Problem
@@ -297,6 +296,8 @@ def _read_pixels(path: Path, frame: int | None):
     if path.suffix.lower() in RASTER_SUFFIXES:
         return sitk.ReadImage(str(path)), _raster_dpi_spacing(path)
     if is_dicom_file(path):
+        import pydicom  # 0.2 s of import: only for DICOM files
+
         ds = pydicom.dcmread(str(path), stop_before_pixels=True)
         image = _monochrome2(_one_frame(sitk.ReadImage(str(path), imageIO="GDCMImageIO"), frame, path), ds)
         return image, (_dicom_2d_spacing(ds) if image.GetDimension() == 2 else None)

@@ -24,14 +24,14 @@ _READERS = {"slicer": slicer.read_roi, "dicom-seg": dicomseg.read_roi, "rtstruct
 
 def kind(path: str) -> str | None:
     """'slicer', 'dicom-seg' or 'rtstruct' for an annotation file, None for a label image."""
-    import pydicom
-
     from ..io import is_dicom_file
 
     p = Path(path)
     if p.name.lower().endswith(".seg.nrrd"):
         return "slicer"
     if p.is_file() and is_dicom_file(p):
+        import pydicom  # only for DICOM masks: per-image jobs of other formats do without it
+
         return _DICOM_KINDS.get(str(pydicom.dcmread(str(p), stop_before_pixels=True).get("Modality", "")))
     return None
 
