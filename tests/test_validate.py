@@ -65,6 +65,7 @@ def test_empty_mask_and_geometry_mismatch(tiny_cohort):
     empty.SetSpacing((0.2, 0.2))
     sitk.WriteImage(empty, str(d / "T0_A.nii.gz"))
     other = sitk.Image(30, 40, sitk.sitkUInt8)
+    other[12, 20] = 1  # an ROI, on another grid (the ROI rule is applied first)
     sitk.WriteImage(other, str(d / "T3_A.nii.gz"))
     with pytest.raises(InputError) as e:
         _run(tiny_cohort)
@@ -169,7 +170,7 @@ def test_png_without_spacing_from_any_source_is_refused(tiny_cohort):
         _run(tiny_cohort)
     assert str(e.value) == (f"1 input problem found:\n  - {tiny_cohort / 'manifest.csv'}, row 1, column 'image': "
                             f"{png}: no pixel spacing: the file states none; give it in the manifest's pixel_spacing column or "
-                            "the config's preprocess.<MOD>.pixel_spacing")
+                            "the config's preprocess.US.pixel_spacing")
     with pytest.raises(InputError, match=r"T0.png: no pixel spacing: the file states none"):
         preprocess_image(str(png), {"A": str(tiny_cohort / "img" / "T0_A.png")}, "US", "tumor", section("preprocess.US"),
                          str(tiny_cohort / "prep"))

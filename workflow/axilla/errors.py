@@ -70,6 +70,16 @@ class InputError(Exception):
                              for p in self.problems], columns=["file", "row", "column", "message"])
 
 
+
+class RoiError(InputError):
+    """A mask that gives no usable ROI: the ROI rule's verdict or an annotation file's (segment
+    absent, another image's). `verdict` is the sentence after "mask <path>", so that validation can
+    report it at the manifest's row."""
+
+    def __init__(self, path: str, verdict: str):
+        self.verdict = verdict
+        super().__init__(Problem(str(path), f"mask {verdict}"))
+
 def problem_kind(message: str) -> str:
     """A message's shape: paths, quoted values and numbers replaced by '…'."""
     kind = re.sub(r"\S*[/\\]\S*", "…", message)

@@ -132,6 +132,10 @@ RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 # so no rounding is added. Alpha is ignored (exports put annotations in colour, not in alpha).
 LUMA = (0.299, 0.587, 0.114)
 SPACING_KEY = "axilla:spacing_source"  # metadata key recording where a 2D spacing came from
+COLOUR_KEY = "axilla:colour_fraction"  # metadata key: fraction of coloured pixels in an RGB file
+# Channels of a pixel that differ by more than this fraction of the value range (8 of 255) make it a
+# colour pixel; lossy (JPEG) grey exports keep their chroma noise below it.
+COLOUR_TOLERANCE = 8 / 255
 
 
 def is_dicom_file(path: str | os.PathLike) -> bool:
@@ -167,6 +171,38 @@ def to_grey(image):
     return out
 
 
+def colour_map(image):
+    """Pixels of an RGB(A) image whose R, G and B differ by more than `COLOUR_TOLERANCE` of the
+    value range: colour drawn over a grey image (callipers, Doppler boxes, annotation text). None
+    for a scalar or grey + alpha image."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    if image.GetNumberOfComponentsPerPixel() < 3:
+        return None
+    rgb = sitk.GetArrayViewFromImage(image)[..., :3]
+    full = np.iinfo(rgb.dtype).max if np.issubdtype(rgb.dtype, np.integer) else max(float(rgb.max()), 1.0)
+    spread = rgb.max(axis=-1).astype(np.float64) - rgb.min(axis=-1)
+    return spread > COLOUR_TOLERANCE * full
+
+
+def colour_fraction(image) -> float:
+    """Fraction of coloured pixels read_image found in the file (0 for a grey file)."""
+    return float(image.GetMetaData(COLOUR_KEY)) if image.HasMetaDataKey(COLOUR_KEY) else 0.0
+
+
+def colour_warning(fraction: float) -> str:
+    """The warning about an image's colour overlays, for the log, the qc table and qc.json."""
+    return (f"{100 * fraction:.2g} % of the pixels are coloured (overlays such as callipers, Doppler boxes or text; "
+            "converted to grey by BT.601 luma like the rest)")
+
+
+def colour_roi_warning(rater: str, fraction: float) -> str:
+    """The warning about colour pixels inside a rater's ROI (their share of the ROI)."""
+    return (f"rater {rater}: {100 * fraction:.2g} % of the ROI's pixels are coloured: check the qc overlay and export "
+            "the image without overlays if they cover the lesion")
+
+
 def _raster_dpi_spacing(path: Path) -> tuple[float, float] | None:
     """Pixel spacing in mm from the file's resolution, when it is stated in physical units."""
     from PIL import Image
@@ -178,11 +214,8 @@ def _raster_dpi_spacing(path: Path) -> tuple[float, float] | None:
     return (25.4 / float(dpi[0]), 25.4 / float(dpi[1]))
 
 
-def _dicom_2d_spacing(path: Path) -> tuple[float, float] | None:
+def _dicom_2d_spacing(ds) -> tuple[float, float] | None:
     """Row/column spacing for 2D DICOM that GDCM leaves at 1: detector pitch (MG) or US regions."""
-    import pydicom
-
-    ds = pydicom.dcmread(str(path), stop_before_pixels=True)
     for tag in ("PixelSpacing", "ImagerPixelSpacing"):  # [row, column] = [y, x] in mm
         v = ds.get(tag)
         if v is not None and len(v) == 2:
@@ -196,26 +229,61 @@ def _dicom_2d_spacing(path: Path) -> tuple[float, float] | None:
     return None
 
 
-def read_image(path: str | os.PathLike, *, pixel_spacing=None, fallback_spacing=None):
-    """Read any supported image as a scalar SimpleITK image without its metadata dictionary.
+def dicom_frames(path: str | os.PathLike) -> int:
+    """Number of frames of a single DICOM file (1 when it states none)."""
+    import pydicom
 
-    Formats: a folder holding one DICOM series; a single DICOM file (MG/US, returned 2D when it has
-    one frame); NIfTI, NRRD, MHA/MHD; PNG/JPEG/TIFF/BMP. Colour is converted to grey by BT.601 luma
-    (`LUMA`). DICOM header fields (names, dates, accession numbers) are dropped so none can reach
-    an output file.
+    return int(pydicom.dcmread(str(path), stop_before_pixels=True).get("NumberOfFrames", 1) or 1)
 
-    2D spacing, in order: `pixel_spacing` (a per-row value: it is the most specific), the file's own
-    (DICOM PixelSpacing / ImagerPixelSpacing / US regions; raster resolution in physical units),
-    then `fallback_spacing` (per-modality config). A 2D file with none of them is an error rather
-    than a silent 1 mm. The source is recorded under the metadata key `SPACING_KEY`.
+
+def _one_frame(image, frame: int | None, path: Path):
+    """Frame `frame` (0 = first) of a multi-frame file (a US cine loop), as a 2D image; a single
+    frame whatever `frame`'s value is 0; a multi-frame file without `frame` stays 3D."""
+    from .errors import InputError, Problem
+
+    if image.GetDimension() != 3:
+        return image
+    n = image.GetSize()[2]
+    if frame is not None and not 0 <= frame < n:
+        raise InputError(Problem(str(path), f"frame {frame} is out of range: the file has {n} frame(s), 0 to "
+                                            f"{n - 1}: change preprocess.<MOD>.frame"))
+    if frame is None and n > 1:
+        return image
+    return image[:, :, frame or 0]
+
+
+def _monochrome2(image, ds):
+    """Pixels in MONOCHROME2 sense (high = bright = dense), the file's display intent.
+
+    GDCM (SimpleITK 2.5) already returns MONOCHROME1 inverted over the stored range: value' =
+    max + min - value, where max and min bound the stored pixel format (2^BitsStored - 1 and 0
+    unsigned), so one mapping serves a whole cohort rather than one per image. A MONOCHROME2 file
+    whose PresentationLUTShape is INVERSE is inverted here the same way, before the rescale. INVERSE
+    with MONOCHROME1 is the pair the DX/MG IODs require for one inversion, not a second one.
     """
+    import numpy as np
+    import SimpleITK as sitk
+
+    if (ds.get("PhotometricInterpretation") != "MONOCHROME2" or ds.get("PresentationLUTShape") != "INVERSE"
+            or image.GetNumberOfComponentsPerPixel() != 1):
+        return image
+    bits = int(ds.get("BitsStored", 16))
+    span = -1 if ds.get("PixelRepresentation", 0) else 2 ** bits - 1  # max + min of the stored format
+    slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+    arr = sitk.GetArrayViewFromImage(image)
+    # GDCM returned slope * v + intercept; the inverted stored value is span - v.
+    inverted = slope * span + 2 * intercept - arr.astype(np.float64)
+    out = sitk.GetImageFromArray(inverted.astype(arr.dtype))
+    out.CopyInformation(image)
+    return out
+
+
+def _read_pixels(path: Path, frame: int | None):
+    """The file's pixels as SimpleITK reads them (colour kept) and the 2D spacing the file states."""
     import SimpleITK as sitk
 
     from .errors import InputError, Problem
 
-    path = Path(path)
-    raster = path.suffix.lower() in RASTER_SUFFIXES
-    file_spacing = None
     if path.is_dir():
         reader = sitk.ImageSeriesReader()
         series = reader.GetGDCMSeriesIDs(str(path))
@@ -224,36 +292,69 @@ def read_image(path: str | os.PathLike, *, pixel_spacing=None, fallback_spacing=
         if len(series) > 1:
             raise InputError(Problem(str(path), f"folder holds {len(series)} DICOM series; give one per folder"))
         reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
-        image = reader.Execute()
-    elif raster:
-        image = sitk.ReadImage(str(path))
-        file_spacing = _raster_dpi_spacing(path)
-    elif is_dicom_file(path):
-        image = sitk.ReadImage(str(path), imageIO="GDCMImageIO")
-        if image.GetDimension() == 3 and image.GetSize()[2] == 1:
-            image = image[:, :, 0]
-        if image.GetDimension() == 2:
-            file_spacing = _dicom_2d_spacing(path)
-    else:
-        image = sitk.ReadImage(str(path))
+        return reader.Execute(), None
+    if path.suffix.lower() in RASTER_SUFFIXES:
+        return sitk.ReadImage(str(path)), _raster_dpi_spacing(path)
+    if is_dicom_file(path):
+        import pydicom  # 0.2 s of import: only for DICOM files
+
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+        image = _monochrome2(_one_frame(sitk.ReadImage(str(path), imageIO="GDCMImageIO"), frame, path), ds)
+        return image, (_dicom_2d_spacing(ds) if image.GetDimension() == 2 else None)
+    return sitk.ReadImage(str(path)), None
+
+
+def colour_pixels(path: str | os.PathLike, frame: int | None = None):
+    """`colour_map` of a file's pixels as read_image reads them (None for a grey file)."""
+    return colour_map(_read_pixels(Path(path), frame)[0])
+
+
+def read_image(path: str | os.PathLike, *, pixel_spacing=None, fallback_spacing=None, frame: int | None = None):
+    """Read any supported image as a scalar SimpleITK image without its metadata dictionary.
+
+    Formats: a folder holding one DICOM series; a single DICOM file (MG/US, returned 2D when it has
+    one frame, or frame `frame` (0 = first) of a multi-frame file such as a US cine loop; 3D
+    otherwise); NIfTI, NRRD, MHA/MHD; PNG/JPEG/TIFF/BMP. Colour is converted to grey by BT.601 luma
+    (`LUMA`); the fraction of coloured pixels (overlays) is recorded under `COLOUR_KEY`. Single
+    DICOM files come in MONOCHROME2 sense (`_monochrome2`). DICOM header fields (names, dates,
+    accession numbers) are dropped so none can reach an output file.
+
+    2D spacing, in order: `pixel_spacing` (a per-row value: it is the most specific), the file's own
+    (DICOM PixelSpacing / ImagerPixelSpacing / US regions; raster resolution in physical units),
+    then `fallback_spacing` (per-modality config). A 2D file with none of them is an error rather
+    than a silent 1 mm. The source is recorded under the metadata key `SPACING_KEY`.
+    """
+    import SimpleITK as sitk
+
+    path = Path(path)
+    image, file_spacing = _read_pixels(path, frame)
+    colour = colour_map(image)
     image = to_grey(image)
     # A fresh image from the pixels: geometry kept, every header field (and PHI) dropped.
     clean = sitk.Image(image)
     for key in clean.GetMetaDataKeys():
         clean.EraseMetaData(key)
-    if clean.GetDimension() == 2 and (raster or file_spacing is not None or pixel_spacing is not None
-                                      or is_dicom_file(path)):
-        for source, value in (("row", pixel_spacing), ("file", file_spacing), ("config", fallback_spacing)):
-            if value is not None:
-                clean.SetSpacing(tuple(float(v) for v in value))
-                clean.SetMetaData(SPACING_KEY, source)
-                break
-        else:
-            raise InputError(Problem(str(path), "no pixel spacing: the file states none; give it in the manifest's "
-                                                "pixel_spacing column or the config's preprocess.<MOD>.pixel_spacing"))
+    if colour is not None:
+        clean.SetMetaData(COLOUR_KEY, repr(float(colour.mean())))
+    needs_spacing = path.suffix.lower() in RASTER_SUFFIXES or is_dicom_file(path) or pixel_spacing is not None
+    if clean.GetDimension() == 2 and (needs_spacing or file_spacing is not None):
+        _set_2d_spacing(clean, path, pixel_spacing, file_spacing, fallback_spacing)
     elif clean.GetDimension() >= 2:
         clean.SetMetaData(SPACING_KEY, "file")
     return clean
+
+
+def _set_2d_spacing(image, path: Path, pixel_spacing, file_spacing, fallback_spacing) -> None:
+    """The first of row, file and config spacing, recorded under `SPACING_KEY`; none is an error."""
+    from .errors import InputError, Problem
+
+    for source, value in (("row", pixel_spacing), ("file", file_spacing), ("config", fallback_spacing)):
+        if value is not None:
+            image.SetSpacing(tuple(float(v) for v in value))
+            image.SetMetaData(SPACING_KEY, source)
+            return
+    raise InputError(Problem(str(path), "no pixel spacing: the file states none; give it in the manifest's "
+                                        "pixel_spacing column or the config's preprocess.<MOD>.pixel_spacing"))
 
 
 def parse_pixel_spacing(text: str) -> tuple[float, float]:

@@ -172,13 +172,16 @@ class Preprocess:
     dce: DCE
     flip: str  # MG: "chest_wall_left" / "chest_wall_right"
     pixel_spacing: list | None  # 2D files that state no spacing
-    roi_label: int | dict | None  # None: any nonzero voxel; or one label, or {view: label}
+    # None: the only nonzero value / the only segment; an integer (voxel value, segment number) or a
+    # string (segment or ROI name of an annotation file), or {view: either}
+    roi_label: int | str | dict | None
+    frame: int | None  # frame of a multi-frame 2D file (US cine loop), 0 = first
     min_roi_voxels: int
     align_tolerance_voxels: float
     ring_mm: float | None
     threads: int
 
-    def label_for(self, view: str) -> int | None:
+    def label_for(self, view: str) -> int | str | None:
         if isinstance(self.roi_label, dict):
             return self.roi_label.get(view)
         return self.roi_label

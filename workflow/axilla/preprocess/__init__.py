@@ -11,9 +11,8 @@ Settings: :class:`axilla.settings.Preprocess` (``preprocess.<MOD>``). Modules: `
 """
 
 from .cli import main, rule_extra_args
-from .masks import (Alignment, Grid, align_mask, geometry_mismatch, judge_alignment, read_mask, roi_problem,
-                    select_label,
-                    touches_border)
+from .masks import (Alignment, Grid, align_mask, geometry_mismatch, judge_alignment, read_mask, read_roi,
+                    roi_problem, select_label, touches_border)
 from .stage import preprocess_image, raters_in, set_threads
 from .steps import (INTERPOLATORS, as_float32, chest_wall_side, dce_select, flip_x, foreground_mask, interpolator,
                     n4_correct, normalize, resample)
@@ -21,4 +20,5 @@ from .steps import (INTERPOLATORS, as_float32, chest_wall_side, dce_select, flip
 __all__ = ["INTERPOLATORS", "Alignment", "Grid", "align_mask",
            "as_float32", "chest_wall_side", "dce_select", "flip_x", "foreground_mask", "geometry_mismatch",
            "interpolator", "judge_alignment", "main", "n4_correct", "normalize", "preprocess_image", "raters_in",
-           "read_mask", "resample", "roi_problem", "rule_extra_args", "select_label", "set_threads", "touches_border"]
+           "read_mask", "read_roi", "resample", "roi_problem", "rule_extra_args", "select_label", "set_threads",
+           "touches_border"]

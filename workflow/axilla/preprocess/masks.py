@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError, Problem
+from ..errors import InputError, Problem, RoiError
 from ..io import RASTER_SUFFIXES, read_image
 
 log = logging.getLogger(__name__)
@@ -146,38 +146,61 @@ def _fmt(v) -> str:
     return "(" + ", ".join(f"{x:.4g}" for x in v) + ")"
 
 
-def roi_problem(arr: np.ndarray, label: int | None) -> str | None:
+def roi_problem(arr: np.ndarray, label: int | str | None) -> str | None:
     """Why a mask array holds no ROI under the one ROI rule, or None when it does.
 
     The rule (validation and preprocessing apply it alike): a mask with a single nonzero value is
     the ROI whatever that value (0/1, 0/255 as annotation tools export); a multi-label mask needs
-    the configured label (``preprocess.<MOD>.roi_label``), whose voxels are the ROI.
+    the configured label (``preprocess.<MOD>.roi_label``), whose voxels are the ROI. A label that
+    is a name chooses a segment of an annotation file (:mod:`axilla.annotations`); a label image
+    carries no names, so it then has to hold one value.
     """
     values = [v for v in np.unique(arr).tolist() if v != 0]
     if not values:
         return "is empty (no nonzero voxel): segment the lesion or remove the row"
     shown = ", ".join(f"{v:g}" for v in values[:10])
+    if isinstance(label, str) and len(values) > 1:
+        return (f"holds several labels ({shown}) and no segment names (roi_label '{label}' names a segment of a "
+                ".seg.nrrd, DICOM SEG or RTSTRUCT file): give the ROI's value in preprocess.<MOD>.roi_label")
     if label is None and len(values) > 1:
         return (f"holds several labels ({shown}): name the ROI's label in preprocess.<MOD>.roi_label "
                 "(one label, or one per view)")
-    if label is not None and label not in values:
+    if isinstance(label, int) and label not in values:
         return (f"has no voxel with the ROI label {label} (labels present: {shown}): relabel the mask or change "
                 "preprocess.<MOD>.roi_label")
     return None
 
 
-def select_label(mask, label: int | None, mask_path: str):
+def select_label(mask, label: int | str | None, mask_path: str):
     """Binary uint8 ROI (0/1) of a mask under the one ROI rule (:func:`roi_problem`)."""
     import SimpleITK as sitk
 
     arr = sitk.GetArrayViewFromImage(mask)
     problem = roi_problem(arr, label)
     if problem:
-        raise InputError(Problem(mask_path, f"mask {problem}"))
-    roi = arr != 0 if label is None else arr == label
+        raise RoiError(mask_path, problem)
+    roi = arr == label if isinstance(label, int) else arr != 0
     out = sitk.GetImageFromArray(roi.astype(np.uint8))
     out.CopyInformation(mask)
     return out
+
+
+def read_roi(path: str, image, label: int | str | None, image_path: str | None = None):
+    """The ROI (0/1 uint8) a mask file gives for `image` (a SimpleITK image or `Grid`), validation's
+    and preprocessing's one reader.
+
+    A label image (NIfTI, NRRD, MHA, PNG..., DICOM) gives the voxels of its ROI label on its own
+    grid (`judge_alignment` / `align_mask` then place it); an annotation file (3D Slicer .seg.nrrd,
+    DICOM SEG, RTSTRUCT) gives the segment named or numbered by `label` already on the image grid.
+    `image_path` lets DICOM annotations check that they reference this image. Raises RoiError
+    (no ROI) or InputError (unreadable).
+    """
+    from .. import annotations
+
+    if annotations.kind(path):
+        grid = Grid.of(image)
+        return annotations.read_roi(path, grid.leading(3) if grid.dimension == 4 else grid, label, image_path)
+    return select_label(read_mask(path, image), label, path)
 
 
 def touches_border(mask_arr: np.ndarray) -> list[str]:

@@ -9,8 +9,8 @@ import os
 import numpy as np
 
 from ..errors import InputError, Problem
-from ..io import atomic_path, read_image, spacing_source, write_image
-from .masks import align_mask, read_mask, select_label, touches_border
+from ..io import atomic_path, colour_fraction, colour_warning, read_image, spacing_source, write_image
+from .masks import align_mask, read_roi, touches_border
 from ..settings import Preprocess
 from .steps import (as_float32, chest_wall_side, dce_select, flip_x, foreground_mask, interpolator, n4_correct,
                     normalize, resample)
@@ -40,10 +40,13 @@ def preprocess_image(image_path: str, masks: dict[str, str], modality: str, view
     from .. import qc
 
     set_threads(threads)
-    image = read_image(image_path, pixel_spacing=pixel_spacing, fallback_spacing=settings.pixel_spacing)
+    image = read_image(image_path, pixel_spacing=pixel_spacing, fallback_spacing=settings.pixel_spacing,
+                       frame=settings.frame)
     spacing_from = spacing_source(image)
     raw_spacing = list(image.GetSpacing())
     steps, warnings, applied = [], [], {}
+    if colour_fraction(image) > 0:
+        warnings.append(colour_warning(colour_fraction(image)))
     image = _select_phase(image, view, settings, pre_image_path, steps, applied)
     raw_range = _range(image)
     roi = _read_masks(masks, image, image_path, settings.label_for(view), settings.align_tolerance_voxels, warnings)
@@ -89,13 +92,13 @@ def _select_phase(image, view: str, settings: Preprocess, pre_image_path: str | 
     return as_float32(image)
 
 
-def _read_masks(masks: dict[str, str], image, image_path: str, label: int | None, tolerance: float,
+def _read_masks(masks: dict[str, str], image, image_path: str, label: int | str | None, tolerance: float,
                 warnings: list) -> dict:
-    """Every rater's ROI (the configured label) on the image grid; small misalignments resampled."""
+    """Every rater's ROI (the configured label or segment) on the image grid; small misalignments
+    resampled."""
     roi = {}
     for rater, mpath in sorted(masks.items()):
-        m = read_mask(mpath, image)
-        m, warn = align_mask(select_label(m, label, mpath), image, mpath, image_path, tolerance)
+        m, warn = align_mask(read_roi(mpath, image, label, image_path), image, mpath, image_path, tolerance)
         if warn:
             warnings.append(f"rater {rater}: {warn}")
         roi[rater] = m

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, Problem
+from ..errors import InputError, Problem, RoiError
 from ..io import parse_pixel_spacing
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class FileCheck:
     problems: list[Problem] = field(default_factory=list)
     warnings: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)  # (patient, modality, view)
     grids: dict = field(default_factory=dict)  # image path -> preprocess.Grid (2D spacing resolved)
+    colour: dict = field(default_factory=dict)  # image path -> fraction of coloured pixels (RGB files)
 
 
 def check_files(manifest: pd.DataFrame, manifest_path: str, preprocess: dict | None = None) -> FileCheck:
@@ -71,8 +72,9 @@ class _Files:
             return False
         return True
 
-    def read(self, p: str, row: int, col: str, reader):
-        """`reader(p)`, or None with the problem recorded when the file is missing or unreadable."""
+    def read(self, p: str, row: int, col: str, reader, modality: str = "<MOD>"):
+        """`reader(p)`, or None with the problem recorded when the file is missing or unreadable
+        (or, a mask, gives no ROI); settings named in messages are the row's modality's."""
         if not self.exists(p, row, col):
             return None
         try:
@@ -84,8 +86,13 @@ class _Files:
                 import nibabel
 
                 np.asanyarray(nibabel.load(p).dataobj)
+        except RoiError as e:  # the ROI rule's verdict, or an annotation file's (segment absent)
+            self.problems.append(Problem(self.manifest_path, f"mask {p} {e.verdict}".replace("<MOD>", modality),
+                                         row, col))
+            return None
         except InputError as e:  # the reader's own verdict (no pixel spacing, no DICOM series)
-            self.problems.extend(Problem(self.manifest_path, f"{p}: {q.message}", row, col) for q in e.problems)
+            self.problems.extend(Problem(self.manifest_path, f"{p}: {q.message}".replace("<MOD>", modality), row, col)
+                                 for q in e.problems)
             return None
         except Exception as e:  # SimpleITK raises RuntimeError with a long ITK trace
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -101,8 +108,9 @@ def _image_grid(r, row_spacing, settings, files: _Files, result: FileCheck):
     from ..io import read_image
     from ..preprocess import Grid
 
-    img = files.read(r.image, r.row, "image",
-                     lambda p: read_image(p, pixel_spacing=row_spacing, fallback_spacing=settings.pixel_spacing))
+    img = files.read(r.image, r.row, "image", lambda p: read_image(p, pixel_spacing=row_spacing, frame=settings.frame,
+                                                                   fallback_spacing=settings.pixel_spacing),
+                     r.modality)
     if img is None:
         return None
     grid = result.grids[r.image] = Grid.of(img)
@@ -110,20 +118,48 @@ def _image_grid(r, row_spacing, settings, files: _Files, result: FileCheck):
         result.problems.append(Problem(files.manifest_path, f"pixel_spacing is for 2D files; {r.image} is "
                                                             f"{img.GetDimension()}D and keeps its own spacing: "
                                                             "leave the cell empty", r.row, "pixel_spacing"))
-    return grid
+    _colour_warning(r, img, result, files)
+    return grid if _frame_chosen(r, img, settings, files) else None
+
+
+def _frame_chosen(r, img, settings, files: _Files) -> bool:
+    """False (the problem recorded) for a multi-frame DICOM file (a cine loop) of a 2D modality
+    without its frame chosen."""
+    from ..io import dicom_frames, is_dicom_file
+
+    if r.modality != "MRI" and img.GetDimension() == 3 and settings.frame is None and is_dicom_file(r.image):
+        n = dicom_frames(r.image)
+        files.problems.append(Problem(files.manifest_path, f"{r.image} is a multi-frame DICOM ({n} frames, e.g. a cine "
+                                                           f"loop) and {r.modality} images are 2D: choose the frame "
+                                                           f"with preprocess.{r.modality}.frame (0 = first)",
+                                      r.row, "image"))
+        return False
+    return True
+
+
+def _colour_warning(r, img, result: FileCheck, files: _Files) -> None:
+    """Colour overlays (callipers, Doppler boxes, text) on a grey image: a warning per image."""
+    from ..io import colour_fraction, colour_warning
+
+    fraction = result.colour[r.image] = colour_fraction(img)
+    if fraction > 0:
+        warning = colour_warning(fraction)
+        result.warnings.setdefault((r.patient_id, r.modality, r.view), []).append(warning)
+        log.warning("%s, row %d: %s: %s", files.manifest_path, r.row, r.image, warning)
 
 
 def _check_mask(r, grid, settings, files: _Files, result: FileCheck) -> None:
-    """A manifest row's mask: readable, on its image's grid (by the preprocessing rule), holding an
-    ROI that keeps enough voxels after resampling."""
-    from ..preprocess import judge_alignment, read_mask
+    """A manifest row's mask: readable, holding an ROI (the configured label or segment), on its
+    image's grid (by the preprocessing rule) and keeping enough voxels after resampling."""
+    from ..preprocess import judge_alignment, read_roi
 
-    mask = files.read(r.mask, r.row, "mask", lambda p: read_mask(p, grid))
-    if mask is None:
+    roi = files.read(r.mask, r.row, "mask", lambda p: read_roi(p, grid, settings.label_for(r.view), r.image),
+                     r.modality)
+    if roi is None:
         return
     # Preprocessing aligns masks with one phase of a 4D DCE series.
-    target = grid.leading(3) if grid.dimension == 4 and mask.GetDimension() == 3 else grid
-    verdict = judge_alignment(target, mask, r.image, r.mask, settings.align_tolerance_voxels)
+    target = grid.leading(3) if grid.dimension == 4 and roi.GetDimension() == 3 else grid
+    verdict = judge_alignment(target, roi, r.image, r.mask, settings.align_tolerance_voxels)
     if verdict.action == "refuse":
         result.problems.append(Problem(files.manifest_path, verdict.message, r.row, "mask"))
         return
@@ -131,22 +167,42 @@ def _check_mask(r, grid, settings, files: _Files, result: FileCheck) -> None:
         warning = f"rater {r.rater}: {verdict.message}"
         result.warnings.setdefault((r.patient_id, r.modality, r.view), []).append(warning)
         log.warning("%s, row %d: %s", files.manifest_path, r.row, warning)
-    problem = _roi_problem(mask, r, settings, target)
+    _colour_in_roi(r, roi, target, settings, files, result)
+    problem = _size_problem(roi, r, settings, target)
     if problem:
         result.problems.append(Problem(files.manifest_path, f"mask {r.mask} {problem}", r.row, "mask"))
 
 
-def _roi_problem(mask, r, settings, grid) -> str | None:
-    """The ROI rule, then the ROI's voxel count on the grid preprocessing will resample to."""
+def _colour_in_roi(r, roi, grid, settings, files: _Files, result: FileCheck) -> None:
+    """The share of the ROI's pixels that are coloured, added to the image's colour warning.
+
+    A warning, not a problem: callipers drawn on the lesion border are common in exported US and
+    barely touch the ROI; a colour Doppler box over the lesion replaces its texture, which the
+    warning's ROI fraction and the qc overlay show."""
+    from ..io import colour_pixels, colour_roi_warning
+
+    if not result.colour.get(r.image):
+        return
+    colour = colour_pixels(r.image, settings.frame)
+    on_grid = _resampled(roi, grid)
+    inside = float(colour[on_grid != 0].mean()) if colour is not None and on_grid.any() else 0.0
+    if inside > 0:
+        warning = colour_roi_warning(r.rater, inside)
+        result.warnings.setdefault((r.patient_id, r.modality, r.view), []).append(warning)
+        log.warning("%s, row %d: %s: %s", files.manifest_path, r.row, r.mask, warning)
+
+
+def _resampled(roi, grid) -> np.ndarray:
+    """A 0/1 ROI's array on `grid` (nearest neighbour), as preprocessing places it."""
     import SimpleITK as sitk
 
-    from ..preprocess import roi_problem, select_label
+    out = sitk.Resample(roi, [int(v) for v in grid.size], sitk.Transform(), sitk.sitkNearestNeighbor,
+                        grid.origin, grid.spacing, grid.direction, 0, sitk.sitkUInt8)
+    return sitk.GetArrayFromImage(out)
 
-    label = settings.label_for(r.view)
-    problem = roi_problem(sitk.GetArrayViewFromImage(mask), label)
-    if problem:
-        return problem.replace("<MOD>", r.modality)
-    roi = select_label(mask, label, r.mask)
+
+def _size_problem(roi, r, settings, grid) -> str | None:
+    """The ROI's voxel count on the grid preprocessing will resample to, against the limit."""
     n = predicted_roi_voxels(roi, grid, settings.spacing)
     if n < settings.min_roi_voxels:
         where = f"after resampling to {list(settings.spacing)} mm" if settings.spacing else "on the image grid"
@@ -166,9 +222,7 @@ def predicted_roi_voxels(roi, grid, spacing) -> int:
         old = np.asarray(grid.spacing, float)
         size = np.maximum(1, np.round(np.asarray(grid.size) * old / np.asarray(spacing, float))).astype(int)
         grid = Grid(tuple(int(v) for v in size), tuple(float(v) for v in spacing), grid.origin, grid.direction)
-    out = sitk.Resample(roi, [int(v) for v in grid.size], sitk.Transform(), sitk.sitkNearestNeighbor,
-                        grid.origin, grid.spacing, grid.direction, 0, sitk.sitkUInt8)
-    return int(sitk.GetArrayViewFromImage(out).sum())
+    return int(_resampled(roi, grid).sum())
 
 
 def params_problems(params: dict[str, str], preprocess: dict) -> list[Problem]:
