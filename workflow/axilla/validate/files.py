@@ -51,7 +51,7 @@ def check_files(manifest: pd.DataFrame, manifest_path: str, preprocess: dict | N
             grids[r.image] = _image_grid(r, row_spacing, settings, files, result)
         grid = grids[r.image]
         if grid is None:  # a mask is read against its image; without one, only its presence is checked
-            files.exists(r.mask, r.row, "mask")
+            files.exists(r.mask, r, "mask")
             continue
         _check_mask(r, grid, settings, files, result)
     return result
@@ -64,16 +64,20 @@ class _Files:
     manifest_path: str
     problems: list[Problem]
 
-    def exists(self, p: str, row: int, col: str) -> bool:
+    def unreadable(self, message: str, r, col: str) -> None:
+        """A problem of class `unreadable` (validate.unreadable decides: stop, or exclude the patient)."""
+        self.problems.append(Problem(self.manifest_path, message, r.row, col, r.patient_id, "unreadable"))
+
+    def exists(self, p: str, r, col: str) -> bool:
         if not os.path.exists(p):
-            self.problems.append(Problem(self.manifest_path, f"file not found: {p} (paths are relative to the "
-                                                             "manifest): fix the path or add the file", row, col))
+            self.unreadable(f"file not found: {p} (paths are relative to the manifest): fix the path or add the "
+                            "file", r, col)
             return False
         return True
 
-    def read(self, p: str, row: int, col: str, reader):
+    def read(self, p: str, r, col: str, reader):
         """`reader(p)`, or None with the problem recorded when the file is missing or unreadable."""
-        if not self.exists(p, row, col):
+        if not self.exists(p, r, col):
             return None
         try:
             # Reading the pixels, not only the header, catches truncated and corrupt files here
@@ -85,13 +89,14 @@ class _Files:
 
                 np.asanyarray(nibabel.load(p).dataobj)
         except InputError as e:  # the reader's own verdict (no pixel spacing, no DICOM series)
-            self.problems.extend(Problem(self.manifest_path, f"{p}: {q.message}", row, col) for q in e.problems)
+            for q in e.problems:
+                self.unreadable(f"{p}: {q.message}", r, col)
             return None
         except Exception as e:  # SimpleITK raises RuntimeError with a long ITK trace
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             first = first.replace(f" from {p}", "")
-            self.problems.append(Problem(self.manifest_path, f"cannot read {p} ({first}): the file is damaged, "
-                                                             "truncated or not an image; export it again", row, col))
+            self.unreadable(f"cannot read {p} ({first}): the file is damaged, truncated or not an image; export "
+                            "it again", r, col)
             return None
         return img
 
@@ -101,7 +106,7 @@ def _image_grid(r, row_spacing, settings, files: _Files, result: FileCheck):
     from ..io import read_image
     from ..preprocess import Grid
 
-    img = files.read(r.image, r.row, "image",
+    img = files.read(r.image, r, "image",
                      lambda p: read_image(p, pixel_spacing=row_spacing, fallback_spacing=settings.pixel_spacing))
     if img is None:
         return None
@@ -118,14 +123,14 @@ def _check_mask(r, grid, settings, files: _Files, result: FileCheck) -> None:
     ROI that keeps enough voxels after resampling."""
     from ..preprocess import judge_alignment, read_mask
 
-    mask = files.read(r.mask, r.row, "mask", lambda p: read_mask(p, grid))
+    mask = files.read(r.mask, r, "mask", lambda p: read_mask(p, grid))
     if mask is None:
         return
     # Preprocessing aligns masks with one phase of a 4D DCE series.
     target = grid.leading(3) if grid.dimension == 4 and mask.GetDimension() == 3 else grid
     verdict = judge_alignment(target, mask, r.image, r.mask, settings.align_tolerance_voxels)
     if verdict.action == "refuse":
-        result.problems.append(Problem(files.manifest_path, verdict.message, r.row, "mask"))
+        files.unreadable(verdict.message, r, "mask")
         return
     if verdict.action == "resample":
         warning = f"rater {r.rater}: {verdict.message}"
@@ -133,7 +138,8 @@ def _check_mask(r, grid, settings, files: _Files, result: FileCheck) -> None:
         log.warning("%s, row %d: %s", files.manifest_path, r.row, warning)
     problem = _roi_problem(mask, r, settings, target)
     if problem:
-        result.problems.append(Problem(files.manifest_path, f"mask {r.mask} {problem}", r.row, "mask"))
+        result.problems.append(Problem(files.manifest_path, f"mask {r.mask} {problem}", r.row, "mask", r.patient_id,
+                                       "small_roi"))
 
 
 def _roi_problem(mask, r, settings, grid) -> str | None:
