@@ -85,8 +85,9 @@ def _outcome_problems(raw_y: pd.Series, patients: pd.Series, keep: np.ndarray, o
                                       "/ 1 (node-positive)", i + 1, outcome))
     yk = y[keep]
     if len(yk) and yk.isin([0, 1]).all() and yk.nunique() < 2:
-        problems.append(Problem(name, f"outcome has one class only ({int(yk.iloc[0])}); both 0 and 1 are needed",
-                                column=outcome))
+        after = f" after excluding {int((~keep).sum())} patient(s) (validate/excluded.csv)" if not keep.all() else ""
+        problems.append(Problem(name, f"outcome has one class only ({int(yk.iloc[0])}){after}; both 0 and 1 are "
+                                      "needed", column=outcome))
     return problems
 
 

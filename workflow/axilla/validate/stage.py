@@ -100,8 +100,9 @@ def _left_problems(clinical: pd.DataFrame, outcome: str, name: str, excluded: Ex
                               "stop to see each problem")]
     y = pd.to_numeric(clinical[outcome], errors="coerce")
     if y.nunique() < 2:
-        return [Problem(name, f"after excluding {len(excluded.reasons)} patient(s) ({counts}) the outcome has one "
-                              f"class only ({int(y.iloc[0])}); both 0 and 1 are needed", column=outcome)]
+        return [Problem(name, f"outcome has one class only ({int(y.iloc[0])}) after excluding "
+                              f"{len(excluded.reasons)} patient(s) ({counts}); both 0 and 1 are needed",
+                        column=outcome)]
     return []
 
 
