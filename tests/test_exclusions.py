@@ -334,3 +334,94 @@ def test_preprocess_rule_passes_the_validated_manifest_only_when_validation_may_
     assert not section("validate").excludes_after_parse
     assert not section("validate", missing_view="drop").excludes_after_parse
     assert all(section("validate", **{k: "drop"}).excludes_after_parse for k in DROP_ALL)
+
+
+# --------------------------------------------------------------------------- the report's flow diagram
+
+def test_flow_diagram_draws_each_count():
+    from axilla.report import figures
+
+    cohorts = pd.DataFrame(dict(cohort=["train", "internal"], patients=[26, 11], positive=[10, 4]))
+    fig = figures.cohort_flow([("Image manifest", 40), ("Clinical table", 39)],
+                              [("image or mask unreadable", 2), ("outcome missing", 1)], 3, cohorts)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "Patients assessed\nn = 40" in texts and "Analysed\nn = 37" in texts  # 26 + 11, and + 3 excluded
+    assert "Excluded\nn = 3\n• image or mask unreadable: 2\n• outcome missing: 1" in texts
+    assert "Image manifest\nn = 40 patients" in texts and "Clinical table\nn = 39 patients" in texts
+    assert "train\nn = 26\nnode-positive 10" in texts and "internal\nn = 11\nnode-positive 4" in texts
+
+
+# --------------------------------------------------------------------------- a small whole study
+
+STUDY_CONFIG = """\
+study: excl
+seed: 3
+manifest: data/manifest.csv
+clinical: data/clinical.csv
+validate: {missing_view: stop, confine_paths: true, unreadable: drop, small_roi: drop}
+views: {US: [tumor]}
+clinical_variables: {age: numeric, ki67: numeric, shape: categorical}
+preprocess:
+  US: {spacing: [0.25, 0.25], normalize: zscore}
+deep:
+  backbone: {US: resnet18}
+  size_2d: [32, 32]
+  weights: {source: random}
+reproducibility: {pairs: [[A, B]]}
+split: {method: random, test_fraction: 0.3, external: null}
+select: {lasso: {folds: 2, repeats: 1}}
+models:
+  clinical: {features: [clinical]}
+  radiomics: {features: [radiomics]}
+  deep: {features: [deep]}
+evaluate: {optimism_bootstraps: 0}
+"""
+
+
+@pytest.mark.slow
+def test_a_study_with_drops_runs_to_the_report_without_the_excluded(tmp_path):
+    import subprocess
+    import sys
+
+    from axilla.demo.writer import generate
+
+    from smallstudy import copy_workflow
+
+    wd = tmp_path / "wf"
+    wd.mkdir()
+    copy_workflow(wd)
+    (wd / "config" / "config.yaml").write_text(STUDY_CONFIG)
+    data = wd / "data"
+    generate(data, 40, 3, 0.3)
+    small = np.zeros((200, 200))
+    small[100:104, 100:104] = 1  # 16 pixels of 0.2 mm: about 9 of 0.25 mm, below min_roi_voxels 20
+    mask = data / "masks" / "P003" / "US_tumor_A.nii.gz"
+    ref = sitk.ReadImage(str(mask))
+    out = sitk.GetImageFromArray(small.astype(np.uint8))
+    out.CopyInformation(ref)
+    sitk.WriteImage(out, str(mask))
+    _truncate(data / "masks" / "P006" / "US_tumor_A.nii.gz")  # damaged
+    snakemake = [sys.executable, "-m", "snakemake", "--cores", "2"]
+    r = subprocess.run([*snakemake, "results/excl/report.html"], cwd=wd, capture_output=True, text=True, timeout=1500)
+    assert r.returncode == 0, r.stderr[-4000:]
+
+    res = wd / "results" / "excl"
+    ex = pd.read_csv(res / "validate" / "excluded.csv")
+    assert ex[["patient_id", "problem"]].values.tolist() == [["P003", "small_roi"], ["P006", "unreadable"]]
+    gone = {"P003", "P006"}
+    kept = set(pd.read_csv(data / "clinical.csv").patient_id) - gone
+    for table in ("split/split.csv", "features/radiomics.csv", "features/radiomics_by_rater.csv", "features/deep.csv",
+                  "qc/preprocess.csv", "validate/clinical.csv", "validate/manifest.csv"):
+        assert set(pd.read_csv(res / table).patient_id) == kept, table
+    for pid in gone:  # the per-image jobs ran and left markers, never reading the files
+        assert [p.name for p in (res / "preprocess" / pid / "US_tumor").iterdir() if not p.name.startswith(".")] \
+            == ["excluded.json"]
+        assert pd.read_csv(res / "radiomics" / pid / "US_tumor.csv").columns.tolist() == ["excluded", "reason"]
+    report = (res / "report.html").read_text()
+    assert "40 patients assessed, 2 excluded (image or mask unreadable 1; no ROI or ROI too small 1), 38 analysed" \
+        in report
+    assert 'alt="Cohort flow: 40 patients assessed, 2 excluded' in report
+    # the graph of jobs is complete before validation has run, and complete after the run
+    dry = subprocess.run([*snakemake, "-n", "results/excl/report.html"], cwd=wd, capture_output=True, text=True,
+                         timeout=600)
+    assert "Nothing to be done" in dry.stdout + dry.stderr

@@ -35,7 +35,9 @@ def check_files(manifest: pd.DataFrame, manifest_path: str, preprocess: dict | N
     `preprocess` maps modality -> :class:`axilla.settings.Preprocess` (the schema's defaults otherwise): its
     `pixel_spacing` is the fallback for 2D files, its `align_tolerance_voxels` the tolerance. A
     mask within tolerance of its image passes with a warning (logged and kept in the result);
-    beyond it is an error naming image, mask and row.
+    beyond it is an error naming image, mask and row. Problems carry their patient and class
+    (`unreadable`: a file missing, unreadable, without spacing, off its image's grid; `small_roi`),
+    so that :mod:`axilla.validate.policy` can exclude the patient instead of stopping.
     """
     from ..settings import section
 
