@@ -170,7 +170,8 @@ def test_png_without_spacing_from_any_source_is_refused(tiny_cohort):
         _run(tiny_cohort)
     assert str(e.value) == (f"1 input problem found:\n  - {tiny_cohort / 'manifest.csv'}, row 1, column 'image': "
                             f"{png}: no pixel spacing: the file states none; give it in the manifest's pixel_spacing column or "
-                            "the config's preprocess.US.pixel_spacing")
+                            "the config's preprocess.US.pixel_spacing (or set validate.unreadable: drop to exclude "
+                            "such patients)")
     with pytest.raises(InputError, match=r"T0.png: no pixel spacing: the file states none"):
         preprocess_image(str(png), {"A": str(tiny_cohort / "img" / "T0_A.png")}, "US", "tumor", section("preprocess.US"),
                          str(tiny_cohort / "prep"))

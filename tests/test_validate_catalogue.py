@@ -223,7 +223,13 @@ def test_roi_too_small_after_resampling_is_found_before_any_compute(tiny_cohort)
     msg = _fails(tiny_cohort, preprocess={"US": {"spacing": [0.5, 0.5], "min_roi_voxels": 5}})
     assert msg.startswith("1 input problem") and f"row 3, column 'mask': mask {_path(tiny_cohort, 'mask', 3)} " in msg
     assert ("(rater A): the ROI has 4 voxel(s) after resampling to [0.5, 0.5] mm, below preprocess.US.min_roi_voxels "
-            "(5, also pyradiomics' minimumROISize)") in msg
+            "(5, also pyradiomics' minimumROISize)") in msg and "or set validate.small_roi: drop" in msg
+    # validate.small_roi: drop: the patient leaves the study, listed with the reason
+    _run(tiny_cohort, preprocess={"US": {"spacing": [0.5, 0.5], "min_roi_voxels": 5}}, settings={"small_roi": "drop"})
+    ex = pd.read_csv(tiny_cohort / "out" / "excluded.csv")
+    assert ex.patient_id.tolist() == ["T2"] and ex.problem.tolist() == ["small_roi"] and "4 voxel(s)" in ex.reason[0]
+    assert "T2" not in set(pd.read_csv(tiny_cohort / "out" / "m.csv").patient_id)
+    assert "T2" not in set(pd.read_csv(tiny_cohort / "out" / "c.csv").patient_id)
 
 
 @pytest.mark.parametrize("spacing", [[0.5, 0.5], [0.3, 0.45], [0.15, 0.15]])
@@ -353,6 +359,7 @@ def test_required_view_missing_drops_with_count(tiny_cohort, caplog):
     assert sorted(pd.read_csv(out / "c.csv").patient_id) == ["T0", "T1", "T2", "T3"]
     ex = pd.read_csv(out / "excluded.csv")
     assert ex.patient_id.tolist() == ["T4", "T5"] and ex.reason[0] == "no US node image with a primary-rater mask"
+    assert ex.problem.tolist() == ["missing_view", "missing_view"]
 
 
 def test_too_few_patients_of_a_class_for_folds_and_split(tiny_cohort):

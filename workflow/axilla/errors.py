@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Up to this many problems are listed one per line; more are grouped by kind (a flood of one
 # mistake, e.g. every path of a manifest leaving its folder, should read as one line with a count).
@@ -20,6 +20,10 @@ class Problem:
     message: str
     row: int | None = None  # 1-based data row (header excluded), as a spreadsheet user counts
     column: str | None = None
+    # The patient a problem of an excludable class is about, and the class (validate.<category>:
+    # stop | drop decides whether it stops the run or excludes the patient); None for the rest.
+    patient: str | None = field(default=None, compare=False, repr=False)
+    category: str | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         where = self.file
@@ -76,9 +80,19 @@ class RoiError(InputError):
     absent, another image's). `verdict` is the sentence after "mask <path>", so that validation can
     report it at the manifest's row."""
 
+    category = "small_roi"  # the problem class validate.small_roi decides on (stop, or drop the patient)
+
     def __init__(self, path: str, verdict: str):
         self.verdict = verdict
         super().__init__(Problem(str(path), f"mask {verdict}"))
+
+
+class ForeignAnnotationError(RoiError):
+    """An annotation file that cannot be placed on its image (another series or frame of reference,
+    outside the image, unreadable): a problem of class `unreadable`, like a mask off its grid."""
+
+    category = "unreadable"
+
 
 def problem_kind(message: str) -> str:
     """A message's shape: paths, quoted values and numbers replaced by '…'."""

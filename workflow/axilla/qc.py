@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .exclusion import computed
+
 log = logging.getLogger(__name__)
 
 CONTOUR_RGB = (255, 40, 40)
@@ -129,10 +131,11 @@ def qc_row(prep_dir, base_dir) -> dict:
 
 
 def collect(prep_dirs, base_dir):
-    """The QC table: one row per preprocessed image, sorted by patient, modality, view."""
+    """The QC table: one row per preprocessed image, sorted by patient, modality, view (the
+    markers of images whose patient validate excluded are left out)."""
     import pandas as pd
 
-    df = pd.DataFrame([qc_row(d, base_dir) for d in prep_dirs])
+    df = pd.DataFrame([qc_row(d, base_dir) for d in computed(prep_dirs)])
     if df.empty:
         return pd.DataFrame(columns=COLUMNS + ["n_warnings", "warnings", "steps", "png"])
     roi = sorted(c for c in df.columns if c.startswith("roi_voxels_") or c.startswith("roi_mm_"))

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .exclusion import is_marker_csv, marker, write_marker_csv
 from .io import atomic_path, write_csv
 from .preprocess import raters_in
 
@@ -165,13 +166,16 @@ def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out
 def aggregate(tables: dict[str, str], primary_rater: str, out_wide: str, out_raters: str) -> None:
     """Per-image tidy tables → a wide per-patient table (primary rater) and one row per patient × rater.
 
-    `tables` maps patient_id → list of per-image CSV paths.
+    `tables` maps patient_id → list of per-image CSV paths; the markers of images whose patient
+    validate excluded (:mod:`axilla.exclusion`) are left out.
     """
     import pandas as pd
 
     frames = []
     for pid, paths in sorted(tables.items()):
         for p in paths:
+            if is_marker_csv(p):
+                continue
             df = pd.read_csv(p)
             df.insert(0, "patient_id", pid)
             frames.append(df)
@@ -205,6 +209,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log")
     a = ap.parse_args(argv)
     setup_logging(a.log)
+    excluded = marker(a.prep)
+    if excluded is not None:  # validate excluded the patient: pass the marker on
+        write_marker_csv(a.out, excluded["reason"])
+        log.warning("%s %s: %s", a.modality, a.view, excluded["reason"])
+        return
     import SimpleITK as sitk
 
     # One job per image and many at once: ITK's default (all cores) would oversubscribe.

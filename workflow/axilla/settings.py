@@ -123,6 +123,16 @@ class Demo:
 class Validate:
     missing_view: str
     confine_paths: bool
+    # what a patient with a problem of the class does: "stop" the run, or "drop" (exclude) the patient
+    unreadable: str
+    small_roi: str
+    missing_outcome: str
+
+    @property
+    def excludes_after_parse(self) -> bool:
+        """Whether validation's file and clinical reads may exclude patients the Snakefile planned
+        jobs for (a missing view is decided at parse time, from the manifest's structure)."""
+        return "drop" in (self.unreadable, self.small_roi, self.missing_outcome)
 
 
 @dataclass(frozen=True)

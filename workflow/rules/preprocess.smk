@@ -12,7 +12,10 @@ rule preprocess:
         image=lambda wc: shlex.quote(image_rows(wc).image.iloc[0]),
         masks=lambda wc: " ".join(f"--mask {shlex.quote(f'{r}={m}')}" for r, m in mask_paths(wc).items()),
         settings=lambda wc: shlex.quote(json.dumps(asdict(S.preprocess[wc.modality]))),
-        extra=lambda wc: rule_extra_args(IMAGES, wc.patient, wc.modality, wc.view, S.preprocess[wc.modality]),
+        # with validate.<class>: drop, the job checks the validated manifest: an excluded patient's
+        # image gets a marker folder instead of being read (axilla.exclusion)
+        extra=lambda wc, input: rule_extra_args(IMAGES, wc.patient, wc.modality, wc.view, S.preprocess[wc.modality],
+                                                input.validated if S.validate.excludes_after_parse else None),
         primary=shlex.quote(PRIMARY),
     log:
         f"{RESULTS}/logs/preprocess/{{patient}}/{{modality}}_{{view}}.log",

@@ -38,6 +38,8 @@ rule report:
         qc=rules.validate.output.qc,
         qc_table=rules.qc_table.output[0],
         missing=rules.validate.output.missing,
+        # the patients validation excluded, by problem class: the flow diagram's exclusion box
+        excluded=rules.validate.output.excluded,
         clinical=rules.validate.output.clinical,
         validated_manifest=rules.validate.output.manifest,
         icc=rules.reproducibility.output.icc,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RoiError
+from ..errors import ForeignAnnotationError, RoiError
 
 OUTSIDE_TOLERANCE = 1e-3  # voxels: ROI voxel centres this far beyond the image's extent are refused
 
@@ -95,7 +95,7 @@ def onto_grid(roi, grid, path: str, image_path: str | None):
         points = np.array([roi.TransformContinuousIndexToPhysicalPoint(tuple(p)) for p in box])
         off = beyond_extent(continuous_index(points, grid), grid)
         if off > OUTSIDE_TOLERANCE:
-            raise RoiError(path, f"has ROI voxels {off:.3g} voxels outside image {image_path or ''} (size "
+            raise ForeignAnnotationError(path, f"has ROI voxels {off:.3g} voxels outside image {image_path or ''} (size "
                                  f"{tuple(grid.size)}): it belongs to another image; export it from this one")
     return sitk.Resample(roi, [int(v) for v in grid.size], sitk.Transform(), sitk.sitkNearestNeighbor,
                          tuple(grid.origin), tuple(grid.spacing), tuple(grid.direction), 0, sitk.sitkUInt8)
@@ -108,7 +108,7 @@ def _onto_plane(roi, grid, path: str, image_path: str | None):
     import SimpleITK as sitk
 
     if roi.GetDimension() != 3 or roi.GetSize()[2] != 1:
-        raise RoiError(path, f"is {roi.GetDimension()}D with {roi.GetSize()[-1]} slices and image {image_path or ''} "
+        raise ForeignAnnotationError(path, f"is {roi.GetDimension()}D with {roi.GetSize()[-1]} slices and image {image_path or ''} "
                              "is 2D: segment the 2D image itself (one slice)")
     direction = np.eye(3)
     direction[:2, :2] = np.asarray(grid.direction, float).reshape(2, 2)

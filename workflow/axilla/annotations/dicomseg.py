@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import RoiError
+from ..errors import ForeignAnnotationError
 from .common import choose, dicom_header, empty_check, image_from_affine, onto_grid
 
 FRACTION_IN = 0.5  # a fractional SEG's voxel belongs to the ROI from this fraction on
@@ -48,7 +48,7 @@ def _check_series(seg, header, path: str, image_path: str | None) -> None:
     UIDs: its geometry alone decides)."""
     series, _ = _referenced(seg)
     if header is not None and series and str(header.get("SeriesInstanceUID")) not in series:
-        raise RoiError(path, f"is a DICOM SEG of series {', '.join(sorted(series))}, not of image {image_path} "
+        raise ForeignAnnotationError(path, f"is a DICOM SEG of series {', '.join(sorted(series))}, not of image {image_path} "
                              f"(series {header.get('SeriesInstanceUID')}): export the SEG from this image's series")
 
 
@@ -57,16 +57,16 @@ def _frame_of(seg, number: int, header, grid, path: str, image_path: str | None)
     import SimpleITK as sitk
 
     if header is None:
-        raise RoiError(path, f"is a DICOM SEG and image {image_path} is not DICOM: give the DICOM image the SEG "
+        raise ForeignAnnotationError(path, f"is a DICOM SEG and image {image_path} is not DICOM: give the DICOM image the SEG "
                              "was made from as the manifest's image")
     uid = str(header.SOPInstanceUID)
     if uid not in _referenced(seg)[1]:
-        raise RoiError(path, f"is a DICOM SEG that does not reference image {image_path} (SOP Instance UID {uid}): "
+        raise ForeignAnnotationError(path, f"is a DICOM SEG that does not reference image {image_path} (SOP Instance UID {uid}): "
                              "export the SEG from this image")
     pixels = seg.get_pixels_by_source_instance([uid], segment_numbers=[number], assert_missing_frames_are_empty=True)
     plane = pixels[0, ..., 0] >= FRACTION_IN
     if plane.shape != tuple(grid.size[::-1]):
-        raise RoiError(path, f"has {plane.shape[1]}x{plane.shape[0]} pixels and image {image_path} "
+        raise ForeignAnnotationError(path, f"has {plane.shape[1]}x{plane.shape[0]} pixels and image {image_path} "
                              f"{grid.size[0]}x{grid.size[1]}: export the SEG from this image")
     roi = sitk.GetImageFromArray(plane.astype(np.uint8))
     roi.SetSpacing(tuple(grid.spacing))
@@ -80,7 +80,7 @@ def _volume_of(seg, number: int, path: str):
     try:
         volume = seg.get_volume(segment_numbers=[number])
     except (ValueError, RuntimeError, KeyError) as e:
-        raise RoiError(path, f"has frames that do not form a 3D volume ({e}): export the SEG of the whole "
+        raise ForeignAnnotationError(path, f"has frames that do not form a 3D volume ({e}): export the SEG of the whole "
                              "series") from None
     # highdicom's affine maps (slice, row, column) indices; SimpleITK's (x, y, z) are the reverse.
     affine = np.asarray(volume.affine)[:, [2, 1, 0, 3]]

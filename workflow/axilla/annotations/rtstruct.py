@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import RoiError
+from ..errors import ForeignAnnotationError
 from .common import beyond_extent, choose, continuous_index, dicom_header, empty_check
 
 SLICE_TOLERANCE = 0.1  # voxels off an image slice that a contour's points may lie
@@ -28,7 +28,7 @@ def read_roi(path: str, grid, label: int | str | None, image_path: str | None = 
     rois = list(ds.get("StructureSetROISequence", []))
     roi = rois[choose([(int(r.ROINumber), str(r.ROIName)) for r in rois], label, "ROI", path)]
     if grid.dimension != 3:
-        raise RoiError(path, f"is an RTSTRUCT (contours in patient coordinates) and image {image_path} is 2D: "
+        raise ForeignAnnotationError(path, f"is an RTSTRUCT (contours in patient coordinates) and image {image_path} is 2D: "
                              "give the 3D series the contours were drawn on")
     _check_frame_of_reference(roi, dicom_header(image_path), path, image_path)
     mask = np.zeros(tuple(grid.size[::-1]), bool)
@@ -46,7 +46,7 @@ def _check_frame_of_reference(roi, header, path: str, image_path: str | None) ->
     theirs = str(roi.get("ReferencedFrameOfReferenceUID", ""))
     ours = str(header.get("FrameOfReferenceUID", "")) if header is not None else ""
     if theirs and ours and theirs != ours:
-        raise RoiError(path, f"has ROI '{roi.ROIName}' in frame of reference {theirs}, not that of image {image_path} "
+        raise ForeignAnnotationError(path, f"has ROI '{roi.ROIName}' in frame of reference {theirs}, not that of image {image_path} "
                              f"({ours}): export the RTSTRUCT drawn on this image's series")
 
 
@@ -66,12 +66,12 @@ def _fill(mask: np.ndarray, contour, grid, path: str, image_path: str | None) ->
     index = continuous_index(np.asarray(contour.ContourData, float).reshape(-1, 3), grid)
     k = int(round(float(index[:, 2].mean())))
     if np.abs(index[:, 2] - k).max() > SLICE_TOLERANCE:
-        raise RoiError(path, f"has a contour between or across the slices of image {image_path} (slice indices "
+        raise ForeignAnnotationError(path, f"has a contour between or across the slices of image {image_path} (slice indices "
                              f"{index[:, 2].min():.3g} to {index[:, 2].max():.3g}): export the RTSTRUCT drawn on "
                              "this image's series")
     off = beyond_extent(index, grid)
     if off > 0.5:  # a contour may run along the outer edge of the border voxels
-        raise RoiError(path, f"has a contour {off:.3g} voxels outside image {image_path}: it belongs to another "
+        raise ForeignAnnotationError(path, f"has a contour {off:.3g} voxels outside image {image_path}: it belongs to another "
                              "image; export the RTSTRUCT drawn on this image's series")
     rows, cols = polygon(index[:, 1], index[:, 0], shape=mask.shape[1:])
     mask[k, rows, cols] ^= True

@@ -7,7 +7,7 @@ segment's voxels whatever the layer, and `common.onto_grid` puts them on the ima
 
 from __future__ import annotations
 
-from ..errors import RoiError
+from ..errors import ForeignAnnotationError
 from .common import choose, empty_check, image_from_affine, onto_grid
 
 
@@ -19,7 +19,7 @@ def read_roi(path: str, grid, label: int | str | None, image_path: str | None = 
     try:
         segmentation = slicerio.read_segmentation(str(path))
     except (OSError, ValueError) as e:
-        raise RoiError(path, f"is not a readable 3D Slicer segmentation ({e}): save it again from Slicer") from None
+        raise ForeignAnnotationError(path, f"is not a readable 3D Slicer segmentation ({e}): save it again from Slicer") from None
     segments = segmentation.get("segments", [])
     entries = [(int(s.get("labelValue", 1)), str(s.get("name", s.get("id", "")))) for s in segments]
     segment = segments[choose(entries, label, "segment", path)]

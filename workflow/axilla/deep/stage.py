@@ -18,6 +18,7 @@ import monai
 import numpy as np
 import torch
 
+from ..exclusion import computed
 from ..settings import Deep
 from ..io import atomic_path, write_csv
 from .backbones import build_backbone, choose_device, extract_features, feature_dim, set_determinism, set_threads
@@ -203,7 +204,7 @@ def _gradcam_record(out_dir: Path, weights: dict, model, x, y, is_train, label: 
 
 def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, settings: Deep, primary_rater: str,
         seed: int, threads: int, out_features: str, out_provenance: str, out_gradcam: str | None = None) -> None:
-    """Deep features of one modality × view for every patient.
+    """Deep features of one modality × view for every patient (those validate excluded left out).
 
     The network sees only training-cohort patients while its weights are fitted, so the
     features of evaluation cohorts come from a network trained without them. With
@@ -214,7 +215,7 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
     import pandas as pd
 
     split = pd.read_csv(split_csv, dtype={"patient_id": str}).set_index("patient_id")
-    patients, images, masks = _read_cases(prep_dirs, primary_rater)
+    patients, images, masks = _read_cases(computed(prep_dirs), primary_rater)  # excluded patients' markers out
     dims = 3 if modality == "MRI" else 2
     size, margin = _input_size(settings, dims), settings.margin
     x = make_inputs(images, masks, dims, size, margin=margin)

@@ -4,17 +4,24 @@ the rule derives from the manifest."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 
+from ..exclusion import in_validated, write_marker_dir
 from ..settings import Preprocess, section
 from .stage import preprocess_image
 
+log = logging.getLogger(__name__)
 
-def rule_extra_args(images, patient: str, modality: str, view: str, settings: Preprocess) -> str:
+
+def rule_extra_args(images, patient: str, modality: str, view: str, settings: Preprocess,
+                    validated: str | None = None) -> str:
     """Optional arguments of one `preprocess` job from the manifest table (`images`, a DataFrame).
 
     `--pixel-spacing` from an optional manifest column `pixel_spacing` ("x,y" mm); `--pre-image`
-    (the same patient's `dce.pre_view` image) when separate-file DCE subtraction is configured.
+    (the same patient's `dce.pre_view` image) when separate-file DCE subtraction is configured;
+    `--patient` and `--validated` when validation may exclude patients the Snakefile planned jobs
+    for (`validated`: the validated manifest; see :mod:`axilla.exclusion`).
     """
     import shlex
 
@@ -31,6 +38,8 @@ def rule_extra_args(images, patient: str, modality: str, view: str, settings: Pr
             raise ValueError(f"preprocess.{modality}.dce.pre_view {pre_view}: patient {patient} has no such image "
                              "(list the view under 'views')")
         args.append("--pre-image " + shlex.quote(str(pre.image.iloc[0])))
+    if validated:
+        args.append(f"--patient {shlex.quote(patient)} --validated {shlex.quote(str(validated))}")
     return " ".join(args)
 
 
@@ -54,10 +63,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pixel-spacing", default="", help="per-row 2D spacing 'x,y' in mm (manifest pixel_spacing)")
     ap.add_argument("--pre-image", default="", help="pre-contrast image for DCE subtraction")
     ap.add_argument("--primary", default=None, help="rater whose mask the QC overlay shows")
+    ap.add_argument("--patient", default=None, help="the image's patient (with --validated)")
+    ap.add_argument("--validated", default=None,
+                    help="validated manifest: an image it does not list (its patient excluded) gets a marker only")
     ap.add_argument("--out", required=True)
     ap.add_argument("--log")
     a = ap.parse_args(argv)
     setup_logging(a.log)
+    if a.validated and not in_validated(a.validated, a.patient, a.modality, a.view):
+        log.warning("%s %s: %s", a.modality, a.view, write_marker_dir(a.out, a.patient, a.modality, a.view,
+                                                                      a.validated))
+        return
     masks = dict(m.split("=", 1) for m in a.mask)
     spacing = parse_pixel_spacing(a.pixel_spacing) if a.pixel_spacing else None
     settings = section(f"preprocess.{a.modality}", check=False, **json.loads(a.settings))

@@ -217,3 +217,35 @@ def forest(odds: pd.DataFrame, title: str):
         ax.set(xlim=(lo, hi), xlabel="odds ratio (95 % CI; red: p < 0.05)", title=f"{title}: {word}")
     axes[0, 0].set_yticks(range(len(terms)), [str(s)[:40] for s in terms[::-1]])
     return fig
+
+
+def cohort_flow(sources: list[tuple[str, int]], excluded: list[tuple[str, int]], n_excluded: int,
+                cohorts: pd.DataFrame):
+    """CONSORT-style flow (the seeds' Figure 1): the input tables' patients -> assessed -> excluded
+    by problem class (a patient may count under several) -> analysed -> each cohort with its
+    node-positive count. `cohorts` as Study.counts() (cohort, patients, positive)."""
+    analysed = int(cohorts.patients.sum())
+    fig, ax = plt.subplots(figsize=(max(7.0, 2.4 * len(cohorts)), 5.6))
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.axis("off")
+    style = dict(ha="center", va="center", fontsize=10, bbox=dict(boxstyle="round,pad=0.5", fc="#f3f6fa", ec="0.3"))
+    arrow = dict(arrowstyle="->", color="0.3", lw=1.2)
+
+    def box(x, y, text, **kw):
+        return ax.text(x, y, text, **{**style, **kw})
+
+    def join(a, b, start=(0.5, 0), end=(0.5, 1)):
+        ax.annotate("", xy=end, xycoords=b, xytext=start, textcoords=a, arrowprops=arrow)
+
+    assessed = box(0.38, 0.7, f"Patients assessed\nn = {analysed + n_excluded}")
+    for i, (label, n) in enumerate(sources):
+        join(box(0.38 + (i - (len(sources) - 1) / 2) * 0.34, 0.93, f"{label}\nn = {n} patients"), assessed)
+    done = box(0.38, 0.36, f"Analysed\nn = {analysed}", fontweight="bold")
+    join(assessed, done)
+    lines = "".join(f"\n• {label}: {n}" for label, n in excluded)
+    gone = box(0.62, 0.53, f"Excluded\nn = {n_excluded}{lines}", ha="left")
+    ax.annotate("", xy=(0, 0.5), xycoords=gone, xytext=(0.38, 0.53), textcoords="data", arrowprops=arrow)
+    for i, r in enumerate(cohorts.itertuples(index=False)):
+        join(done, box((i + 0.5) / len(cohorts), 0.08, f"{r.cohort}\nn = {int(r.patients)}\n"
+                                                     f"node-positive {int(r.positive)}"))
+    return fig

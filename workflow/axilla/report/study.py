@@ -95,6 +95,15 @@ class Study:
         counts["prevalence"] = counts.positive / counts.patients
         return counts
 
+    def excluded(self) -> pd.DataFrame:
+        """validate/excluded.csv (patient_id, problem, reason): the patients validation excluded;
+        empty when not given. A list from before problem classes (no `problem`) is of missing views."""
+        path = self.inputs.get("excluded")
+        if not path or not os.path.exists(str(path)):
+            return pd.DataFrame(columns=["patient_id", "problem", "reason"])
+        table = pd.read_csv(path, dtype={"patient_id": str}, keep_default_na=False)
+        return table if "problem" in table.columns else table.assign(problem="missing_view")
+
     def nomograms(self) -> dict[str, str]:
         """model -> nomogram file (the SVG, or the PNG beside the expected SVG)."""
         noms = {}

@@ -2,8 +2,9 @@
 
 Every problem found is collected (not only the first) and reported as one `InputError`
 naming the file, the row and the column. Modules: `manifest`, `files` (the images and masks it
-lists), `clinical` (the clinical table and the class counts of the planned split), `stage` (the
-`validate` rule's `run`).
+lists), `clinical` (the clinical table and the class counts of the planned split), `policy`
+(exclusions: per problem class, stop the run or exclude the patient), `stage` (the `validate`
+rule's `run`).
 """
 
 from .clinical import check_class_counts, load_clinical, min_per_class, missing_summary

@@ -24,7 +24,9 @@ def load_clinical(path: str | os.PathLike, outcome: str, variables: dict[str, st
 
     `patients` are the manifest's patients, optionally mapped to their first manifest row (then
     a patient missing from the table is reported at that row of `manifest_path`). Patients in
-    `dropped` (left out for a missing view) are removed from the table without complaint.
+    `dropped` (already excluded by validate: a missing view, an unreadable file, a small ROI) are
+    removed from the table without complaint. A missing outcome and a manifest patient without a
+    row are problems of category `missing_outcome` (validate.missing_outcome: stop | drop).
     """
     path = Path(path)
     name = str(path)
@@ -39,9 +41,9 @@ def load_clinical(path: str | os.PathLike, outcome: str, variables: dict[str, st
     dropped = set(dropped or ())
     keep = ~df.patient_id.isin(dropped).to_numpy()
     if not keep.all():
-        log.info("clinical table %s: %d patient(s) left out with their images (validate.missing_view: drop)",
+        log.info("clinical table %s: %d patient(s) left out with their images (excluded by validate)",
                  name, int((~keep).sum()))
-    problems += _outcome_problems(df[outcome], keep, outcome, name)
+    problems += _outcome_problems(df[outcome], df.patient_id, keep, outcome, name)
     problems += _numeric_problems(df, variables, keep, name)
     problems += _unmatched_patients(df, patients, dropped, manifest_path, name)
     return df[keep].reset_index(drop=True), problems
@@ -70,20 +72,22 @@ def _duplicate_patients(df: pd.DataFrame, name: str) -> list[Problem]:
     return problems
 
 
-def _outcome_problems(raw_y: pd.Series, keep: np.ndarray, outcome: str, name: str) -> list[Problem]:
+def _outcome_problems(raw_y: pd.Series, patients: pd.Series, keep: np.ndarray, outcome: str,
+                      name: str) -> list[Problem]:
     """The kept patients' outcome: present, 0 or 1, and both classes."""
     problems = []
     y = pd.to_numeric(raw_y, errors="coerce")
     for i in np.flatnonzero(keep & raw_y.isna().to_numpy()):
         problems.append(Problem(name, "outcome missing: enter 0 (node-negative) or 1 (node-positive), or remove the "
-                                      "patient from both tables", i + 1, outcome))
+                                      "patient from both tables", i + 1, outcome, patients.iloc[i], "missing_outcome"))
     for i in np.flatnonzero(keep & raw_y.notna().to_numpy() & ~y.isin([0, 1]).to_numpy()):
         problems.append(Problem(name, f"outcome must be 0 or 1, found '{raw_y.iloc[i]}': recode as 0 (node-negative) "
                                       "/ 1 (node-positive)", i + 1, outcome))
     yk = y[keep]
     if len(yk) and yk.isin([0, 1]).all() and yk.nunique() < 2:
-        problems.append(Problem(name, f"outcome has one class only ({int(yk.iloc[0])}); both 0 and 1 are needed",
-                                column=outcome))
+        after = f" after excluding {int((~keep).sum())} patient(s) (validate/excluded.csv)" if not keep.all() else ""
+        problems.append(Problem(name, f"outcome has one class only ({int(yk.iloc[0])}){after}; both 0 and 1 are "
+                                      "needed", column=outcome))
     return problems
 
 
@@ -110,7 +114,7 @@ def _unmatched_patients(df: pd.DataFrame, patients: list[str] | dict[str, int], 
     for pid in sorted(set(manifest_row) - in_table - dropped):
         problems.append(Problem(manifest_path, f"patient {pid} is in the manifest but not in the clinical table "
                                                f"{name}: add the patient's clinical row or remove the images",
-                                manifest_row[pid], "patient_id"))
+                                manifest_row[pid], "patient_id", pid, "missing_outcome"))
     for i, pid in enumerate(df.patient_id):
         if pid not in manifest_row and pid not in dropped:
             problems.append(Problem(name, f"patient {pid} is in the clinical table but has no images in the "

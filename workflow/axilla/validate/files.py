@@ -36,7 +36,9 @@ def check_files(manifest: pd.DataFrame, manifest_path: str, preprocess: dict | N
     `preprocess` maps modality -> :class:`axilla.settings.Preprocess` (the schema's defaults otherwise): its
     `pixel_spacing` is the fallback for 2D files, its `align_tolerance_voxels` the tolerance. A
     mask within tolerance of its image passes with a warning (logged and kept in the result);
-    beyond it is an error naming image, mask and row.
+    beyond it is an error naming image, mask and row. Problems carry their patient and class
+    (`unreadable`: a file missing, unreadable, without spacing, off its image's grid; `small_roi`),
+    so that :mod:`axilla.validate.policy` can exclude the patient instead of stopping.
     """
     from ..settings import section
 
@@ -52,7 +54,7 @@ def check_files(manifest: pd.DataFrame, manifest_path: str, preprocess: dict | N
             grids[r.image] = _image_grid(r, row_spacing, settings, files, result)
         grid = grids[r.image]
         if grid is None:  # a mask is read against its image; without one, only its presence is checked
-            files.exists(r.mask, r.row, "mask")
+            files.exists(r.mask, r, "mask")
             continue
         _check_mask(r, grid, settings, files, result)
     return result
@@ -65,17 +67,21 @@ class _Files:
     manifest_path: str
     problems: list[Problem]
 
-    def exists(self, p: str, row: int, col: str) -> bool:
+    def unreadable(self, message: str, r, col: str) -> None:
+        """A problem of class `unreadable` (validate.unreadable decides: stop, or exclude the patient)."""
+        self.problems.append(Problem(self.manifest_path, message, r.row, col, r.patient_id, "unreadable"))
+
+    def exists(self, p: str, r, col: str) -> bool:
         if not os.path.exists(p):
-            self.problems.append(Problem(self.manifest_path, f"file not found: {p} (paths are relative to the "
-                                                             "manifest): fix the path or add the file", row, col))
+            self.unreadable(f"file not found: {p} (paths are relative to the manifest): fix the path or add the "
+                            "file", r, col)
             return False
         return True
 
-    def read(self, p: str, row: int, col: str, reader, modality: str = "<MOD>"):
+    def read(self, p: str, r, col: str, reader):
         """`reader(p)`, or None with the problem recorded when the file is missing or unreadable
         (or, a mask, gives no ROI); settings named in messages are the row's modality's."""
-        if not self.exists(p, row, col):
+        if not self.exists(p, r, col):
             return None
         try:
             # Reading the pixels, not only the header, catches truncated and corrupt files here
@@ -87,18 +93,18 @@ class _Files:
 
                 np.asanyarray(nibabel.load(p).dataobj)
         except RoiError as e:  # the ROI rule's verdict, or an annotation file's (segment absent)
-            self.problems.append(Problem(self.manifest_path, f"mask {p} {e.verdict}".replace("<MOD>", modality),
-                                         row, col))
+            self.problems.append(Problem(self.manifest_path, f"mask {p} {e.verdict}".replace("<MOD>", r.modality),
+                                         r.row, col, r.patient_id, e.category))
             return None
         except InputError as e:  # the reader's own verdict (no pixel spacing, no DICOM series)
-            self.problems.extend(Problem(self.manifest_path, f"{p}: {q.message}".replace("<MOD>", modality), row, col)
-                                 for q in e.problems)
+            for q in e.problems:
+                self.unreadable(f"{p}: {q.message}".replace("<MOD>", r.modality), r, col)
             return None
         except Exception as e:  # SimpleITK raises RuntimeError with a long ITK trace
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             first = first.replace(f" from {p}", "")
-            self.problems.append(Problem(self.manifest_path, f"cannot read {p} ({first}): the file is damaged, "
-                                                             "truncated or not an image; export it again", row, col))
+            self.unreadable(f"cannot read {p} ({first}): the file is damaged, truncated or not an image; export "
+                            "it again", r, col)
             return None
         return img
 
@@ -108,9 +114,8 @@ def _image_grid(r, row_spacing, settings, files: _Files, result: FileCheck):
     from ..io import read_image
     from ..preprocess import Grid
 
-    img = files.read(r.image, r.row, "image", lambda p: read_image(p, pixel_spacing=row_spacing, frame=settings.frame,
-                                                                   fallback_spacing=settings.pixel_spacing),
-                     r.modality)
+    img = files.read(r.image, r, "image", lambda p: read_image(p, pixel_spacing=row_spacing, frame=settings.frame,
+                                                               fallback_spacing=settings.pixel_spacing))
     if img is None:
         return None
     grid = result.grids[r.image] = Grid.of(img)
@@ -153,15 +158,14 @@ def _check_mask(r, grid, settings, files: _Files, result: FileCheck) -> None:
     image's grid (by the preprocessing rule) and keeping enough voxels after resampling."""
     from ..preprocess import judge_alignment, read_roi
 
-    roi = files.read(r.mask, r.row, "mask", lambda p: read_roi(p, grid, settings.label_for(r.view), r.image),
-                     r.modality)
+    roi = files.read(r.mask, r, "mask", lambda p: read_roi(p, grid, settings.label_for(r.view), r.image))
     if roi is None:
         return
     # Preprocessing aligns masks with one phase of a 4D DCE series.
     target = grid.leading(3) if grid.dimension == 4 and roi.GetDimension() == 3 else grid
     verdict = judge_alignment(target, roi, r.image, r.mask, settings.align_tolerance_voxels)
     if verdict.action == "refuse":
-        result.problems.append(Problem(files.manifest_path, verdict.message, r.row, "mask"))
+        files.unreadable(verdict.message, r, "mask")
         return
     if verdict.action == "resample":
         warning = f"rater {r.rater}: {verdict.message}"
@@ -170,7 +174,8 @@ def _check_mask(r, grid, settings, files: _Files, result: FileCheck) -> None:
     _colour_in_roi(r, roi, target, settings, files, result)
     problem = _size_problem(roi, r, settings, target)
     if problem:
-        result.problems.append(Problem(files.manifest_path, f"mask {r.mask} {problem}", r.row, "mask"))
+        result.problems.append(Problem(files.manifest_path, f"mask {r.mask} {problem}", r.row, "mask", r.patient_id,
+                                       "small_roi"))
 
 
 def _colour_in_roi(r, roi, grid, settings, files: _Files, result: FileCheck) -> None:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, Problem
 from ..settings import Preprocess, Split, Validate
 from .clinical import check_class_counts, load_clinical, missing_summary
 from .files import FileCheck, check_files, params_problems
 from .manifest import load_manifest
+from .policy import Exclusions, log_counts, sort_out
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,13 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
     size limit than axilla gives pyradiomics.
     Nothing is written unless every check passes, so later rules never see unchecked data; on
     failure `out_problems` (when given) receives every problem as a table, the message a summary.
+    Patients with a problem of a class the settings drop (:mod:`axilla.validate.policy`) leave the
+    study: the written tables lack them and `out_excluded` lists them (patient_id, problem, reason).
     """
     from ..io import write_csv
 
     try:
-        manifest, clinical, checked, dropped = _check(
+        manifest, clinical, checked, excluded = _check(
             manifest_path, clinical_path, views, primary_rater, outcome, variables, settings, radiomics_params,
             preprocess, split_settings, folds, seed)
     except InputError as e:
@@ -52,29 +55,55 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
     if out_missing:
         write_csv(missing_summary(clinical, variables, str(clinical_path)), out_missing)
     if out_excluded:
-        write_csv(pd.DataFrame([dict(patient_id=p, reason="no " + " / ".join(g) + " image with a primary-rater mask")
-                                for p, g in sorted(dropped.items())], columns=["patient_id", "reason"]), out_excluded)
+        write_csv(excluded.table(), out_excluded)
     log.info("validated %d images (%d masks) of %d patients; outcome prevalence %.1f %%",
              len(qc), len(manifest), manifest.patient_id.nunique(), 100 * clinical[outcome].mean())
 
 
 def _check(manifest_path, clinical_path, views, primary_rater, outcome, variables, settings, radiomics_params,
            preprocess, split_settings, folds, seed):
-    """Every check, all problems of a kind at once: (manifest, clinical table, file check, dropped)."""
+    """Every check, all problems of a kind at once: (manifest, clinical table, file check, exclusions).
+
+    Exclusions come first (missing views, then files, then the clinical table); the cohort left
+    must still have both classes and enough patients for the split and folds."""
     manifest = load_manifest(manifest_path, views, primary_rater, settings.missing_view, settings.confine_paths)
-    dropped = manifest.attrs.get("dropped", {})
+    excluded = Exclusions()
+    for pid, gaps in manifest.attrs.get("dropped", {}).items():
+        excluded.add(pid, "missing_view", "no " + " / ".join(gaps) + " image with a primary-rater mask")
     checked = check_files(manifest, manifest_path, preprocess)
-    problems = checked.problems + params_problems(radiomics_params or {}, preprocess or {})
+    problems = sort_out(checked.problems, settings, excluded) + params_problems(radiomics_params or {},
+                                                                               preprocess or {})
     first_row = manifest.drop_duplicates("patient_id").set_index("patient_id").row.astype(int).to_dict()
-    clinical, more = load_clinical(clinical_path, outcome, variables, first_row, manifest_path, dropped)
-    problems += more
+    clinical, more = load_clinical(clinical_path, outcome, variables, first_row, manifest_path, excluded.patients)
+    problems += sort_out(more, settings, excluded)
     if problems:
         raise InputError(problems)
-    if split_settings is not None:
+    n_checked = len(set(first_row) | set(clinical.patient_id) | excluded.patients)
+    manifest = manifest[~manifest.patient_id.isin(excluded.patients)].reset_index(drop=True)
+    clinical = clinical[~clinical.patient_id.isin(excluded.patients)].reset_index(drop=True)
+    log_counts(excluded, n_checked, len(clinical))
+    problems = _left_problems(clinical, outcome, str(clinical_path), excluded)
+    if not problems and split_settings is not None:
         problems = check_class_counts(clinical, outcome, split_settings, folds, seed, str(clinical_path))
-        if problems:
-            raise InputError(problems)
-    return manifest, clinical, checked, dropped
+    if problems:
+        raise InputError(problems)
+    return manifest, clinical, checked, excluded
+
+
+def _left_problems(clinical: pd.DataFrame, outcome: str, name: str, excluded: Exclusions) -> list[Problem]:
+    """After exclusions: patients of both classes left (without exclusions load_clinical has judged)."""
+    if not excluded.reasons:
+        return []
+    counts = ", ".join(f"{c}: {n}" for c, n in excluded.counts().items())
+    if clinical.empty:
+        return [Problem(name, f"every patient was excluded ({counts}): fix the inputs, or set the classes to "
+                              "stop to see each problem")]
+    y = pd.to_numeric(clinical[outcome], errors="coerce")
+    if y.nunique() < 2:
+        return [Problem(name, f"outcome has one class only ({int(y.iloc[0])}) after excluding "
+                              f"{len(excluded.reasons)} patient(s) ({counts}); both 0 and 1 are needed",
+                        column=outcome)]
+    return []
 
 
 def _normalised_clinical(clinical: pd.DataFrame, outcome: str, variables: dict) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ...evaluate import roc_auc
 from ...fidelity import deviations
+from ...io import read_table
 from ...qc import gallery_html
 import axilla.report.figures as figures  # the module itself: the package's __init__ imports build
 from ..html import Doc, absent, fig_to_img, h3, table_html
@@ -73,7 +74,13 @@ def demo_oracle(manifest, split: pd.DataFrame, cohorts) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
+# The problem classes of validate/excluded.csv, as the flow diagram names them.
+EXCLUSION_LABELS = {"missing_view": "required view missing", "unreadable": "image or mask unreadable",
+                    "small_roi": "no ROI or ROI too small", "missing_outcome": "outcome missing"}
+
+
 def flow(d: Doc, s: Study) -> None:
+    _flow_diagram(d, s)
     d.add(f"<p>{len(s.clinical)} patients in the validated clinical table → {len(s.split)} with images and outcome, "
           "split at patient level:</p>" + table_html(s.counts()))
     sp = s.settings.split
@@ -88,6 +95,26 @@ def flow(d: Doc, s: Study) -> None:
         d.add("<p>Synthetic demo cohort: the AUC of its true risk (the generator's linear predictor, "
               "<code>truth.csv</code>) per cohort is the ceiling any model can reach on these patients:</p>"
               + table_html(oracle))
+
+
+def _flow_diagram(d: Doc, s: Study) -> None:
+    """The CONSORT-style diagram and, in words, who was excluded and why (validate/excluded.csv)."""
+    excluded = s.excluded()
+    by_class = excluded.drop_duplicates(["patient_id", "problem"]).problem.value_counts()
+    order = [*EXCLUSION_LABELS, *sorted(set(by_class.index) - set(EXCLUSION_LABELS))]
+    classes = [(EXCLUSION_LABELS.get(c, c), int(by_class[c])) for c in order if c in by_class.index]
+    n_excluded = excluded.patient_id.nunique()
+    sources = [(label, read_table(s.inputs[key]).patient_id.nunique()) for key, label in
+               (("manifest", "Image manifest"), ("clinical_raw", "Clinical table"))
+               if s.inputs.get(key) and os.path.exists(str(s.inputs[key]))]
+    words = "; ".join(f"{label} {n}" for label, n in classes)
+    alt = (f"Cohort flow: {len(s.split) + n_excluded} patients assessed, {n_excluded} excluded"
+           + (f" ({words})" if words else "") + f", {len(s.split)} analysed")
+    d.add(fig_to_img(figures.cohort_flow(sources, classes, n_excluded, s.counts()), alt))
+    d.add(f"<p>{html.escape(alt)}. Exclusions are decided by validation before any image is processed, by "
+          "the config's <code>validate.&lt;problem&gt;: drop</code>; each excluded patient and the reason are in "
+          "<code>validate/excluded.csv</code>" + (" (a patient may count under several problems)"
+                                                  if sum(n for _, n in classes) > n_excluded else "") + ".</p>")
 
 
 def table1(d: Doc, s: Study) -> None:
