@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..availability import availability_table
 from ..errors import InputError
 from ..settings import Preprocess, Split, Validate
 from .clinical import check_class_counts, load_clinical, missing_summary
@@ -20,7 +21,8 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
         variables: dict, out_manifest: str, out_clinical: str, out_qc: str, *, settings: Validate,
         radiomics_params: dict[str, str] | None = None, split_settings: Split | None = None, folds: int = 2,
         seed: int = 0, out_missing: str | None = None, out_excluded: str | None = None,
-        preprocess: dict[str, Preprocess] | None = None, out_problems: str | None = None) -> None:
+        preprocess: dict[str, Preprocess] | None = None, out_problems: str | None = None,
+        out_availability: str | None = None) -> None:
     """The `validate` rule: check everything, then write the normalised tables and a QC table.
 
     `settings` is the config's `validate` section; `preprocess` its `preprocess` section (modality
@@ -30,6 +32,7 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
     size limit than axilla gives pyradiomics.
     Nothing is written unless every check passes, so later rules never see unchecked data; on
     failure `out_problems` (when given) receives every problem as a table, the message a summary.
+    `out_availability`: the views each kept patient has (:func:`axilla.availability.availability_table`).
     """
     from ..io import write_csv
 
@@ -54,6 +57,8 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
     if out_excluded:
         write_csv(pd.DataFrame([dict(patient_id=p, reason="no " + " / ".join(g) + " image with a primary-rater mask")
                                 for p, g in sorted(dropped.items())], columns=["patient_id", "reason"]), out_excluded)
+    if out_availability:
+        write_csv(availability_table(manifest, views, primary_rater), out_availability)
     log.info("validated %d images (%d masks) of %d patients; outcome prevalence %.1f %%",
              len(qc), len(manifest), manifest.patient_id.nunique(), 100 * clinical[outcome].mean())
 
