@@ -217,10 +217,10 @@ def _demo_cohort(demo_dir: str | None, st, n_patients: int, tmp: Path) -> Path:
     from . import demo
 
     phases = demo.dce_phases_for(st.views)
-    src = Path(demo_dir or f"resources/demo/{demo.folder(st.demo.n_patients, st.seed, phases)}")
+    src = Path(demo_dir or f"resources/demo/{demo.folder(st.demo.n_patients, st.seed, phases, st.demo.missing)}")
     if not (src / "manifest.csv").exists():
         src = tmp / "demo"
-        demo.generate(src, n_patients, st.seed, st.demo.rater_fraction, dce_phases=phases)
+        demo.generate(src, n_patients, st.seed, st.demo.rater_fraction, dce_phases=phases, missing=st.demo.missing)
     return src
 
 

@@ -249,10 +249,12 @@ class ClinicalEncoder(BaseEstimator, TransformerMixin):
 def load_feature_tables(inputs, specs: list[str], variables: dict[str, str], blood: dict[str, str] | None = None):
     """Read the tables a model's feature sources need; return (X, clinical kinds, split).
 
-    `inputs` maps names (clinical, split, radiomics, reproducible, deep) to CSV paths; `blood`
-    (count → clinical column) names the counts of the derived blood indices.
+    `inputs` maps names (clinical, split, radiomics, reproducible, deep, availability, score_<base>)
+    to CSV paths; `blood` (count → clinical column) names the counts of the derived blood indices.
+    With an `availability` table (validate.missing_view: allow) X and split keep the patients that
+    have every view `specs` read and a score of every base model (those the model can use).
     """
-    from .features import assemble
+    from .availability import usable
 
     def read(name):
         return pd.read_csv(inputs[name], dtype={"patient_id": str}) if name in inputs.keys() else None
@@ -262,11 +264,19 @@ def load_feature_tables(inputs, specs: list[str], variables: dict[str, str], blo
     X, kinds = assemble(specs, clinical, variables, radiomics=read("radiomics"), deep=read("deep"),
                         reproducible=set(keep.feature) if keep is not None else None,
                         blood=blood) if specs else (None, {})
-    ids = split.patient_id.astype(str).to_numpy()
+    scores = {n[len("score_"):]: read(n) for n in inputs.keys() if n.startswith("score_")}
+    ok = pd.Series(True, index=split.patient_id.astype(str).to_numpy())
+    if "availability" in inputs.keys():
+        ok &= usable(specs, read("availability")).reindex(ok.index, fill_value=False).to_numpy()
+    for pred in scores.values():
+        ok &= ok.index.isin(pred.patient_id.astype(str))
+    if not ok.all():
+        log.info("%d of %d patients lack a view or base score this model needs: left out", (~ok).sum(), len(ok))
+        split = split[ok.to_numpy()].reset_index(drop=True)
+    ids = ok.index[ok.to_numpy()].to_numpy()
     X = pd.DataFrame(index=pd.Index(ids, name="patient_id")) if X is None else X.loc[ids]
-    for name in inputs.keys():
-        if name.startswith("score_"):
-            X[name[len("score_"):] + "_score"] = score_column(pd.read_csv(inputs[name], dtype={"patient_id": str}), ids)
+    for base, pred in scores.items():
+        X[base + "_score"] = score_column(pred, ids)
     return X, kinds, split
 
 

@@ -143,7 +143,21 @@ def formula_text(model, X_train: pd.DataFrame, name: str, n_train: int | None = 
 
 
 def fusion_formula_text(model, n_train: int) -> str:
-    """Formula of a post-fusion model (:class:`axilla.train.FusionModel`)."""
+    """Formula of a post-fusion model (:class:`axilla.train.FusionModel`); the missing-pattern
+    submodels, when some patients lack base models, are named after it."""
+    return _fusion_formula(model, n_train) + _submodel_text(model)
+
+
+def _submodel_text(model) -> str:
+    subs = [p for p in getattr(model, "submodels_", {}) if len(p) < len(model.columns_)]
+    if not subs:
+        return ""
+    return ("# Patients lacking some base models get the submodel of the bases they have, refitted on the "
+            "training patients having those bases (missing-pattern rule, Mercaldo & Blume 2020): "
+            + "; ".join(" + ".join(p) for p in subs) + "\n")
+
+
+def _fusion_formula(model, n_train: int) -> str:
     cols = model.columns_
     if model.meta == "lr":
         coefs = pd.Series(model.clf_.coef_[0], index=[f"logit(p_{c})" for c in cols])
@@ -356,7 +370,8 @@ def run_fusion_model(model_pkl: str, base_preds: dict[str, str], seed: int, out)
 
     model = load_model(model_pkl)
     split, oof, _ = read_base_predictions(base_preds)
-    is_train = (split.cohort == TRAIN).to_numpy()
+    # the model of all bases, on the training patients having every base
+    is_train = ((split.cohort == TRAIN) & oof.notna().all(axis=1)).to_numpy()
     write_csv(fusion_coefficient_table(model), out.coefficients)
     write_json({"classifier": type(model.clf_).__name__, "meta": model.meta, "fuses": model.columns_},
                        out.summary)

@@ -109,12 +109,32 @@ def feature_icc(by_rater: pd.DataFrame, pairs: list[tuple[str, str]], form: str)
         for f in FORMS:
             value, lo, hi = icc(r, f)
             t[f.lower()], t[f"{f.lower()}_ci_low"], t[f"{f.lower()}_ci_high"] = value, lo, hi
+        _absent_views(t, r, features)
         key = form.lower()
         t["icc"], t["ci_low"], t["ci_high"] = t[key], t[f"{key}_ci_low"], t[f"{key}_ci_high"]
         rows.append(t[cols])
     if not rows:
         return pd.DataFrame(columns=cols)
     return pd.concat(rows, ignore_index=True)
+
+
+def _absent_views(t: pd.DataFrame, r: np.ndarray, features: list[str]) -> None:
+    """Patients without a view (validate.missing_view: allow) have none of its features: each such
+    view's ICCs are recomputed, in place, on the patients having it (every feature of the view
+    missing for a rater marks it absent; a single missing feature value still gives NaN)."""
+    views = pd.Series(["_".join(f.split("_", 2)[:2]) for f in features])
+    for view, idx in views.groupby(views).groups.items():
+        idx = np.asarray(idx)
+        present = ~np.isnan(r[:, :, idx]).all(axis=2).any(axis=1)
+        if present.all():
+            continue
+        t.loc[idx, "n"] = int(present.sum())
+        for f in FORMS:
+            if present.sum() < 3:
+                value = lo = hi = np.full(len(idx), np.nan)
+            else:
+                value, lo, hi = icc(r[present][:, :, idx], f)
+            t.loc[idx, f.lower()], t.loc[idx, f"{f.lower()}_ci_low"], t.loc[idx, f"{f.lower()}_ci_high"] = value, lo, hi
 
 
 def run(by_rater_csv: str, pairs: list, form: str, threshold: float, out_icc: str, out_keep: str) -> None:

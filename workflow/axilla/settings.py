@@ -117,6 +117,7 @@ def with_defaults(config: dict, schema: dict | None = None) -> dict:
 class Demo:
     n_patients: int
     rater_fraction: float
+    missing: dict  # modality -> fraction of patients without its images
 
 
 @dataclass(frozen=True)

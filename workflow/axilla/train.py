@@ -109,25 +109,63 @@ class FeatureModel(BaseEstimator, ClassifierMixin):
 
 class FusionModel(BaseEstimator, ClassifierMixin):
     """Post-fusion: a meta-classifier (``lr`` or ``svm``, as seed 000) on the logits of base models'
-    probabilities."""
+    probabilities.
 
-    def __init__(self, meta: str = "lr", random_state: int = 0):
+    Absent base scores (``validate.missing_view: allow``) follow the missing-pattern submodel rule
+    (Mercaldo & Blume 2020, Biostatistics 21:236): a patient whose available base models are S is
+    predicted by the meta-classifier refitted on the training rows that have every base in S, on the
+    logits of S alone; nothing is imputed. ``patterns``: the patterns (tuples of base names) of the
+    patients to be predicted, fitted besides the training rows' own (a pattern says which bases
+    exist, never an outcome). ``submodels_`` maps pattern -> fitted classifier; ``clf_`` is the
+    one of all bases (the only one when no score is absent).
+    """
+
+    def __init__(self, meta: str = "lr", random_state: int = 0, patterns: list | None = None):
         self.meta = meta
         self.random_state = random_state
+        self.patterns = patterns
 
     def fit(self, P: pd.DataFrame, y):
-        from .models import make_classifier
-
         if self.meta not in ("lr", "svm"):
             raise ValueError(f"post-fusion meta-classifier must be 'lr' or 'svm', got {self.meta!r}")
         self.columns_ = list(P.columns)
         self.classes_ = np.array([0, 1])
-        est = make_classifier(self.meta, self.random_state)
-        self.clf_ = est.fit(log_odds(P.to_numpy(float)), np.asarray(y))
+        y = np.asarray(y)
+        every = tuple(self.columns_)
+        wanted = {every} | set(row_patterns(P)) | {tuple(c for c in every if c in p) for p in self.patterns or []}
+        self.submodels_ = {}
+        for pattern in sorted(wanted - {()}, key=lambda p: (-len(p), p)):
+            rows = P[list(pattern)].notna().all(axis=1).to_numpy()
+            self.submodels_[pattern] = self._fit_pattern(P.loc[rows, list(pattern)], y[rows], pattern)
+        self.clf_ = self.submodels_[every]
         return self
 
+    def _fit_pattern(self, P: pd.DataFrame, y: np.ndarray, pattern: tuple):
+        from .models import make_classifier
+
+        if len(np.unique(y)) < 2:
+            raise ValueError(f"post-fusion: the training patients having base model(s) {', '.join(pattern)} are "
+                             f"{len(y)}, not both outcome classes; too few for the submodel of patients having "
+                             "only these (add patients or fuse other base models)")
+        return make_classifier(self.meta, self.random_state).fit(log_odds(P.to_numpy(float)), y)
+
     def predict_proba(self, P: pd.DataFrame) -> np.ndarray:
-        return self.clf_.predict_proba(log_odds(P[self.columns_].to_numpy(float)))
+        P = P[self.columns_]
+        patterns = row_patterns(P)
+        out = np.full((len(P), 2), np.nan)
+        for pattern in dict.fromkeys(patterns):
+            if pattern not in self.submodels_:
+                raise ValueError(f"post-fusion: no submodel for patients having only {pattern or 'no base model'}; "
+                                 "fit with these patterns in `patterns`")
+            rows = np.array([p == pattern for p in patterns])
+            out[rows] = self.submodels_[pattern].predict_proba(log_odds(P.loc[rows, list(pattern)].to_numpy(float)))
+        return out
+
+
+def row_patterns(P: pd.DataFrame) -> list[tuple]:
+    """Per row, the base models (columns) whose score it has, in column order."""
+    present = P.notna().to_numpy()
+    return [tuple(c for c, ok in zip(P.columns, row) if ok) for row in present]
 
 
 def log_odds(p: np.ndarray) -> np.ndarray:
@@ -186,24 +224,36 @@ def run_feature_model(X: pd.DataFrame, split: pd.DataFrame, selection_pkl: str, 
 
 
 def read_base_predictions(base_preds: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(split, OOF probabilities, full-fit probabilities) of a post-fusion model's base models."""
+    """(split, OOF probabilities, full-fit probabilities) of a post-fusion model's base models, for
+    every patient that one of them scores (NaN where a base model does not score the patient)."""
     frames = {name: pd.read_csv(p, dtype={"patient_id": str}).set_index("patient_id") for name, p in base_preds.items()}
-    split = next(iter(frames.values()))[["cohort", "y"]]
-    oof = pd.DataFrame({n: f.oof_prob for n, f in frames.items()})
-    full = pd.DataFrame({n: f.prob for n, f in frames.items()})
+    ids = next(iter(frames.values())).index
+    for f in frames.values():
+        ids = ids.append(f.index[~f.index.isin(ids)])
+    split = pd.concat([f[["cohort", "y"]] for f in frames.values()])
+    split = split[~split.index.duplicated()].loc[ids]
+    oof = pd.DataFrame({n: f.oof_prob.reindex(ids) for n, f in frames.items()}, index=ids)
+    full = pd.DataFrame({n: f.prob.reindex(ids) for n, f in frames.items()}, index=ids)
     return split, oof, full
 
 
 def run_fusion_model(base_preds: dict[str, str], seed: int, out_model: str, out_pred: str, meta: str) -> None:
-    """The `train_fusion` rule: a meta-classifier fitted on base models' OOF probabilities."""
+    """The `train_fusion` rule: a meta-classifier fitted on base models' OOF probabilities; a
+    patient lacking some base models' scores gets the submodel of the bases it has
+    (:class:`FusionModel`)."""
     split, oof, full = read_base_predictions(base_preds)
     is_train = (split.cohort == TRAIN).to_numpy()
-    model = FusionModel(meta=meta, random_state=seed).fit(oof[is_train], split.y[is_train])
     # Training rows are predicted from OOF inputs too, so training performance is not inflated
     # by base models that memorised their own training patients.
     inputs = full.where(~pd.Series(is_train, index=full.index), oof, axis=0)
+    patterns = sorted(set(row_patterns(inputs)))
+    model = FusionModel(meta=meta, random_state=seed, patterns=patterns).fit(oof[is_train], split.y[is_train])
     proba = model.predict_proba(inputs)[:, 1]
-    meta_oof = oof_proba(FusionModel(meta=meta, random_state=seed), oof[is_train], split.y[is_train].to_numpy(), seed)
+    meta_oof = oof_proba(FusionModel(meta=meta, random_state=seed, patterns=patterns), oof[is_train],
+                         split.y[is_train].to_numpy(), seed)
     save_model(model, out_model)
     write_csv(predictions_frame(split.reset_index(), proba, meta_oof), out_pred)
+    if len(model.submodels_) > 1:
+        log.info("post-fusion submodels (missing-pattern rule), patients per pattern: %s", "; ".join(
+            f"{'+'.join(p)} {n}" for p, n in pd.Series([p for p in row_patterns(inputs)]).value_counts().items()))
     log.info("post-fusion (%s) of %s on %d training patients", meta, ", ".join(model.columns_), is_train.sum())

@@ -29,10 +29,11 @@ USE_DEMO = S.manifest is None and S.clinical is None
 if USE_DEMO:
     # DCE3 / DCE4 listed under views: a demo cohort of its own with those phases (same other files)
     DEMO_DCE_PHASES = demo_module.dce_phases_for(VIEWS)
-    DEMO_DIR = f"resources/demo/{demo_module.folder(S.demo.n_patients, SEED, DEMO_DCE_PHASES)}"
+    # demo.missing (modality -> fraction without its images): a cohort of its own too
+    DEMO_DIR = f"resources/demo/{demo_module.folder(S.demo.n_patients, SEED, DEMO_DCE_PHASES, S.demo.missing)}"
     MANIFEST = f"{DEMO_DIR}/manifest.csv"
     CLINICAL = f"{DEMO_DIR}/clinical.csv"
-    _plan = demo_module.plan(S.demo.n_patients, SEED, S.demo.rater_fraction, DEMO_DCE_PHASES)
+    _plan = demo_module.plan(S.demo.n_patients, SEED, S.demo.rater_fraction, DEMO_DCE_PHASES, S.demo.missing)
     _plan["image"] = [os.path.normpath(os.path.join(DEMO_DIR, p)) for p in _plan.image]
     _plan["mask"] = [os.path.normpath(os.path.join(DEMO_DIR, p)) for p in _plan["mask"]]
     _wanted = {(m, v) for m, vs in VIEWS.items() for v in vs}
@@ -123,7 +124,9 @@ def radiomics_params(wildcards):
 def feature_inputs(wildcards):
     """The feature tables a model's sources need (and the ICC filter for radiomics)."""
     sources = model_feature_sources(wildcards.model)
-    inputs = {"clinical": rules.validate.output.clinical, "split": rules.split.output[0]}
+    inputs = {"clinical": rules.validate.output.clinical, "split": rules.split.output[0],
+              # the views each patient has: a model uses the patients having all its views
+              "availability": rules.validate.output.availability}
     if "radiomics" in sources:
         inputs["radiomics"] = rules.radiomics_table.output.wide
         inputs["reproducible"] = rules.reproducibility.output.keep

@@ -12,6 +12,7 @@ if USE_DEMO:
             rater_fraction=S.demo.rater_fraction,
             seed=SEED,
             dce_phases=DEMO_DCE_PHASES,
+            missing=S.demo.missing,
         log:
             f"{RESULTS}/logs/demo.log",
         benchmark:

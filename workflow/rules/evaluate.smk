@@ -8,6 +8,7 @@ rule evaluate:
         # a list, not named inputs: a model may be called anything, e.g. "clinical"
         models=[f"{RESULTS}/models/{m}/predictions.csv" for m in MODELS],
         reader_table=CLINICAL if READERS else [],
+        availability=rules.validate.output.availability,
     output:
         predictions=[f"{RESULTS}/predictions/{c}.csv" for c in COHORTS],
         metrics=[
@@ -28,8 +29,11 @@ rule evaluate:
         readers=[f"{RESULTS}/metrics/{c}_readers.csv" for c in COHORTS] if READERS else [],
         readers_vs_models=[f"{RESULTS}/metrics/{c}_readers_vs_models.csv" for c in COHORTS] if READERS else [],
         reader_pairs=[f"{RESULTS}/metrics/{c}_reader_pairs.csv" for c in COHORTS] if READERS else [],
+        availability=f"{RESULTS}/metrics/availability.csv",
     params:
         models=list(MODELS),
+        # validate.missing_view: allow: models score the patients having their views
+        allow_missing=S.validate.missing_view == "allow",
         cohorts=COHORTS,
         settings=S.evaluate,
     log:

@@ -34,6 +34,7 @@ rule report:
         readers=rules.evaluate.output.readers,
         readers_vs_models=rules.evaluate.output.readers_vs_models,
         reader_pairs=rules.evaluate.output.reader_pairs,
+        availability=rules.evaluate.output.availability,
         split=rules.split.output[0],
         qc=rules.validate.output.qc,
         qc_table=rules.qc_table.output[0],

@@ -10,6 +10,7 @@ rule validate:
         qc=f"{RESULTS}/validate/qc.csv",
         missing=f"{RESULTS}/validate/missing.csv",
         excluded=f"{RESULTS}/validate/excluded.csv",
+        availability=f"{RESULTS}/validate/availability.csv",
     params:
         views=VIEWS,
         primary_rater=PRIMARY,

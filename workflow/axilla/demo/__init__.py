@@ -47,7 +47,7 @@ from .clinical import BLOOD_EFFECT, CENTRE_B_FRACTION, CLINICAL_COLUMNS, READER_
 from .cohort import clinical_table, truth_table
 from .latent import COEFFICIENTS, INTERCEPT, LATENTS
 from .kinetics import DCE_TUMOUR, MAX_DCE_PHASES
-from .plan import BASE_DCE_PHASES, MANIFEST_COLUMNS, RATERS, VIEWS, dce_phases_for, folder, plan, views
+from .plan import BASE_DCE_PHASES, MANIFEST_COLUMNS, RATERS, VIEWS, absent, dce_phases_for, folder, plan, views
 from .readme import readme
 from .renderers import MG_SHAPE, MG_SPACING, MRI_SHAPE, MRI_SPACING, US_SHAPE, US_SPACING
 from .writer import generate
@@ -55,6 +55,7 @@ from .writer import generate
 __all__ = [
     "BASE_DCE_PHASES", "BLOOD_EFFECT", "CENTRE_B_FRACTION", "CLINICAL_COLUMNS", "COEFFICIENTS", "DCE_TUMOUR",
     "INTERCEPT", "LATENTS", "MANIFEST_COLUMNS", "MAX_DCE_PHASES", "MG_SHAPE", "MG_SPACING", "MRI_SHAPE",
-    "MRI_SPACING", "RATERS", "READER_NOISE", "US_SHAPE", "US_SPACING", "VIEWS", "clinical_table", "dce_phases_for",
+    "MRI_SPACING", "RATERS", "READER_NOISE", "US_SHAPE", "US_SPACING", "VIEWS", "absent", "clinical_table",
+    "dce_phases_for",
     "folder", "generate", "plan", "readme", "truth_table", "views",
 ]

@@ -54,19 +54,41 @@ def dce_phases_for(study_views: dict) -> int:
     return k
 
 
-def folder(n_patients: int, seed: int, dce_phases: int = BASE_DCE_PHASES) -> str:
-    """The demo cohort's folder name under resources/demo/ (extra DCE phases: a cohort of its own)."""
-    return f"n{n_patients}_seed{seed}" + (f"_dce{dce_phases}" if dce_phases > BASE_DCE_PHASES else "")
+def folder(n_patients: int, seed: int, dce_phases: int = BASE_DCE_PHASES, missing: dict | None = None) -> str:
+    """The demo cohort's folder name under resources/demo/ (extra DCE phases, absent modalities: a
+    cohort of its own, e.g. ``n40_seed3_noMRI0.2``)."""
+    name = f"n{n_patients}_seed{seed}" + (f"_dce{dce_phases}" if dce_phases > BASE_DCE_PHASES else "")
+    return name + "".join(f"_no{m}{f:g}" for m, f in sorted((missing or {}).items()) if f > 0)
 
 
-def plan(n_patients: int, seed: int, rater_fraction: float, dce_phases: int = BASE_DCE_PHASES) -> pd.DataFrame:
-    """The manifest ``generate`` will write, computed without rendering anything."""
+def absent(n_patients: int, seed: int, missing: dict | None = None) -> dict[str, set[str]]:
+    """``demo.missing``: modality -> the patients without its images, exactly round(fraction * n)
+    drawn completely at random from a stream of the modality's own (the other files stay as they are)."""
+    out = {}
+    ids = patient_ids(int(n_patients))
+    for modality, fraction in sorted((missing or {}).items()):
+        if modality not in VIEWS or not 0 <= fraction < 1:
+            raise InputError(Problem("config", f"demo.missing: {modality}: {fraction!r}; give a modality "
+                                               "(MG, MRI, US) and a fraction in [0, 1)"))
+        k = int(round(fraction * len(ids)))
+        pick = rng(int(seed), K_COHORT, 1, list(VIEWS).index(modality)).choice(len(ids), size=k, replace=False)
+        out[modality] = {ids[i] for i in pick}
+    return out
+
+
+def plan(n_patients: int, seed: int, rater_fraction: float, dce_phases: int = BASE_DCE_PHASES,
+         missing: dict | None = None) -> pd.DataFrame:
+    """The manifest ``generate`` will write, computed without rendering anything (``missing``: see
+    :func:`absent`)."""
     check_args(n_patients, seed, rater_fraction)
     flags = rated(int(n_patients), int(seed), float(rater_fraction))
+    gone = absent(n_patients, seed, missing)
     rows = []
     for pid, has_more in zip(patient_ids(int(n_patients)), flags):
         raters = RATERS if has_more else RATERS[:1]
         for modality, names in views(dce_phases).items():
+            if pid in gone.get(modality, ()):
+                continue
             for view in names:
                 stem = f"{modality}_{view}"
                 image = f"images/{pid}/{stem}.nii.gz"

@@ -11,48 +11,56 @@ from ..io import atomic_path
 from .base import check_args
 from .cohort import Patient, clinical_frame, cohort, truth_table
 from .geometry import Grid
-from .plan import BASE_DCE_PHASES, check_dce_phases, plan
+from .plan import BASE_DCE_PHASES, absent, check_dce_phases, plan
 from .readme import readme
 from .renderers import rater_masks, render
 
 
 def generate(outdir, n_patients: int, seed: int, rater_fraction: float, workers: int = 1,
-             dce_phases: int = BASE_DCE_PHASES) -> None:
+             dce_phases: int = BASE_DCE_PHASES, missing: dict | None = None) -> None:
     """Write the demo cohort to ``outdir``: images, masks, clinical.csv, truth.csv, README.md and,
     last, manifest.csv (so its presence means the cohort is complete). ``workers`` processes render
     patients in parallel; each patient has its own random streams, so the files do not depend on it.
-    ``dce_phases`` (2 to 4): MRI DCE1 .. DCE<k>; the extra phases leave every other file as with 2."""
+    ``dce_phases`` (2 to 4): MRI DCE1 .. DCE<k>; the extra phases leave every other file as with 2.
+    ``missing`` (modality -> fraction, :func:`axilla.demo.plan.absent`): those patients' images of
+    that modality are not written (nor listed); every other file stays as without it."""
     check_args(n_patients, seed, rater_fraction)
     check_dce_phases(dce_phases)
     n, seed, rater_fraction, dce_phases = int(n_patients), int(seed), float(rater_fraction), int(dce_phases)
     out = Path(outdir)
-    manifest = plan(n, seed, rater_fraction, dce_phases)
+    manifest = plan(n, seed, rater_fraction, dce_phases, missing)
     patients = cohort(n, seed, rater_fraction)
-    _write_patients(patients, out, seed, workers, dce_phases)
+    _write_patients(patients, out, seed, workers, dce_phases, absent(n, seed, missing))
     _write_text(_csv(clinical_frame(patients)), out / "clinical.csv")
     _write_text(_csv(truth_table(n, seed, rater_fraction)), out / "truth.csv")
-    _write_text(readme(n, seed, rater_fraction, dce_phases), out / "README.md")
+    _write_text(readme(n, seed, rater_fraction, dce_phases, missing), out / "README.md")
     _write_text(_csv(manifest), out / "manifest.csv")
 
 
-def _write_patients(patients: list[Patient], out: Path, seed: int, workers: int, dce_phases: int) -> None:
+def _write_patients(patients: list[Patient], out: Path, seed: int, workers: int, dce_phases: int,
+                    gone: dict[str, set[str]]) -> None:
     n = len(patients)
+    skip = [{m for m, ids in gone.items() if p.pid in ids} for p in patients]
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(min(int(workers), n)) as pool:
-            list(pool.map(_write_patient, patients, [out] * n, [seed] * n, [dce_phases] * n, chunksize=4))
+            list(pool.map(_write_patient, patients, [out] * n, [seed] * n, [dce_phases] * n, skip, chunksize=4))
     else:
-        for p in patients:
-            _write_patient(p, out, seed, dce_phases)
+        for p, s in zip(patients, skip):
+            _write_patient(p, out, seed, dce_phases, s)
 
 
-def _write_patient(p: Patient, out: Path, seed: int, dce_phases: int = BASE_DCE_PHASES) -> None:
+def _write_patient(p: Patient, out: Path, seed: int, dce_phases: int = BASE_DCE_PHASES,
+                   skip: set[str] = frozenset()) -> None:
     """One patient's images and every rater's masks (image ``v``'s raters from stream ``v``: the
-    extra DCE phases come last, so the other images keep their streams)."""
+    extra DCE phases come last, so the other images keep their streams); modalities in ``skip``
+    are rendered (streams unchanged) but not written."""
     (out / "images" / p.pid).mkdir(parents=True, exist_ok=True)
     (out / "masks" / p.pid).mkdir(parents=True, exist_ok=True)
     for v, (modality, view, img, grid, roi) in enumerate(render(p, seed, dce_phases)):
+        if modality in skip:
+            continue
         stem = f"{modality}_{view}"
         _write_image(img, grid, out / "images" / p.pid / f"{stem}.nii.gz")
         for rater, m in rater_masks(p, v, roi, seed).items():

@@ -16,6 +16,7 @@ be checked against R by a reviewer:
 Scores of exactly tied predictions are handled explicitly everywhere; see each docstring.
 """
 
+from .availability import AVAILABILITY_COLUMNS, availability_metrics
 from .calibration import brier, calibration_intercept_slope, hosmer_lemeshow
 from .decision import (
     DCA_COLUMNS,
@@ -43,9 +44,9 @@ from .tables import METRIC_COLUMNS, PAIRWISE_COLUMNS, metrics_table, pairwise_ta
 from .thresholds import threshold_metrics, youden_threshold
 
 __all__ = [
-    "DCA_COLUMNS", "DEFAULT_DCA_THRESHOLDS", "METRIC_COLUMNS", "OPTIMISM_COLUMNS", "PAIRWISE_COLUMNS",
+    "AVAILABILITY_COLUMNS", "DCA_COLUMNS", "DEFAULT_DCA_THRESHOLDS", "METRIC_COLUMNS", "OPTIMISM_COLUMNS", "PAIRWISE_COLUMNS",
     "PROPORTION_CI_COLUMNS", "READER_COLUMNS", "READER_PAIR_COLUMNS", "READER_VS_MODEL_COLUMNS",
-    "REFERENCE_STRATEGIES", "auc_ci_delong", "auc_variance_delong", "bootstrap_optimism_auc", "brier",
+    "REFERENCE_STRATEGIES", "auc_ci_delong", "availability_metrics", "auc_variance_delong", "bootstrap_optimism_auc", "brier",
     "calibration_intercept_slope", "clinical_impact", "decision_curve", "delong_test", "evaluate_cohorts",
     "hosmer_lemeshow", "idi", "load_readers", "metrics_table", "net_benefit", "nri_continuous",
     "pairwise_table", "proportion_cis", "reader_calls", "reader_frame", "reader_problems", "reader_tables",

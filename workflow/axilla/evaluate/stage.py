@@ -9,10 +9,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..availability import subgroups
 from ..errors import InputError, Problem
 from ..io import load_model, read_table, write_csv
 from ..settings import Evaluate
 from ..split import TRAIN
+from .availability import availability_metrics
 from .decision import decision_curve
 from .optimism import refit_optimism_table
 from .readers import reader_frame, reader_problems, reader_tables
@@ -182,18 +184,42 @@ def _check_same_patients(frames: Mapping[str, pd.DataFrame], model_predictions: 
                                     column="cohort"))
 
 
-def _load_model_predictions(model_predictions: Mapping[str, str],
-                            cohorts: Sequence[str]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """(the first model's frame, every model's frame), all problems raised as one InputError."""
+def _check_shared_patients(frames: Mapping[str, pd.DataFrame], model_predictions: Mapping[str, str],
+                           cohorts: Sequence[str], problems: list[Problem]) -> pd.DataFrame:
+    """validate.missing_view: allow: models may score different patients, but a patient's cohort and
+    outcome must agree between models; returns the frame of the patients every model scores
+    (complete cases), which must exist in every cohort."""
+    first, ref = next(iter(frames.items()))
+    common = ref.index
+    for model, df in frames.items():
+        shared = ref.index.intersection(df.index)
+        if not df.loc[shared, ["cohort", "y"]].equals(ref.loc[shared, ["cohort", "y"]]):
+            problems.append(Problem(model_predictions[model],
+                                    f"cohort or outcome of some patients differ from model '{first}'"))
+        common = common[common.isin(df.index)]
+    for cohort in cohorts:
+        if not (ref.loc[common, "cohort"] == cohort).any():
+            problems.append(Problem(model_predictions[first], f"no patient in cohort '{cohort}' is scored by every "
+                                                              "model (has every view)", column="cohort"))
+    return ref.loc[common]
+
+
+def _load_model_predictions(model_predictions: Mapping[str, str], cohorts: Sequence[str],
+                            allow_missing: bool = False) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """(the first model's frame, every model's frame), all problems raised as one InputError.
+    With ``allow_missing`` the first frame is restricted to the patients every model scores."""
     problems: list[Problem] = []
     frames = _read_model_frames(model_predictions, problems)
     if not problems and not frames:
         raise ValueError("evaluate: no model predictions given")
-    if frames:
+    ref = next(iter(frames.values()), None)
+    if frames and allow_missing:
+        ref = _check_shared_patients(frames, model_predictions, cohorts, problems)
+    elif frames:
         _check_same_patients(frames, model_predictions, cohorts, problems)
     if problems:
         raise InputError(problems)
-    return next(iter(frames.values())), frames
+    return ref, frames
 
 
 def _write_cohort_predictions(ref: pd.DataFrame, frames: Mapping[str, pd.DataFrame], cohorts: Sequence[str],
@@ -234,7 +260,7 @@ def _write_reader_tables(ref: pd.DataFrame, frames: Mapping[str, pd.DataFrame], 
 
 
 def run(model_predictions: Mapping[str, str], cohorts: Sequence[str], outdir: str, settings: Evaluate,
-        clinical: str | None = None) -> None:
+        clinical: str | None = None, availability: str | None = None, allow_missing: bool = False) -> None:
     """The `evaluate` rule: per-model prediction files -> per-cohort tables.
 
     model_predictions: model name -> CSV written by training (`patient_id, cohort, y, prob, ...`;
@@ -243,14 +269,21 @@ def run(model_predictions: Mapping[str, str], cohorts: Sequence[str], outdir: st
     `evaluate_cohorts`, <outdir>/metrics/<cohort>.csv, _pairwise.csv and _dca.csv. With
     ``settings.readers`` (reader name -> column of the `clinical` table) also <cohort>_readers.csv,
     _readers_vs_models.csv and _reader_pairs.csv (`reader_tables`).
+    ``allow_missing`` (validate.missing_view: allow): models may score different patients (those
+    having their views); the per-cohort tables compare them on the patients every model scores, and
+    <outdir>/metrics/availability.csv (written whenever ``availability``, validate's table, is
+    given) has each model's AUC per availability subgroup (:func:`availability_metrics`).
     """
-    ref, frames = _load_model_predictions(model_predictions, cohorts)
+    ref, frames = _load_model_predictions(model_predictions, cohorts, allow_missing)
     paths = _write_cohort_predictions(ref, frames, cohorts, outdir)
     metrics_dir = os.path.join(outdir, "metrics")
     evaluate_cohorts(paths, TRAIN, metrics_dir)
     if settings.readers:
         reads = load_readers(clinical, settings.readers).reindex(ref.index)
         _write_reader_tables(ref, frames, reads, cohorts, metrics_dir, settings.reader_threshold)
+    if availability:
+        groups = subgroups(pd.read_csv(availability, dtype={"patient_id": str}))
+        _write_table(availability_metrics(frames, groups, cohorts), os.path.join(metrics_dir, "availability.csv"))
 
 
 # ---------------------------------------------------------------------------------------------

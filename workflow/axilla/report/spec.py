@@ -67,12 +67,14 @@ OPTIONAL = {
     "reproducible": ("reproducibility/reproducible_features.csv", "feature"),
     "deep_weights": ("features/deep_weights.json", "view -> {backbone, weights, details}"),
     "rulegraph": ("report/rulegraph.dot", "snakemake --rulegraph DOT"),
+    "availability": ("metrics/availability.csv", "axilla.evaluate.AVAILABILITY_COLUMNS (AUC per view-availability "
+                     "subgroup; one subgroup, complete, unless validate.missing_view: allow)"),
 }
 
 # Optional inputs a rule may also declare as named inputs (which then take precedence).
 DECLARABLE = ("icc", "reproducible", "deep_weights", "rulegraph", "funnel", "optimism", "readers",
               "readers_vs_models", "reader_pairs", "missing", "qc_table", "formula", "importance", "odds_ratios",
-              "nomo_scores", "nomo_risk")
+              "nomo_scores", "nomo_risk", "availability")
 
 
 def optional_paths(results: str, models: Sequence[str], cohorts: Sequence[str]) -> dict[str, list[str]]:

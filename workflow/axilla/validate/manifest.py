@@ -35,7 +35,10 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
     structural problem (columns, values, identifiers, duplicates, missing required views,
     paths leaving the manifest's folder when `confine_paths`). With `missing_view="drop"`,
     patients lacking a required view are left out instead (counted in the log); their ids are in
-    `result.attrs["dropped"]` so the clinical check can leave them out too.
+    `result.attrs["dropped"]` so the clinical check can leave them out too. With
+    `missing_view="allow"` they are kept with the views they have (rows of a view without a
+    primary-rater mask are left out, since no feature is computed from them); a patient with none
+    of the views is still a problem.
     """
     path = Path(path)
     name = str(path)
@@ -51,6 +54,8 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
     lacking = _lacking_views(used, sorted(first_row.index), wanted, primary_rater)
     if missing_view == "drop":
         used = _drop_lacking(used, lacking, name, problems)
+    elif missing_view == "allow":
+        used = _keep_lacking(used, lacking, wanted, primary_rater, name, problems)
     else:
         problems += [Problem(name, f"patient {pid} has no {' / '.join(gaps)} image with a mask by the primary "
                                    f"rater {primary_rater} (the config's 'views' requires it): add the rows, "
@@ -145,6 +150,23 @@ def _drop_lacking(used: pd.DataFrame, lacking: dict[str, list[str]], name: str, 
     used = used[~used.patient_id.isin(list(lacking))]
     if used.empty:
         problems.append(Problem(name, "no patient has every view the config's 'views' requires", column="view"))
+    return used
+
+
+def _keep_lacking(used: pd.DataFrame, lacking: dict[str, list[str]], wanted: set, primary_rater: str, name: str,
+                  problems: list) -> pd.DataFrame:
+    """`validate.missing_view: allow`: keep the patients lacking some views (logged) with the views
+    they have; a patient with no view at all is a problem (no model of images could use them)."""
+    if lacking:
+        log.warning("manifest %s: %d patient(s) kept without some views (validate.missing_view: allow): %s", name,
+                    len(lacking), "; ".join(f"{p} ({', '.join(g)})" for p, g in lacking.items()))
+    absent = {(p, *g.split(" ", 1)) for p, gaps in lacking.items() for g in gaps}
+    used = used[[(p, m, v) not in absent for p, m, v in zip(used.patient_id, used.modality, used.view)]]
+    for pid, gaps in lacking.items():
+        if len(gaps) == len(wanted):
+            problems.append(Problem(name, f"patient {pid} has none of the views in 'views' with a mask by the "
+                                          f"primary rater {primary_rater}: add their images or remove the patient "
+                                          "from both tables", column="view"))
     return used
 
 

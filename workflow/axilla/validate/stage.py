@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..availability import availability_table
 from ..errors import InputError, Problem
 from ..settings import Preprocess, Split, Validate
 from .clinical import check_class_counts, load_clinical, missing_summary
@@ -21,7 +22,8 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
         variables: dict, out_manifest: str, out_clinical: str, out_qc: str, *, settings: Validate,
         radiomics_params: dict[str, str] | None = None, split_settings: Split | None = None, folds: int = 2,
         seed: int = 0, out_missing: str | None = None, out_excluded: str | None = None,
-        preprocess: dict[str, Preprocess] | None = None, out_problems: str | None = None) -> None:
+        preprocess: dict[str, Preprocess] | None = None, out_problems: str | None = None,
+        out_availability: str | None = None) -> None:
     """The `validate` rule: check everything, then write the normalised tables and a QC table.
 
     `settings` is the config's `validate` section; `preprocess` its `preprocess` section (modality
@@ -33,6 +35,7 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
     failure `out_problems` (when given) receives every problem as a table, the message a summary.
     Patients with a problem of a class the settings drop (:mod:`axilla.validate.policy`) leave the
     study: the written tables lack them and `out_excluded` lists them (patient_id, problem, reason).
+    `out_availability`: the views each kept patient has (:func:`axilla.availability.availability_table`).
     """
     from ..io import write_csv
 
@@ -56,6 +59,8 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
         write_csv(missing_summary(clinical, variables, str(clinical_path)), out_missing)
     if out_excluded:
         write_csv(excluded.table(), out_excluded)
+    if out_availability:
+        write_csv(availability_table(manifest, views, primary_rater), out_availability)
     log.info("validated %d images (%d masks) of %d patients; outcome prevalence %.1f %%",
              len(qc), len(manifest), manifest.patient_id.nunique(), 100 * clinical[outcome].mean())
 

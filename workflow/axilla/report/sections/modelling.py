@@ -108,3 +108,25 @@ def models(d: Doc, s: Study) -> None:
             "slope": r.cal_slope, "CITL": r.citl, "HL χ²": r.hl_chi2, "HL df": str(r.hl_df), "HL p": r.hl_p}
            for c in s.cohorts for r in s.metrics[c].itertuples()]
     d.add(table_html(pd.DataFrame(cal)))
+    availability(d, s)
+
+
+def availability(d: Doc, s: Study) -> None:
+    """validate.missing_view: allow: each model's AUC per pattern of present views (nothing under
+    stop / drop, where every patient is complete)."""
+    paths = s.opt.get("availability", [])
+    table = pd.read_csv(paths[0]) if paths else None
+    if table is None or set(table.subgroup) <= {"complete"}:
+        return
+    d.add(h3("Patients with absent views"))
+    d.add("<p class='note'>validate.missing_view: allow. Each feature model is fitted and evaluated on the "
+          "patients having every view its features read; an absent modality is never imputed. A post-fusion "
+          "model gives a patient lacking some base models the prediction of its submodel on the bases the "
+          "patient has, refitted on the training patients having those bases (missing-pattern rule, Mercaldo &amp; "
+          "Blume 2020). The tables above compare the models on the patients every model scores; below, each "
+          "model in each availability subgroup it scores (AUC with DeLong 95 % CI; none with one outcome class "
+          "only).</p>")
+    rows = [{"model": r.model, "cohort": r.cohort, "subgroup": r.subgroup, "n": str(r.n), "positives": str(r.positives),
+             "AUC (95 % CI)": "–" if pd.isna(r.auc) else f"{r.auc:.3f} ({r.auc_ci_low:.3f}–{r.auc_ci_high:.3f})"}
+            for r in table.itertuples()]
+    d.add(table_html(pd.DataFrame(rows)))
