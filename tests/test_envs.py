@@ -214,3 +214,20 @@ def test_probe_reports_each_import(tmp_path):
     got = envcheck.probe(Path(sys.executable), ["json", "axilla.errors", "surely_no_such_module"])
     assert got["json"] == "OK" and got["axilla.errors"] == "OK"
     assert got["surely_no_such_module"].startswith("ModuleNotFoundError")
+
+
+@pytest.mark.slow
+def test_fresh_virtualenv_import_names_what_is_missing(tmp_path, capsys):
+    """The dynamic half of `make check-envs`, on the project above: both envs hold PyYAML only."""
+    root = _project(tmp_path)
+    (root / "envs").mkdir()
+    for env in ("one.yaml", "two.yaml"):
+        (root / "envs" / env).write_text("dependencies:\n  - python=3.11\n  - pip=25.3\n  - pip:\n"
+                                         "      - pyyaml==6.0.3\n")
+    assert envcheck.check_venvs(root / "envs", root) == 2
+    out = capsys.readouterr().out
+    assert "rule inline: OK" in out
+    assert "rule scripted: FAIL import sklearn: ModuleNotFoundError" in out
+    assert "rule scripted: FAIL import torch: ModuleNotFoundError" in out
+    assert "rule shelled: FAIL import matplotlib: ModuleNotFoundError" in out
+    assert "rule shelled: OK" not in out and "axilla.tool.__main__" not in out  # a __main__ is never run
