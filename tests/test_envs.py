@@ -82,16 +82,16 @@ def test_every_distribution_the_package_imports_is_declared():
     assert not undeclared, f"imported but not in pyproject.toml's dependencies: {undeclared}"
 
 
-@pytest.mark.parametrize("env, line, dist, rules", [
-    ("stats.yaml", "networkx==3.6.1", "networkx", {"report", "rulegraph"}),  # report.dag's fallback layout
-    ("deep.yaml", "matplotlib==3.11.2", "matplotlib", {"deep"}),  # Grad-CAM PNGs (deep/cam.py)
-    ("deep.yaml", "monai==1.6.1", "monai", {"deep"}),
-    ("imaging.yaml", "pyradiomics-bhklab==3.1.4", "pyradiomics-bhklab", {"radiomics"}),
+@pytest.mark.parametrize("env, dist, rules", [
+    ("stats.yaml", "networkx", {"report", "rulegraph"}),  # report.dag's fallback layout
+    ("deep.yaml", "matplotlib", {"deep"}),  # Grad-CAM PNGs (deep/cam.py)
+    ("deep.yaml", "monai", {"deep"}),
+    ("imaging.yaml", "pyradiomics-bhklab", {"radiomics"}),
 ])
-def test_check_names_a_removed_package(tmp_path, env, line, dist, rules):
+def test_check_names_a_removed_package(tmp_path, env, dist, rules):
     envs = shutil.copytree(ROOT / "envs", tmp_path / "envs")
     lines = (envs / env).read_text().splitlines(keepends=True)
-    kept = [x for x in lines if x.strip() != f"- {line}"]
+    kept = [x for x in lines if not x.strip().startswith(f"- {dist}==")]
     assert len(kept) == len(lines) - 1
     (envs / env).write_text("".join(kept))
     broken = {f.rule: f for f in envcheck.check(envs) if f.missing}
