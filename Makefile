@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 CORES ?= all
 
-.PHONY: demo test install dag clean bench bench-preprocess
+.PHONY: demo test install dag clean bench bench-preprocess check-envs
 
 install: $(STAMP)
 
@@ -23,6 +23,12 @@ demo: $(STAMP)
 # share a cached study run (tests/smallstudy.py) are one group, so that run is made once.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# Each env in envs/ built from its pip list into a fresh virtualenv (what --use-conda gives a job), and
+# every rule's reachable modules imported inside it, after the static check that each env file lists
+# what its rules import (tests/envcheck.py; README: Development). Minutes: it installs torch & co.
+check-envs: $(STAMP)
+	PYTHONPATH=workflow $(BIN)/python tests/envcheck.py --venv
 
 # Seconds per image per modality/view with config/config.yaml's preprocessing (README: Benchmarks).
 bench-preprocess: $(STAMP)

@@ -20,8 +20,8 @@ rule deep:
     resources:
         mem_mb=8000,
         runtime=120,
-        # a scheduler counter only (the job picks CUDA itself when it sees one): asked for when
-        # deep.gpu is set, so local CPU runs never wait for a GPU slot
+        # a scheduler counter only, asked for when deep.gpu is set (so local CPU runs never wait
+        # for a GPU slot); which device is the job's own choice: a free one (axilla.gpu)
         gpu=1 if S.deep.gpu else 0,
     conda:
         "../../envs/deep.yaml"

@@ -10,6 +10,8 @@ rule rulegraph:
     params:
         snakefile=workflow.main_snakefile,
         config=config,
+        # Snakemake's own interpreter draws the graph: the stats env has no Snakemake
+        python=sys.executable,
     log:
         f"{RESULTS}/logs/rulegraph.log",
     benchmark:

@@ -19,8 +19,12 @@ NODE = re.compile(r'^\s*(\d+)\s*\[\s*label\s*=\s*"([^"]*)"', re.M)
 EDGE = re.compile(r"^\s*(\d+)\s*->\s*(\d+)", re.M)
 
 
-def write_rulegraph(snakefile: str, config: dict, out_dot: str) -> None:
-    """Run `snakemake --rulegraph` on this workflow with this run's config; write the DOT."""
+def write_rulegraph(snakefile: str, config: dict, out_dot: str, python: str | None = None) -> None:
+    """Run `snakemake --rulegraph` on this workflow with this run's config; write the DOT.
+
+    `python` is the interpreter running the study's Snakemake (the rule passes it): its Snakemake
+    draws the graph and parses the workflow, so the job's own env (stats, under --use-conda) needs
+    neither Snakemake nor what the rules import at parse time (the imaging stack)."""
     import yaml
 
     from ..io import atomic_path
@@ -28,7 +32,7 @@ def write_rulegraph(snakefile: str, config: dict, out_dot: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:  # the config copy must not outlive the job
         with open(cfg := os.path.join(tmp, "config.yaml"), "w") as fh:
             yaml.safe_dump(dict(config), fh)
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", snakefile, "--configfile", cfg,
+        cmd = [python or sys.executable, "-m", "snakemake", "--snakefile", snakefile, "--configfile", cfg,
                "--rulegraph", "--nolock", "--quiet", "all"]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     dot = res.stdout[res.stdout.find("digraph"):] if "digraph" in res.stdout else ""
