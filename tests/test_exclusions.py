@@ -349,6 +349,9 @@ def test_flow_diagram_draws_each_count():
     assert "Excluded\nn = 3\n• image or mask unreadable: 2\n• outcome missing: 1" in texts
     assert "Image manifest\nn = 40 patients" in texts and "Clinical table\nn = 39 patients" in texts
     assert "train\nn = 26\nnode-positive 10" in texts and "internal\nn = 11\nnode-positive 4" in texts
+    kept = figures.cohort_flow([("Image manifest", 40)], [], 0, cohorts, [("lacking MRI", 7), ("lacking US_node", 2)])
+    texts = [t.get_text() for t in kept.axes[0].texts]
+    assert "Analysed\nn = 37\nof whom 7 lacking MRI\nof whom 2 lacking US_node" in texts
 
 
 # --------------------------------------------------------------------------- a small whole study

@@ -40,3 +40,5 @@ def test_study_with_a_fifth_of_patients_lacking_mri_runs_to_a_report():
         assert set(pd.read_csv(res / "predictions" / f"{c}.csv").patient_id) <= with_mri
     report = (res / "report.html").read_text()
     assert "Patients with absent views" in report and "Mercaldo" in report
+    # the flow diagram counts the patients kept without MRI among the analysed
+    assert f"{len(everyone)} analysed, of whom {len(lacking_mri)} lacking MRI" in report

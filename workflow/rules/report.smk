@@ -43,6 +43,8 @@ rule report:
         missing=rules.validate.output.missing,
         # the patients validation excluded, by problem class: the flow diagram's exclusion box
         excluded=rules.validate.output.excluded,
+        # the views each analysed patient has: the flow diagram's "kept without" lines
+        views_present=rules.validate.output.availability,
         clinical=rules.validate.output.clinical,
         validated_manifest=rules.validate.output.manifest,
         icc=rules.reproducibility.output.icc,

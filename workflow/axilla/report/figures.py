@@ -220,10 +220,11 @@ def forest(odds: pd.DataFrame, title: str):
 
 
 def cohort_flow(sources: list[tuple[str, int]], excluded: list[tuple[str, int]], n_excluded: int,
-                cohorts: pd.DataFrame):
+                cohorts: pd.DataFrame, kept_without: list[tuple[str, int]] = ()):
     """CONSORT-style flow (the seeds' Figure 1): the input tables' patients -> assessed -> excluded
-    by problem class (a patient may count under several) -> analysed -> each cohort with its
-    node-positive count. `cohorts` as Study.counts() (cohort, patients, positive)."""
+    by problem class (a patient may count under several) -> analysed (with those kept although
+    views are absent, `kept_without`: (subgroup, n)) -> each cohort with its node-positive count.
+    `cohorts` as Study.counts() (cohort, patients, positive)."""
     analysed = int(cohorts.patients.sum())
     fig, ax = plt.subplots(figsize=(max(7.0, 2.4 * len(cohorts)), 5.6))
     ax.set(xlim=(0, 1), ylim=(0, 1))
@@ -240,7 +241,8 @@ def cohort_flow(sources: list[tuple[str, int]], excluded: list[tuple[str, int]],
     assessed = box(0.38, 0.7, f"Patients assessed\nn = {analysed + n_excluded}")
     for i, (label, n) in enumerate(sources):
         join(box(0.38 + (i - (len(sources) - 1) / 2) * 0.34, 0.93, f"{label}\nn = {n} patients"), assessed)
-    done = box(0.38, 0.36, f"Analysed\nn = {analysed}", fontweight="bold")
+    kept = "".join(f"\nof whom {n} {label}" for label, n in kept_without)
+    done = box(0.38, 0.36, f"Analysed\nn = {analysed}{kept}", fontweight="bold")
     join(assessed, done)
     lines = "".join(f"\n• {label}: {n}" for label, n in excluded)
     gone = box(0.62, 0.53, f"Excluded\nn = {n_excluded}{lines}", ha="left")

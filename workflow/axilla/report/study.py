@@ -104,6 +104,18 @@ class Study:
         table = pd.read_csv(path, dtype={"patient_id": str}, keep_default_na=False)
         return table if "problem" in table.columns else table.assign(problem="missing_view")
 
+    def kept_without(self) -> list[tuple[str, int]]:
+        """(subgroup, patients) of analysed patients kept with views absent (validate.missing_view:
+        allow), e.g. ("lacking MRI", 8), from validate/availability.csv; empty when all are complete."""
+        from ..availability import COMPLETE, subgroups
+
+        path = self.inputs.get("views_present")
+        if not path or not os.path.exists(str(path)):
+            return []
+        table = pd.read_csv(path, dtype={"patient_id": str})
+        groups = subgroups(table[table.patient_id.isin(set(self.split.patient_id))]).value_counts()
+        return [(g, int(n)) for g, n in sorted(groups.items()) if g != COMPLETE]
+
     def nomograms(self) -> dict[str, str]:
         """model -> nomogram file (the SVG, or the PNG beside the expected SVG)."""
         noms = {}

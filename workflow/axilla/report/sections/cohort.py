@@ -108,13 +108,17 @@ def _flow_diagram(d: Doc, s: Study) -> None:
                (("manifest", "Image manifest"), ("clinical_raw", "Clinical table"))
                if s.inputs.get(key) and os.path.exists(str(s.inputs[key]))]
     words = "; ".join(f"{label} {n}" for label, n in classes)
+    kept = s.kept_without()
     alt = (f"Cohort flow: {len(s.split) + n_excluded} patients assessed, {n_excluded} excluded"
-           + (f" ({words})" if words else "") + f", {len(s.split)} analysed")
-    d.add(fig_to_img(figures.cohort_flow(sources, classes, n_excluded, s.counts()), alt))
+           + (f" ({words})" if words else "") + f", {len(s.split)} analysed"
+           + "".join(f", of whom {n} {label}" for label, n in kept))
+    d.add(fig_to_img(figures.cohort_flow(sources, classes, n_excluded, s.counts(), kept), alt))
     d.add(f"<p>{html.escape(alt)}. Exclusions are decided by validation before any image is processed, by "
           "the config's <code>validate.&lt;problem&gt;: drop</code>; each excluded patient and the reason are in "
           "<code>validate/excluded.csv</code>" + (" (a patient may count under several problems)"
-                                                  if sum(n for _, n in classes) > n_excluded else "") + ".</p>")
+                                                  if sum(n for _, n in classes) > n_excluded else "") + "."
+          + (" Patients lacking a view are kept (<code>validate.missing_view: allow</code>): each model uses "
+             "those having its views." if kept else "") + "</p>")
 
 
 def table1(d: Doc, s: Study) -> None:
