@@ -66,14 +66,16 @@ def test_a_planted_leak_is_flagged():
     def copy_label(X_fit, y_fit, X_eval):
         return X_eval[:, -1] if X_eval.shape[0] != X_fit.shape[0] else _lr(X_fit, y_fit, X_eval)
 
-    summary, null = permutation_test(np.c_[Xt, yt], yt, leak, ye, copy_label, n=5, seed=1)
+    summary, null = permutation_test(np.c_[Xt, yt], yt, leak, ye, copy_label, n=20, seed=1)
     assert (null.auc == 1).all() and summary.iloc[0].flagged
 
 
-def test_flag_rule_uses_the_chance_sd_as_a_floor():
-    assert not null_flagged([0.52, 0.48, 0.55, 0.45], sd_chance=0.08)
-    assert null_flagged([0.63, 0.63, 0.63, 0.63], sd_chance=0.08)  # 0.13 > 3 x 0.08 / 2
-    assert not null_flagged([0.6], sd_chance=0.08)  # one permutation: within 3 chance SDs
+def test_flag_rule_uses_the_chance_sd_as_a_floor_and_needs_enough_permutations():
+    assert not null_flagged([0.52, 0.48, 0.55, 0.45], sd_chance=0.08, min_n=4)
+    assert null_flagged([0.63] * 4, sd_chance=0.08, min_n=4)  # SD 0, floored: 0.13 > 3 x 0.08 / 2
+    assert not null_flagged([0.62] * 4, sd_chance=0.08, min_n=4)  # 0.12 is not beyond 0.12
+    assert not null_flagged([0.9] * 19, sd_chance=0.08)  # fewer than 20 permutations: not judged
+    assert null_flagged([0.9] * 20, sd_chance=0.08)
 
 
 def test_permutations_are_the_same_for_any_row_order_or_subset():

@@ -50,7 +50,7 @@ def test_clinical_sections_render_from_their_tables(tmp_path):
     assert sec["spared"].count("<li>") == 1  # one sentence per model and cohort; Youden's in the table only
     assert "net reduction in interventions internal" in sec["dca"]
     assert "color:#b00000" in sec["permutation"] and "Leak suspected: model rad" in sec["permutation"]
-    assert "model clin on permuted" not in sec["permutation"]
+    assert "model clin on permuted" not in sec["permutation"] and "too few" not in sec["permutation"]
     assert "too small for model rad" in sec["samplesize"] and "at least 4188 patients" in sec["samplesize"]
     assert "too small for model clin" not in sec["samplesize"]
 
@@ -63,3 +63,15 @@ def test_clinical_sections_say_absent_without_their_tables(tmp_path):
     for sid in ("spared", "permutation", "samplesize"):
         assert report.ABSENT in sec[sid], sid
     assert "net reduction" not in sec["dca"]
+
+
+def test_too_few_permutations_are_said_to_be_too_few(tmp_path):
+    res, inputs = _study(tmp_path)
+    _tables(res)
+    for m in MODELS:
+        p = res / f"models/{m}/permutation.csv"
+        pd.read_csv(p).assign(n_permutations=5, flagged=False).to_csv(p, index=False)
+    out = res / "report.html"
+    report.run(inputs, CFG, COHORTS, MODELS, report.optional_paths(str(res), MODELS, COHORTS), str(out))
+    sec = _sections(out.read_text(encoding="utf-8"))["permutation"]
+    assert "5 permutations are too few to judge a leak (at least 20" in sec and "color:#b00000" not in sec

@@ -20,8 +20,11 @@ from .discrimination import roc_auc
 NULL_COLUMNS = ["model", "cohort", "permutation", "auc"]
 PERMUTATION_COLUMNS = ["model", "cohort", "auc", "n_permutations", "null_mean", "null_sd", "null_min", "null_max",
                        "chance_sd", "null_mean_se", "p_value", "flagged"]
-# A null mean further than this many standard errors from 0.5 is flagged (see null_flagged).
+# A null mean further than this many standard errors from 0.5 is flagged (see null_flagged), given
+# at least MIN_FLAG permutations: with fewer, refits that resemble each other (same held-out patients,
+# often the same selected features) make the mean's SE unreliable, and p cannot reach 0.05 anyway.
 FLAG_SE = 3.0
+MIN_FLAG = 20
 
 
 def permuted_labels(ids, y, n: int, seed: int) -> pd.DataFrame:
@@ -53,16 +56,16 @@ def p_value(real: float, null) -> float:
     return float((1 + np.sum(null >= real)) / (null.size + 1))
 
 
-def null_flagged(null, sd_chance: float, k: float = FLAG_SE) -> bool:
-    """True when the null AUCs' mean lies outside 0.5 ± k · SE, SE = max(their SD, the chance SD) / √N.
+def null_flagged(null, sd_chance: float, k: float = FLAG_SE, min_n: int = MIN_FLAG) -> bool:
+    """True when at least `min_n` null AUCs have a mean outside 0.5 ± k · SE, SE = max(their SD, the
+    chance SD) / √N.
 
     The chance SD (Mann-Whitney) floors the SE: a leak that makes every permuted model score the
-    held-out patients alike (SD near 0) must not pass for precision. k = 3 keeps false alarms rare
-    with the few permutations of a demo.
+    held-out patients alike (SD near 0) must not pass for precision. k = 3 keeps false alarms rare.
     """
     null = np.asarray(null, dtype=float)
     null = null[np.isfinite(null)]
-    if not null.size:
+    if null.size < max(min_n, 1):
         return False
     sd = float(np.std(null, ddof=1)) if null.size > 1 else 0.0
     se = max(sd, sd_chance if math.isfinite(sd_chance) else 0.0) / math.sqrt(null.size)

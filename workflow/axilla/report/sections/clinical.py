@@ -8,6 +8,7 @@ import math
 
 import pandas as pd
 
+from ...evaluate.permutation import MIN_FLAG
 from ..html import Doc, absent, h3, table_html
 from ..study import Study
 
@@ -74,14 +75,19 @@ def permutation(d: Doc, s: Study) -> None:
     flagged = table[table.flagged.astype(bool)]
     for _, row in flagged.iterrows():
         d.add(_flag_sentence(row))
-    if flagged.empty:
+    few = int(table.n_permutations.min()) < MIN_FLAG
+    if few:
+        d.add(f"<p>{int(table.n_permutations.min())} permutations are too few to judge a leak (at least {MIN_FLAG}; "
+              "<code>evaluate.permutations</code>); the null AUCs are shown as they came.</p>")
+    elif flagged.empty:
         d.add("<p>Every model's null AUCs are centred on 0.5: no sign of a leak.</p>")
     d.add(table_html(table.drop(columns=["chance_sd"])))
     d.add("<p class='note'>The whole procedure of each model (encoding, selection chain, SMOTE, tuning, "
           "classifier; score and post-fusion models on their base models' refits of the same permutation) refitted "
           "on permuted training labels, then scored on the held-out cohorts' true outcomes. p: Ojala &amp; Garriga "
-          "(2010), (1 + #{null AUC ≥ AUC}) / (N + 1). Flagged (red) when the null mean lies outside 0.5 ± 3 SE, "
-          "SE = max(the null SD, the SD of a chance AUC on the cohort, √((m+n+1)/(12mn))) / √N.</p>")
+          f"(2010), (1 + #{{null AUC ≥ AUC}}) / (N + 1). Flagged (red) when, with N ≥ {MIN_FLAG} permutations, the "
+          "null mean lies outside 0.5 ± 3 SE, SE = max(the null SD, the SD of a chance AUC on the cohort, "
+          "√((m+n+1)/(12mn))) / √N.</p>")
 
 
 def _undersized(row: pd.Series) -> str:
@@ -89,7 +95,7 @@ def _undersized(row: pd.Series) -> str:
             f"positive) is too small for model {html.escape(str(row['model']))}: with its "
             f"{int(row['parameter_count'])} candidate predictor parameters Riley et al.'s criteria need at least "
             f"{int(row['n_required'])} patients ({row['events_required']:.0f} events); it has "
-            f"{row['events_per_parameter']:.2f} events per candidate parameter.</p>")
+            f"{row['events_per_parameter']:.2g} events per candidate parameter.</p>")
 
 
 def samplesize(d: Doc, s: Study) -> None:
