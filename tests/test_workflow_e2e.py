@@ -19,7 +19,8 @@ SMALL = {
     "views": {"MG": ["CC"], "MRI": ["DCE2"], "US": ["node"]},
     "deep": {"weights": {"source": "finetune", "epochs": 1, "batch_size": 8, "patience": 1}},
     "select": {"lasso": {"folds": 3}},
-    "evaluate": {"optimism_bootstraps": 2},  # the rule runs; 2 resamples keep the suite fast
+    # the rules run; 2 resamples / permutations keep the suite fast
+    "evaluate": {"optimism_bootstraps": 2, "permutations": 2},
 }
 
 
@@ -69,6 +70,13 @@ def test_small_study_end_to_end(workdir):
         row = pd.read_csv(p).iloc[0]
         assert row.apparent == pytest.approx(train[row.model], abs=1e-9), row.model
     assert (res / "models" / "scorefusion" / "optimism.csv").exists()
+    # permutation control of every model, score and post-fusion ones on their bases' permutations
+    for m in cfg["models"]:
+        perm = pd.read_csv(res / "models" / m / "permutation.csv")
+        assert set(perm.cohort) == {"internal", "external"} and (perm.n_permutations == 2).all(), m
+    spared = pd.read_csv(res / "metrics" / "spared.csv")
+    assert set(spared.model) == set(cfg["models"]) and set(spared.cohort) == {"internal", "external"}
+    assert set(pd.read_csv(res / "metrics" / "sample_size.csv").model) == set(cfg["models"])
     report = (res / "report.html").read_text()
     from axilla.report import SECTIONS
 

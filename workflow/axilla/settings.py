@@ -239,10 +239,21 @@ class TuneLimit:
 
 
 @dataclass(frozen=True)
+class Spared:
+    """``evaluate.spared``: the operating point set for a training sensitivity, and its bootstrap CIs."""
+
+    sensitivity: float
+    bootstraps: int
+
+
+@dataclass(frozen=True)
 class Evaluate:
     readers: dict
     reader_threshold: float
     optimism_bootstraps: int
+    spared: Spared
+    permutations: int  # permutation negative control: refits on permuted training labels (0 = off)
+    sample_size_shrinkage: float  # Riley et al. criterion 1 target shrinkage
 
 
 @dataclass(frozen=True)

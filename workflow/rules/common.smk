@@ -150,3 +150,18 @@ def interpret_inputs(wildcards):
     if MODELS[wildcards.model].kind == "fusion":
         return {"model": model, **{b: f"{RESULTS}/models/{b}/predictions.csv" for b in MODELS[wildcards.model].fuse}}
     return {"model": model, **model_inputs(wildcards)}
+
+
+# Permutation negative control (evaluate.permutations; 0 = off) of every model.
+PERMUTATION_MODELS = list(MODELS) if S.evaluate.permutations > 0 else []
+
+
+def fused_by_another(model):
+    """True when another model fuses this one (post-fusion or score fusion): its permuted
+    refits then also write out-of-fold predictions, which that model is refitted on."""
+    return any(model in MODELS[m].fuse or model in MODELS[m].scores for m in MODELS if m != model)
+
+
+def permutation_outputs(folder):
+    return {"summary": f"{folder}/permutation.csv", "null": f"{folder}/permutation_null.csv",
+            "predictions": f"{folder}/permutation_predictions.csv"}

@@ -106,3 +106,125 @@ rule nomo_risk:
         "../../envs/stats.yaml"
     script:
         "../scripts/nomo_risk.py"
+
+
+rule spared:
+    """Surgery spared per model and held-out cohort at the training cut-offs for a target sensitivity
+    and Youden's, with bootstrap CIs; the net reduction in interventions beside the decision curve."""
+    input:
+        models=[f"{RESULTS}/models/{m}/predictions.csv" for m in MODELS],
+        cohorts=rules.evaluate.output.predictions,
+    output:
+        spared=f"{RESULTS}/metrics/spared.csv",
+        interventions=[f"{RESULTS}/metrics/{c}_interventions.csv" for c in COHORTS],
+    params:
+        models=list(MODELS),
+        cohorts=COHORTS,
+        settings=S.evaluate.spared,
+        seed=SEED,
+    log:
+        f"{RESULTS}/logs/evaluate/spared.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/spared.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/spared.py"
+
+
+rule sample_size:
+    """Riley et al. minimum training sample size per model, for its candidate and its selected predictor parameters."""
+    input:
+        models=[f"{RESULTS}/models/{m}/model.pkl" for m in MODELS],
+        predictions=[f"{RESULTS}/models/{m}/predictions.csv" for m in MODELS],
+    output:
+        f"{RESULTS}/metrics/sample_size.csv",
+    params:
+        models=list(MODELS),
+        shrinkage=S.evaluate.sample_size_shrinkage,
+    log:
+        f"{RESULTS}/logs/evaluate/sample_size.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/sample_size.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/sample_size.py"
+
+
+rule permutation:
+    """Permutation negative control of a feature model: the whole procedure refitted on permuted training labels."""
+    input:
+        unpack(model_inputs),
+        selection=f"{RESULTS}/selection/{{model}}/selection.pkl",
+        predictions=f"{RESULTS}/models/{{model}}/predictions.csv",
+        # score fusion: its base models' scores from the same permutations
+        base_permutations=lambda wc: [f"{RESULTS}/models/{b}/permutation_predictions.csv" for b in MODELS[wc.model].scores],
+    output:
+        **permutation_outputs(f"{RESULTS}/models/{{model}}"),
+    wildcard_constraints:
+        model="|".join(m for m in PLAIN_MODELS if m in PERMUTATION_MODELS) or "^$",
+    params:
+        features=lambda wc: MODELS[wc.model].features,
+        bases=lambda wc: MODELS[wc.model].scores,
+        variables=S.clinical_variables,
+        blood=S.blood,
+        n=S.evaluate.permutations,
+        need_oof=lambda wc: fused_by_another(wc.model),
+        seed=SEED,
+    log:
+        f"{RESULTS}/logs/permutation/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/permutation/{{model}}.tsv"
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/permutation.py"
+
+
+# Score fusion after its base models' permutations (the graph of rules keeps no loop).
+use rule permutation as permutation_scores with:
+    wildcard_constraints:
+        model="|".join(m for m in SCORE_MODELS if m in PERMUTATION_MODELS) or "^$",
+
+
+rule permutation_fusion:
+    """Permutation negative control of a post-fusion model: its meta-classifier refitted on each permutation of its base models."""
+    input:
+        split=rules.split.output[0],
+        predictions=f"{RESULTS}/models/{{model}}/predictions.csv",
+        base_permutations=lambda wc: [f"{RESULTS}/models/{b}/permutation_predictions.csv" for b in MODELS[wc.model].fuse],
+    output:
+        **permutation_outputs(f"{RESULTS}/models/{{model}}"),
+    wildcard_constraints:
+        model="|".join(m for m in FUSION_MODELS if m in PERMUTATION_MODELS) or "^$",
+    params:
+        bases=lambda wc: MODELS[wc.model].fuse,
+        meta=lambda wc: MODELS[wc.model].meta,
+        n=S.evaluate.permutations,
+        need_oof=lambda wc: fused_by_another(wc.model),
+        seed=SEED,
+    log:
+        f"{RESULTS}/logs/permutation/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/permutation/{{model}}.tsv"
+    threads: 4
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/stats.yaml"
+    script:
+        "../scripts/permutation_fusion.py"

@@ -57,6 +57,10 @@ rule report:
         odds_ratios=[f"{RESULTS}/models/{m}/odds_ratios.csv" for m in FEATURE_MODELS],
         gradcam=[f"{RESULTS}/deep/gradcam/{k}" for k in VIEW_KEYS],
         optimism=[f"{RESULTS}/models/{m}/optimism.csv" for m in OPTIMISM_MODELS],
+        spared=rules.spared.output.spared,
+        interventions=rules.spared.output.interventions,
+        sample_size=rules.sample_size.output[0],
+        permutation=[f"{RESULTS}/models/{m}/permutation.csv" for m in PERMUTATION_MODELS],
         # declared so the report waits for them (read through params.optional)
         nomogram=[f"{RESULTS}/models/{m}/nomogram.png" for m in NOMOGRAM_MODELS],
         nomo_scores=[f"{RESULTS}/models/{m}/nomo_scores.csv" for m in NOMOGRAM_MODELS],

@@ -122,6 +122,19 @@ def decision_curves(dca: pd.DataFrame, title: str):
     return fig
 
 
+def net_reduction(table: pd.DataFrame, title: str):
+    """Net reduction in interventions per 100 patients of each model (metrics/<cohort>_interventions.csv)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for name, g in table.groupby("model", sort=False):
+        ax.plot(g["threshold"], g["net_reduction_per_100"], label=name.replace("_", " "), lw=1.6)
+    ax.axhline(0, color="0.35", ls="--", lw=1.2, label="operate on all")
+    top = table["net_reduction_per_100"].max() if len(table) else 0
+    ax.set(xlabel="threshold probability", ylabel="net reduction in interventions per 100", title=title,
+           xlim=(0, 1), ylim=(-10, max(10, top * 1.1)))
+    ax.legend(loc="upper left")
+    return fig
+
+
 def clinical_impact(dca: pd.DataFrame, model: str, title: str):
     g = dca[dca["model"] == model]
     fig, ax = plt.subplots(figsize=(6.4, 4.4))

@@ -29,12 +29,15 @@ SECTIONS = [
     ("dca", "Decision curves"),
     ("impact", "Clinical impact curve"),
     ("waterfall", "Waterfall plot"),
+    ("spared", "Axillary surgery spared"),
     ("nomogram", "Nomogram"),
     ("risk", "Nomo-score risk groups"),
     ("importance", "Feature importance"),
     ("gradcam", "Grad-CAM examples"),
     ("readers", "Reader study"),
     ("optimism", "Internal validation: bootstrap optimism"),
+    ("permutation", "Negative control: permuted training labels"),
+    ("samplesize", "Sample-size adequacy (Riley et al.)"),
     ("provenance", "Provenance"),
     ("rulegraph", "Rule graph"),
     ("tripod", "TRIPOD+AI checklist"),
@@ -57,6 +60,10 @@ OPTIONAL = {
     "importance": ("models/{model}/importance.csv", "feature, importance, kind (axilla.interpret.importance_table)"),
     "odds_ratios": ("models/{model}/odds_ratios.csv", "axilla.interpret.ODDS_COLUMNS; header only for non-clinical models"),
     "optimism": ("models/{model}/optimism.csv", "model, apparent, optimism, corrected, n_boot"),
+    "permutation": ("models/{model}/permutation.csv", "axilla.evaluate.PERMUTATION_COLUMNS (one row per held-out cohort)"),
+    "spared": ("metrics/spared.csv", "axilla.evaluate.SPARED_COLUMNS"),
+    "interventions": ("metrics/{cohort}_interventions.csv", "axilla.evaluate.INTERVENTION_COLUMNS"),
+    "sample_size": ("metrics/sample_size.csv", "axilla.evaluate.SAMPLE_SIZE_COLUMNS"),
     "readers": ("metrics/{cohort}_readers.csv", "axilla.evaluate.READER_COLUMNS"),
     "readers_vs_models": ("metrics/{cohort}_readers_vs_models.csv", "axilla.evaluate.READER_VS_MODEL_COLUMNS"),
     "reader_pairs": ("metrics/{cohort}_reader_pairs.csv", "axilla.evaluate.READER_PAIR_COLUMNS"),
@@ -74,7 +81,7 @@ OPTIONAL = {
 # Optional inputs a rule may also declare as named inputs (which then take precedence).
 DECLARABLE = ("icc", "reproducible", "deep_weights", "rulegraph", "funnel", "optimism", "readers",
               "readers_vs_models", "reader_pairs", "missing", "qc_table", "formula", "importance", "odds_ratios",
-              "nomo_scores", "nomo_risk", "availability")
+              "nomo_scores", "nomo_risk", "availability", "permutation", "spared", "interventions", "sample_size")
 
 
 def optional_paths(results: str, models: Sequence[str], cohorts: Sequence[str]) -> dict[str, list[str]]:

@@ -6,7 +6,7 @@ is built, since workflow/rules/report.smk imports axilla.report when the Snakefi
 
 from __future__ import annotations
 
-from . import appendix, cohort, interpretation, lgbm, modelling, performance, risk
+from . import appendix, clinical, cohort, interpretation, lgbm, modelling, performance, risk
 
 RENDERERS = {
     "summary": cohort.summary,
@@ -26,12 +26,15 @@ RENDERERS = {
     "dca": performance.dca,
     "impact": performance.impact,
     "waterfall": performance.waterfall,
+    "spared": clinical.spared,
     "nomogram": interpretation.nomogram,
     "risk": risk.nomo_risk,
     "importance": interpretation.importance,
     "gradcam": interpretation.gradcam,
     "readers": interpretation.readers,
     "optimism": interpretation.optimism,
+    "permutation": clinical.permutation,
+    "samplesize": clinical.samplesize,
     "provenance": appendix.provenance,
     "rulegraph": appendix.rulegraph,
     "tripod": appendix.tripod,

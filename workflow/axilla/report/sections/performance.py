@@ -3,6 +3,8 @@ clinical impact and waterfall plots."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 import axilla.report.figures as figures  # the module itself: the package's __init__ imports build
 from ..html import Doc, absent, fig_to_img, h3, table_html
 from ..study import Study
@@ -32,10 +34,17 @@ def calibration(d: Doc, s: Study) -> None:
 
 
 def dca(d: Doc, s: Study) -> None:
+    reduction = s.by_cohort("interventions")
     d.add("<div class='grid'>")
     for c in s.cohorts:
         d.add(fig_to_img(figures.decision_curves(s.dca[c], c), f"decision curve {c}"))
+        if c in reduction:  # beside it: the same curves as interventions avoided (Vickers)
+            d.add(fig_to_img(figures.net_reduction(pd.read_csv(reduction[c]), c), f"net reduction in interventions {c}"))
     d.add("</div>")
+    if reduction:
+        d.add("<p class='note'>Net reduction in interventions per 100 patients (Vickers): axillary operations "
+              "avoided without missing a metastasis the treat-all strategy would find, (net benefit − net benefit "
+              "of operating on all) × (1 − pt) / pt × 100.</p>")
 
 
 def impact(d: Doc, s: Study) -> None:
