@@ -45,6 +45,10 @@ def _atomic_names(fn: ast.AST) -> set[str]:
     return names
 
 
+# Files opened for writing that are not results: a job's GPU lock (held open for its lifetime, empty).
+NOT_RESULTS = {("gpu.py", "_try_lock")}
+
+
 def test_every_writer_in_the_package_is_atomic():
     offenders = []
     for py in sorted(PKG.rglob("*.py")):
@@ -56,7 +60,8 @@ def test_every_writer_in_the_package_is_atomic():
                 if isinstance(f, ast.Name) and f.id == "open" and len(call.args) > 1:
                     mode = call.args[1]
                     writes = isinstance(mode, ast.Constant) and any(c in str(mode.value) for c in "wax")
-                    if writes and not any(isinstance(a, ast.Name) and a.id in safe for a in ast.walk(call.args[0])):
+                    if (writes and (py.name, fn.name) not in NOT_RESULTS
+                            and not any(isinstance(a, ast.Name) and a.id in safe for a in ast.walk(call.args[0]))):
                         offenders.append(f"{py.name}:{call.lineno} {fn.name}: {ast.unparse(call)[:80]}")
                     continue
                 if not (isinstance(f, ast.Attribute) and f.attr in WRITERS):
