@@ -143,6 +143,11 @@ def test_filled_cache_works_offline(published, served, cache, monkeypatch):
     for k, v in sd.items():
         if not k.startswith(("fc.", "conv1.")):
             assert torch.equal(got[k], v), k
+    x = np.random.default_rng(0).random((8, 1, 32, 32), dtype=np.float32)
+    _, prov = deep.prepare_model("resnet18", 2, {"source": "finetune", "init": "imagenet", "epochs": 1},
+                                 train_images=x, train_labels=np.array([0, 1] * 4))
+    assert "fine-tuned from imagenet weights (cache entry resnet18)" in prov["description"]
+    assert prov["sha256"] == digest
 
 
 def test_corrupted_cache_file_is_reported_with_the_fetch_command_and_replaced(published, cache):
@@ -273,3 +278,16 @@ def test_command_line_entry_point(tmp_path):
                          env={"PYTHONPATH": str(ROOT / "workflow"), "PATH": "/usr/bin:/bin"}).stdout
     assert f"cache: {tmp_path}" in out and "vgg19" in out and "missing" in out
     assert "medicalnet_resnet18" in out and "no URL: register a local file" in out
+
+
+def test_report_weights_table_gives_the_files_sha256(tmp_path):
+    from axilla.report.provenance import weights_table
+
+    rec = {"US_tumor": {"backbone": "resnet18 (2D)", "weights": "w", "details": {"description": "d", "sha256": "ab" * 32}},
+           "US_node": {"backbone": "resnet18 (2D)", "weights": "w", "details": {"description": "d"}}}
+    path = tmp_path / "deep_weights.json"
+    path.write_text(json.dumps(rec))
+    assert weights_table(str(path)).set_index("view")["weights_sha256"].to_dict() == {"US_tumor": "ab" * 32, "US_node": ""}
+    rec["US_tumor"]["details"].pop("sha256")  # random / fine-tuned from random: no file, no column
+    path.write_text(json.dumps(rec))
+    assert "weights_sha256" not in weights_table(str(path))

@@ -116,10 +116,10 @@ def entry_for(word: str, backbone: str, dims: int, registry: dict[str, Entry]) -
     found = [e for e in registry.values() if (e.weights, e.architecture, e.dims) == (want, backbone, dims)]
     if found:
         return found[0]
-    have = sorted(f"{e.architecture} ({e.dims}D)" for e in registry.values() if e.weights == want)
-    raise ValueError(f"no {want} weights for a {dims}D {backbone} in the registry ({REGISTRY.name} has "
-                     f"{want} weights for {', '.join(have) or 'nothing'}); choose another backbone or weights, "
-                     f"or add an entry")
+    other = sorted({e.weights for e in registry.values() if (e.architecture, e.dims) == (backbone, dims)})
+    hint = (f"for a {dims}D {backbone} there are: {', '.join(other)} (or `{PRETRAINED}`: ImageNet for 2D, "
+            f"MedicalNet for 3D networks)" if other else "choose another backbone or weights, or add an entry")
+    raise ValueError(f"no {want} weights for a {dims}D {backbone} in the registry; {hint}")
 
 
 # --------------------------------------------------------------------------- the cache and its index
