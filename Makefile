@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 CORES ?= all
 
-.PHONY: demo test install dag clean bench bench-preprocess check-envs
+.PHONY: demo test install dag clean bench bench-preprocess check-envs weights
 
 install: $(STAMP)
 
@@ -37,6 +37,13 @@ bench-preprocess: $(STAMP)
 # Radiomics stage vs a bare pyradiomics loop on 20 demo images, deep-feature throughput (README: Benchmarks).
 bench: $(STAMP)
 	PYTHONPATH=workflow $(BIN)/python -m axilla.bench
+
+# Pretrained ImageNet weights into the cache ($$AXILLA_WEIGHTS, default ~/.cache/axilla/weights), each
+# checked against its pinned hash (resources/weights.yaml; README: Pretrained weights). NAMES="resnet18
+# vgg19" for some; every entry with a download URL when NAMES is empty.
+NAMES ?=
+weights: $(STAMP)
+	PYTHONPATH=workflow $(BIN)/python -m axilla.weights fetch $(if $(strip $(NAMES)),$(NAMES),--all)
 
 dag: $(STAMP)
 	$(BIN)/snakemake --rulegraph | dot -Tsvg > dag.svg

@@ -17,7 +17,8 @@ from test_deep import sha256sum
 torch.set_num_threads(1)
 
 # (block, blocks per layer, expansion) as in torchvision.models.resnet / MedicalNet's resnet.py
-ARCH = {"resnet18": ("basic", (2, 2, 2, 2), 1), "resnet50": ("bottleneck", (3, 4, 6, 3), 4)}
+ARCH = {"resnet18": ("basic", (2, 2, 2, 2), 1), "resnet34": ("basic", (3, 4, 6, 3), 1),
+        "resnet50": ("bottleneck", (3, 4, 6, 3), 4), "resnet101": ("bottleneck", (3, 4, 23, 3), 4)}
 
 
 def _reference_state_dict(name, dims, *, in_channels, shortcut, head, prefix="", bn_counter=True, seed=0):

@@ -142,7 +142,9 @@ def deep_throughput(n_images: int) -> list[str]:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     lines = []
     for device in devices:
-        for backbone, dims in (("resnet18", 2), ("resnet50", 2), ("densenet121", 2), ("resnet18", 3), ("resnet50", 3)):
+        # every backbone in 2D, the ResNets (the 3D-capable ones) in 3D as well
+        nets = [(b, 2) for b in deep.BACKBONES] + [(b, 3) for b in deep.BACKBONES if b.startswith("resnet")]
+        for backbone, dims in nets:
             rate = deep.throughput(backbone, dims, n_images, device)
             lines.append(f"deep_throughput_{device}_{backbone}_{dims}d={rate:.1f} images/s")
     return lines

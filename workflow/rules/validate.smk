@@ -21,6 +21,8 @@ rule validate:
         split=S.split,
         # 2D spacing fallback and mask alignment tolerance: validation applies preprocessing's rule.
         preprocess=S.preprocess,
+        # each modality's network and its pretrained weights (a missing cache file stops here)
+        deep=S.deep,
         folds=S.select["lasso"]["folds"],
         seed=SEED,
         # every problem as a table when validation fails (not an output: a failed job keeps it)

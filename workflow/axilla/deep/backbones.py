@@ -1,4 +1,5 @@
-"""MONAI backbones, their feature heads, penultimate-layer features and the run-time set-up.
+"""Backbones (MONAI ResNets and DenseNet, axilla's VGG19), their feature heads, penultimate-layer
+features and the run-time set-up.
 
 The features are the globally pooled activations that feed the final linear layer.
 """
@@ -14,7 +15,10 @@ import numpy as np
 import torch
 from monai.networks import nets
 
-BACKBONES = ("resnet18", "resnet50", "densenet121")
+from .vgg import VGG19
+
+BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "densenet121", "vgg19")
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")  # 2D and 3D; the others 2D only
 
 # Input sizes when none is given: the schema defaults of deep.size_2d / deep.size_3d.
 DEFAULT_SIZE = {2: (64, 64), 3: (32, 32, 32)}
@@ -46,53 +50,53 @@ def set_threads(threads: int | None) -> None:
 def build_backbone(
     name: str, spatial_dims: int, in_channels: int = 1, num_classes: int = 1, **overrides
 ) -> torch.nn.Module:
-    """A MONAI ResNet18/50 (2D or 3D) or DenseNet121 (2D) with a `num_classes` linear head.
+    """A MONAI ResNet18/34/50/101 (2D or 3D), a MONAI DenseNet121 (2D) or axilla's VGG19 (2D)
+    with a `num_classes` linear head.
 
     ResNets use the standard ImageNet stem (7x7 conv with stride 2, then max-pool) and bias-free
     downsample convolutions, i.e. exactly torchvision's architecture, so ImageNet weights map
     one-to-one; MONAI's defaults (stride-1 stem, biased downsample) would not. `overrides` go to
-    the MONAI constructor (e.g. shortcut_type="A" for MedicalNet ResNet18 weights).
+    the constructor (e.g. shortcut_type="A" for MedicalNet ResNet18/34 weights).
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
-    if name in ("resnet18", "resnet50"):
-        kw = dict(
-            spatial_dims=spatial_dims,
-            n_input_channels=in_channels,
-            num_classes=num_classes,
-            conv1_t_stride=2,
-            bias_downsample=False,
-            shortcut_type="B",
-        )
+    if name in BACKBONES and name not in RESNETS and spatial_dims != 2:
+        raise ValueError(f"{name} is offered in 2D only; use {'/'.join(RESNETS)} for 3D")
+    if name in RESNETS:
+        kw = dict(spatial_dims=spatial_dims, n_input_channels=in_channels, num_classes=num_classes,
+                  conv1_t_stride=2, bias_downsample=False, shortcut_type="B")
         kw.update(overrides)
         return getattr(nets, name)(**kw)
     if name == "densenet121":
-        if spatial_dims != 2:
-            raise ValueError("densenet121 is offered in 2D only; use resnet18/resnet50 for 3D")
-        return nets.DenseNet121(
-            spatial_dims=2, in_channels=in_channels, out_channels=num_classes, **overrides
-        )
+        return nets.DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=num_classes, **overrides)
+    if name == "vgg19":
+        return VGG19(in_channels=in_channels, num_classes=num_classes, **overrides)
     raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
 
 
 def model_family(model: torch.nn.Module) -> str:
-    """'resnet' or 'densenet': the key of the per-architecture tables (stem, head, Grad-CAM layers)."""
+    """'resnet', 'densenet' or 'vgg': the key of the per-architecture tables (stem, head, Grad-CAM layers)."""
     if isinstance(model, nets.ResNet):
         return "resnet"
     if isinstance(model, nets.DenseNet):
         return "densenet"
+    if isinstance(model, VGG19):
+        return "vgg"
     raise TypeError(f"unsupported model type {type(model).__name__}")
+
+
+_HEADS = {"resnet": "fc", "densenet": "class_layers.out", "vgg": "classifier.6"}
 
 
 def head_layer(model: torch.nn.Module) -> tuple[str, torch.nn.Linear]:
     """Name and module of the final linear layer (its input is the feature vector)."""
-    if model_family(model) == "resnet":
-        return "fc", model.fc
-    return "class_layers.out", model.class_layers.out
+    name = _HEADS[model_family(model)]
+    return name, model.get_submodule(name)
 
 
 def feature_dim(model: torch.nn.Module) -> int:
-    """Length of the penultimate feature vector (512 ResNet18, 2048 ResNet50, 1024 DenseNet121)."""
+    """Length of the penultimate feature vector (512 ResNet18/34, 2048 ResNet50/101, 1024 DenseNet121,
+    4096 VGG19)."""
     return int(head_layer(model)[1].in_features)
 
 

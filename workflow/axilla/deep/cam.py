@@ -26,6 +26,8 @@ GRADCAM_EXAMPLES = 2  # training patients per class and view shown in the report
 _CAM_LAYERS = {
     "resnet": ("layer4", "layer3", "layer2", "layer1"),
     "densenet": ("class_layers.relu", "features.transition3", "features.transition2", "features.transition1"),
+    # VGG19: the ReLU after the last convolution of blocks 5, 4, 3, 2 (before each block's max-pool)
+    "vgg": ("features.35", "features.26", "features.17", "features.8"),
 }
 _CAM_MIN_CELLS = 4
 

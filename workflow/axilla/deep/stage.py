@@ -21,6 +21,7 @@ import torch
 from ..exclusion import computed
 from ..settings import Deep
 from ..io import atomic_path, write_csv
+from ..weights import is_cache_word, resolve
 from .backbones import build_backbone, choose_device, extract_features, feature_dim, set_determinism, set_threads
 from .cam import gradcam_examples
 from .finetuning import FINETUNE_DEFAULTS, check_training_data, finetune
@@ -47,6 +48,9 @@ class _Build:
         """Load a file spec into `model`, record it; the load in words."""
         self.prov["file"], words = load_file_spec(model, spec)
         self.prov["sha256"] = self.prov["file"]["sha256"]
+        if "cache" in self.prov:  # named by a word (init: imagenet): say which entry it resolved to
+            c = self.prov["cache"]
+            words = f"{c['weights']} weights (cache entry {c['name']}) " + words.removeprefix("weights ")
         return words
 
 
@@ -61,7 +65,20 @@ def _random_weights(b: _Build, weights: dict, seed: int) -> torch.nn.Module:
     return model
 
 
+def _from_cache(b: _Build, spec: dict) -> dict:
+    """A file spec whose path is a word for pretrained weights (imagenet, medicalnet, pretrained):
+    the verified cache file of this backbone, with the network settings and input normalisation
+    its registry entry gives (the spec's own architecture / input_norm win)."""
+    if not is_cache_word(spec.get("path")):
+        return spec
+    cached, b.prov["cache"] = resolve(spec["path"], b.name, b.spatial_dims)
+    arch = {**cached["architecture"], **(spec.get("architecture") or {})}
+    return {**spec, "path": cached["path"], "architecture": arch,
+            "input_norm": spec.get("input_norm", cached["input_norm"])}
+
+
 def _file_weights(b: _Build, weights: dict) -> torch.nn.Module:
+    weights = _from_cache(b, weights)
     model = b.model(weights)
     words = b.load(model, weights)
     b.prov["description"] = f"{b.name} ({b.spatial_dims}D) loaded {words}"
@@ -74,6 +91,7 @@ def _finetune_start(b: _Build, init) -> tuple[torch.nn.Module, str]:
         return b.model(), "random initialisation"
     spec = {"source": "file", "path": init} if isinstance(init, (str, os.PathLike)) else dict(init)
     spec.pop("source", None)
+    spec = _from_cache(b, spec)
     model = b.model(spec)
     return model, b.load(model, spec)
 

@@ -1,6 +1,7 @@
 """Weights from a file: state-dict unwrapping, key mapping onto MONAI, stem folding, provenance.
 
-Reads torchvision (ImageNet), MedicalNet and MONAI state dicts. Every file is recorded by its
+Reads torchvision (ImageNet: ResNet18/34/50/101, DenseNet121, VGG19), MedicalNet and MONAI state
+dicts. Every file is recorded by its
 sha256 (`axilla.io.file_sha256`); a model's own fingerprint is `state_dict_sha256`.
 """
 
@@ -20,12 +21,17 @@ from .backbones import head_layer, model_family
 
 log = logging.getLogger(__name__)
 
-# Classification heads of the formats we read: torchvision (fc, classifier), MONAI
-# (fc, class_layers.out), MedicalNet (conv_seg). Never loaded: features stop before the head.
-_SOURCE_HEADS = ("fc.", "classifier.", "class_layers.out.", "conv_seg.")
+# Classification heads of the formats we read: torchvision (fc, classifier; VGG's is only the
+# last of its three linear layers), MONAI (fc, class_layers.out), MedicalNet (conv_seg). Never
+# loaded: features stop before the head.
+_SOURCE_HEADS = {"resnet": ("fc.", "classifier.", "class_layers.out.", "conv_seg."),
+                 "densenet": ("fc.", "classifier.", "class_layers.out.", "conv_seg."),
+                 "vgg": ("classifier.6.",)}
 
-# First convolution and the batch norm right after it, per architecture (MONAI names).
-_STEM = {"resnet": ("conv1.weight", "bn1"), "densenet": ("features.conv0.weight", "features.norm0")}
+# First convolution and the batch norm right after it, per architecture (MONAI names); VGG has no
+# batch norm: its first convolution's bias takes the ImageNet mean shift instead.
+_STEM = {"resnet": ("conv1.weight", "bn1"), "densenet": ("features.conv0.weight", "features.norm0"),
+         "vgg": ("features.0.weight", None)}
 
 # torchvision's ImageNet input normalisation (RGB).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -106,7 +112,7 @@ def _map_tensors(source: dict, target: dict, family: str, head_name: str, input_
     m = _Mapping()
     for key, value in source.items():
         tkey = _to_monai_key(key, family)
-        if tkey.startswith(head_name + ".") or key.removeprefix("module.").startswith(_SOURCE_HEADS):
+        if tkey.startswith(head_name + ".") or key.removeprefix("module.").startswith(_SOURCE_HEADS[family]):
             m.skipped_head.append(key)
             continue
         if tkey not in target:
@@ -122,20 +128,22 @@ def _map_tensors(source: dict, target: dict, family: str, head_name: str, input_
     return m
 
 
-def _fold_imagenet_mean(m: _Mapping, stem_bn: str) -> None:
-    """Move the ImageNet mean shift of a grey-summed stem into the next batch norm's running mean."""
+def _fold_imagenet_mean(m: _Mapping, stem: tuple[str, str | None]) -> None:
+    """Move the ImageNet mean shift of a grey-summed stem into the next batch norm's running mean
+    (or, without one, into the first convolution's bias)."""
     # Grey x replicated to RGB and normalised: sum_c w_c (x - m_c) / s_c
     #   = (sum_c w_c / s_c) * x - sum_{c,k} w_c m_c / s_c.
-    # The kernel part is done in _grey_stem; the constant shifts the running mean here.
-    rm_key = f"{stem_bn}.running_mean"
-    if m.summed_from != 3 or rm_key not in m.mapped:
+    # The kernel part is done in _grey_stem; the constant shifts the running mean (or bias) here.
+    conv, bn = stem
+    key, sign = (f"{bn}.running_mean", 1) if bn else (conv.removesuffix(".weight") + ".bias", -1)
+    if m.summed_from != 3 or key not in m.mapped:
         raise ValueError(
             "input_norm='imagenet' needs a 3-channel (RGB) first conv reduced to 1 channel "
-            f"and the stem batch norm's running_mean ({rm_key}) in the file"
+            f"and {key} in the file"
         )
     rgb = m.rgb
     offset = (rgb * _channel_view(IMAGENET_MEAN, rgb) / _channel_view(IMAGENET_STD, rgb)).flatten(1).sum(1)
-    m.mapped[rm_key] = m.mapped[rm_key] + offset.to(m.mapped[rm_key].dtype)
+    m.mapped[key] = m.mapped[key] + sign * offset.to(m.mapped[key].dtype)
 
 
 def _missing(target: dict, mapped: dict, head_name: str) -> tuple[list[str], list[str]]:
@@ -206,7 +214,7 @@ def load_weights_file(
     m = _map_tensors(source, target, family, head_name, input_norm)
     _require_matches(m, path, family, source, target)
     if input_norm == "imagenet":
-        _fold_imagenet_mean(m, _STEM[family][1])
+        _fold_imagenet_mean(m, _STEM[family])
     _require_fitting_shapes(m, path)
     missing, untracked = _missing(target, m.mapped, head_name)
     if missing and strict:

@@ -72,12 +72,16 @@ def input_table(inputs: Mapping[str, object], settings: Settings) -> pd.DataFram
 
 
 def weights_table(deep_weights_json: str) -> pd.DataFrame:
-    """view, backbone, weights, description of the deep stage's weights record (description
-    dropped when it only repeats the weights column)."""
+    """view, backbone, weights, description and the weights file's sha256 of the deep stage's
+    weights record (description dropped when it only repeats the weights column, sha256 when no
+    view loaded a file)."""
     weights = json.loads(Path(deep_weights_json).read_text())
     wt = pd.DataFrame([{"view": k, "backbone": v.get("backbone", ""), "weights": v.get("weights", ""),
-                        "description": (v.get("details") or {}).get("description", "")}
+                        "description": (v.get("details") or {}).get("description", ""),
+                        "weights_sha256": (v.get("details") or {}).get("sha256", "")}
                        for k, v in weights.items()])
     if wt["description"].equals(wt["weights"]):
         wt = wt.drop(columns="description")
+    if not wt["weights_sha256"].astype(bool).any():
+        wt = wt.drop(columns="weights_sha256")
     return wt

@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..availability import availability_table
 from ..errors import InputError, Problem
-from ..settings import Preprocess, Split, Validate
+from ..settings import Deep, Preprocess, Split, Validate
+from ..weights import weights_problems
 from .clinical import check_class_counts, load_clinical, missing_summary
 from .files import FileCheck, check_files, params_problems
 from .manifest import load_manifest
@@ -23,7 +24,7 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
         radiomics_params: dict[str, str] | None = None, split_settings: Split | None = None, folds: int = 2,
         seed: int = 0, out_missing: str | None = None, out_excluded: str | None = None,
         preprocess: dict[str, Preprocess] | None = None, out_problems: str | None = None,
-        out_availability: str | None = None) -> None:
+        out_availability: str | None = None, deep: Deep | None = None) -> None:
     """The `validate` rule: check everything, then write the normalised tables and a QC table.
 
     `settings` is the config's `validate` section; `preprocess` its `preprocess` section (modality
@@ -36,13 +37,15 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
     Patients with a problem of a class the settings drop (:mod:`axilla.validate.policy`) leave the
     study: the written tables lack them and `out_excluded` lists them (patient_id, problem, reason).
     `out_availability`: the views each kept patient has (:func:`axilla.availability.availability_table`).
+    `deep` (the config's `deep` section): each modality's network and its pretrained weights, whose
+    cache file must be there and be the pinned one (:func:`axilla.weights.weights_problems`).
     """
     from ..io import write_csv
 
     try:
         manifest, clinical, checked, excluded = _check(
             manifest_path, clinical_path, views, primary_rater, outcome, variables, settings, radiomics_params,
-            preprocess, split_settings, folds, seed)
+            preprocess, split_settings, folds, seed, deep)
     except InputError as e:
         if out_problems is None:
             raise
@@ -66,7 +69,7 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
 
 
 def _check(manifest_path, clinical_path, views, primary_rater, outcome, variables, settings, radiomics_params,
-           preprocess, split_settings, folds, seed):
+           preprocess, split_settings, folds, seed, deep=None):
     """Every check, all problems of a kind at once: (manifest, clinical table, file check, exclusions).
 
     Exclusions come first (missing views, then files, then the clinical table); the cohort left
@@ -78,6 +81,8 @@ def _check(manifest_path, clinical_path, views, primary_rater, outcome, variable
     checked = check_files(manifest, manifest_path, preprocess)
     problems = sort_out(checked.problems, settings, excluded) + params_problems(radiomics_params or {},
                                                                                preprocess or {})
+    if deep is not None:
+        problems += weights_problems(deep, views)
     first_row = manifest.drop_duplicates("patient_id").set_index("patient_id").row.astype(int).to_dict()
     clinical, more = load_clinical(clinical_path, outcome, variables, first_row, manifest_path, excluded.patients)
     problems += sort_out(more, settings, excluded)
