@@ -173,10 +173,11 @@ def _offline_hint(entry: Entry) -> str:
     return " (no stable public URL: see resources/weights.yaml for where to get the file)"
 
 
-def _copy_hashing(src, dst: Path) -> str:
-    """Stream `src` (a readable binary stream) into `dst`; the sha256 of what was written."""
+def _copy_hashing(src, tmp: Path) -> str:
+    """Stream `src` (a readable binary stream) into `tmp` (an atomic_path temporary); the sha256
+    of what was written."""
     h = hashlib.sha256()
-    with open(dst, "wb") as out:
+    with open(tmp, "wb") as out:
         for chunk in iter(lambda: src.read(_CHUNK), b""):
             h.update(chunk)
             out.write(chunk)
