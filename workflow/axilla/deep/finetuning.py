@@ -125,7 +125,7 @@ def _augment(
 
 def monai_augmentation(spatial_dims: int, flip: bool, jitter: float, rotate_deg: float, noise_std: float, seed: int):
     """The same augmentation from MONAI's random transforms (per image, channel first): in-plane
-    rotation U(+- rotate_deg) (the (H, W) plane of a 3D crop: MONAI's range_z), a flip with
+    rotation U(+- rotate_deg) (in the (H, W) plane of every slice of a 3D crop), a flip with
     probability 0.5 along every spatial axis, intensity scale / shift U(+- jitter), U(+- jitter / 2),
     Gaussian noise N(0, noise_std^2); seeded with `seed`."""
     from monai import transforms as mt
@@ -133,14 +133,15 @@ def monai_augmentation(spatial_dims: int, flip: bool, jitter: float, rotate_deg:
     steps = []
     if rotate_deg > 0:
         rad = math.radians(rotate_deg)
-        steps.append(mt.RandRotate(**({"range_x": rad} if spatial_dims == 2 else {"range_z": rad}), prob=1.0,
-                                   mode="bilinear", padding_mode="border", align_corners=False))
+        # range_x: about the first spatial axis, i.e. in the (H, W) plane of each slice of a 3D crop
+        steps.append(mt.RandRotate(range_x=rad, prob=1.0, mode="bilinear", padding_mode="border", align_corners=False))
     if flip:
         steps += [mt.RandFlip(prob=0.5, spatial_axis=a) for a in range(spatial_dims)]
     if jitter > 0:
         steps += [mt.RandScaleIntensity(factors=jitter, prob=1.0), mt.RandShiftIntensity(offsets=jitter / 2, prob=1.0)]
     if noise_std > 0:
-        steps.append(mt.RandGaussianNoise(prob=1.0, mean=0.0, std=noise_std))
+        # sample_std=False: sigma itself (MONAI draws the SD from U(0, sigma) by default)
+        steps.append(mt.RandGaussianNoise(prob=1.0, mean=0.0, std=noise_std, sample_std=False))
     return mt.Compose(steps).set_random_state(seed=seed % 2**32)
 
 

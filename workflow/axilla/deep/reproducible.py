@@ -147,17 +147,18 @@ def strict_mode(mode, threads: int, device: str = "cpu") -> Iterator[dict]:
     if bad:
         raise RuntimeError(HOW.format(vars=", ".join(bad)))
     saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cuda.matmul.allow_tf32)
+             torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.mkldnn.enabled)
     torch.set_num_threads(max(1, int(threads)))
     # warn_only: ResNet's adaptive average pooling has no deterministic CUDA backward (an error otherwise)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.mkldnn.enabled = False  # (mkldnn.flags() would warn about TF32 on Intel GPUs)
     try:
-        with torch.backends.mkldnn.flags(enabled=False, allow_tf32=False), \
-                torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False):
+        with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False):
             yield rec
             rec.update(_record(mode, device, torch.get_num_threads()))
     finally:
         torch.set_num_threads(saved[0])
         torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
-        torch.backends.cuda.matmul.allow_tf32 = saved[3]
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.mkldnn.enabled = saved[3], saved[4]
