@@ -72,6 +72,15 @@ def test_strict_features_are_byte_identical_across_cpu_capabilities(tmp_path):
     assert prov_a["model_sha256"] == prov_b["model_sha256"]
 
 
+def test_the_pinning_module_imports_no_torch_and_the_script_pins_first():
+    code = "import sys, axilla.deep.reproducible; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")})
+    assert out.stdout.strip() == "False"
+    script = (ROOT / "workflow" / "scripts" / "deep.py").read_text()
+    assert script.index("pin_environment(p.settings.reproducible)") < script.index("with claim_gpu(")
+
+
 def test_strict_refuses_a_process_whose_torch_was_not_pinned(tmp_path):
     if torch.backends.cpu.get_cpu_capability() == "DEFAULT":
         pytest.skip("this process already runs the baseline kernels")
@@ -92,3 +101,19 @@ def test_off_leaves_torch_as_it_is_and_yaml_off_reads_as_off():
     assert section("deep").reproducible == "strict"
     with pytest.raises(ValueError, match="strict' or 'off'"):
         reproducible.mode_of("on")
+
+
+def test_report_states_the_mode_and_what_remains(tmp_path):
+    from axilla.report.provenance import reproducibility_table
+
+    rec = {"mode": "strict", "device": "cpu", "cpu": "Some CPU", "cpu_capability": "DEFAULT", "mkldnn": False,
+           "threads": 1, "env": {"MKL_CBWR": "COMPATIBLE"}}
+    path = tmp_path / "deep_weights.json"
+    path.write_text(json.dumps({"US_node": {"details": {"reproducible": rec}}}))
+    table, words = reproducibility_table(str(path))
+    assert table.iloc[0].to_dict() == {"view": "US_node", "mode": "strict", "device": "cpu", "CPU": "Some CPU",
+                                       "ATen kernels": "DEFAULT", "MKL": "COMPATIBLE", "oneDNN": "off", "threads": 1}
+    assert "any x86-64 CPU" in words and "GPU run gives other features" in words
+    path.write_text(json.dumps({"US_node": {"details": {"reproducible": {**rec, "mode": "off"}}}, "MG_CC": {}}))
+    table, words = reproducibility_table(str(path))
+    assert list(table["mode"]) == ["off", "not recorded"] and "depend on the machine" in words

@@ -162,3 +162,43 @@ def strict_mode(mode, threads: int, device: str = "cpu") -> Iterator[dict]:
         torch.set_num_threads(saved[0])
         torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
         torch.backends.cuda.matmul.allow_tf32, torch.backends.mkldnn.enabled = saved[3], saved[4]
+
+
+# --------------------------------------------------------------------------- the cost of strict
+
+
+def probe(mode: str, n_images: int = 48, epochs: int = 2) -> float:
+    """CPU seconds of a small deep stage (ResNet18 2D fine-tuned on `n_images` random 64 x 64
+    crops for `epochs` epochs, then features) in this process, pinned for `mode` first."""
+    import time
+
+    pin_environment(mode)
+    import numpy as np
+
+    from .backbones import extract_features
+    from .stage import prepare_model
+
+    rng = np.random.default_rng(0)
+    x = rng.random((n_images, 1, 64, 64), dtype=np.float32)
+    y = np.arange(n_images) % 2
+    start = time.process_time()
+    with strict_mode(mode, 1):
+        model, _ = prepare_model("resnet18", 2, {"source": "finetune", "epochs": epochs, "patience": epochs},
+                                 x, y, seed=0, threads=1, device="cpu")
+        extract_features(model, x, device="cpu", threads=1)
+    return time.process_time() - start
+
+
+def cost_ratio(rounds: int = 2) -> tuple[float, float]:
+    """(median CPU seconds of `probe` under off, under strict): fresh processes, modes alternating."""
+    import statistics
+    import subprocess
+
+    times: dict[str, list[float]] = {"off": [], "strict": []}
+    code = "import sys; from axilla.deep.reproducible import probe; print(probe(sys.argv[1]))"
+    env = {k: v for k, v in os.environ.items() if k not in STRICT_ENV}
+    for _ in range(rounds):
+        for mode in times:
+            out = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, check=True, env=env)
+            times[mode].append(float(out.stdout.split()[-1]))
+    return statistics.median(times["off"]), statistics.median(times["strict"])
