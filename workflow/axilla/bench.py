@@ -174,7 +174,7 @@ def radiomics_main(argv: list[str] | None = None) -> None:
     print(f"radiomics_overhead_ratio={res['ratio']:.3f}", flush=True)
     for line in deep_throughput(a.deep_images):
         print(line, flush=True)
-    from .deep.reproducible import cost_ratio
+    from .deep.cost import cost_ratio
 
     off, strict = cost_ratio()
     print(f"deep_strict_cost_ratio={strict / off:.2f} (deep.reproducible strict / off, CPU seconds "
