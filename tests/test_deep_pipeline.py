@@ -23,6 +23,8 @@ SETTINGS = {
     "size_2d": [32, 32],
     "margin": 2,
     "batch_size": 8,
+    # in-process: torch is already imported, so strict's pins cannot apply (tests/test_deep_strict.py)
+    "reproducible": "off",
     "weights": {"source": "finetune", "epochs": 2, "batch_size": 4, "lr": 0.01, "val_fraction": 0.25,
                 "patience": 2, "rotate_deg": 10.0},
 }

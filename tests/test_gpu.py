@@ -134,7 +134,9 @@ def test_device_count_from_nvidia_smi(tmp_path, monkeypatch):
 def test_deep_script_claims_before_torch_is_imported():
     tree = ast.parse((ROOT / "workflow" / "scripts" / "deep.py").read_text())
     top_imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    assert all("deep" not in (n.module or "") and all(a.name != "deep" for a in n.names) for n in top_imports)
+    # axilla.deep.reproducible imports no torch (tests/test_deep_strict.py) and must come first too
+    assert all("deep" not in (n.module or "").replace("axilla.deep.reproducible", "")
+               and all(a.name != "deep" for a in n.names) for n in top_imports)
     with_ = next(n for n in tree.body if isinstance(n, ast.With))
     assert with_.items[0].context_expr.func.id == "claim_gpu"
     inner = [n for n in with_.body if isinstance(n, ast.ImportFrom)]

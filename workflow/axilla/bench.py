@@ -176,6 +176,11 @@ def radiomics_main(argv: list[str] | None = None) -> None:
     print(f"radiomics_overhead_ratio={res['ratio']:.3f}", flush=True)
     for line in deep_throughput(a.deep_images):
         print(line, flush=True)
+    from .deep.cost import cost_ratio
+
+    off, strict = cost_ratio()
+    print(f"deep_strict_cost_ratio={strict / off:.2f} (deep.reproducible strict / off, CPU seconds "
+          f"{strict:.1f} / {off:.1f}: ResNet18 2D, 48 crops 64 x 64, 2 epochs + features)", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ def crop_roi(
     *,
     keep_aspect: bool = False,
     antialias: bool = True,
+    interpolation: str = "linear",
 ) -> tuple[np.ndarray, dict]:
     """Crop the mask's bounding box plus `margin` voxels, resize to `out_size`, scale to [0, 1].
 
@@ -80,13 +81,18 @@ def crop_roi(
     keep_aspect widens the shorter box sides (symmetrically) to the aspect of out_size so the
     resize does not stretch the lesion. antialias smooths before a downsampling resize (Gaussian,
     sigma = (factor - 1) / 2 as in scikit-image) to avoid aliasing from linear interpolation.
+    interpolation="nearest" resizes by nearest neighbour without smoothing (seed 003: keeps the
+    discrete grey values).
     """
+    if interpolation not in ("linear", "nearest"):
+        raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")
     image, mask, margins, out_size = _check_crop(image, mask, margin, out_size)
     bbox = mask_bbox(mask)
     box = _expanded_box(bbox, margins, out_size if keep_aspect else None)
     crop, pad, fill = _cut_padded(image, box)
     constant = bool(crop.min() == crop.max())  # judged before resampling adds rounding noise
-    crop, zoom, sigma = _resize(crop, out_size, antialias)
+    nearest = interpolation == "nearest"
+    crop, zoom, sigma = _resize(crop, out_size, antialias and not nearest, order=0 if nearest else 1)
     crop, lo, hi = _min_max_scale(crop, constant)
     info = {
         "image_shape": list(image.shape),
@@ -145,8 +151,9 @@ def _cut_padded(image: np.ndarray, box) -> tuple[np.ndarray, list[tuple[int, int
     return crop, pad, fill
 
 
-def _resize(crop: np.ndarray, out_size: tuple | None, antialias: bool) -> tuple[np.ndarray, list, list]:
-    """Linear resize to out_size (Gaussian pre-smoothing where it shrinks); (crop, zoom, sigma)."""
+def _resize(crop: np.ndarray, out_size: tuple | None, antialias: bool, order: int = 1) -> tuple[np.ndarray, list, list]:
+    """Linear (order 1) or nearest (0) resize to out_size (Gaussian pre-smoothing where it shrinks,
+    if antialias); (crop, zoom, sigma)."""
     from scipy import ndimage  # 1 s of import on a busy node: only where needed, not per preprocess job
 
     zoom = [1.0] * crop.ndim
@@ -158,7 +165,7 @@ def _resize(crop: np.ndarray, out_size: tuple | None, antialias: bool) -> tuple[
             if any(s > 0 for s in sigma):
                 crop = ndimage.gaussian_filter(crop, sigma, mode="nearest")
         # order=1: linear; grid_mode=False maps first/last voxel centres onto each other.
-        crop = ndimage.zoom(crop, zoom, order=1, mode="nearest")
+        crop = ndimage.zoom(crop, zoom, order=order, mode="nearest")
         if crop.shape != out_size:  # zoom rounds the shape; guard against an off-by-one
             raise RuntimeError(f"resize gave {crop.shape}, expected {out_size}")
     return crop, zoom, sigma

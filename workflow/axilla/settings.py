@@ -209,9 +209,14 @@ class Deep:
     size_2d: list
     size_3d: list
     margin: int
+    intensity: str  # minmax | zscore
+    interpolation: str  # linear | nearest
+    layer: str | dict  # penultimate | fc | {bottleneck: k} (axilla.deep.heads)
+    slices: str | dict  # volume | max_roi | {max_roi: k} (3D views)
     batch_size: int
     gpu: bool
     threads: int
+    reproducible: str | bool  # "strict" | "off" (False: YAML's bare off); axilla.deep.reproducible.mode_of
     weights: dict  # source + the options of that source (free-form by design: file, finetune, random)
 
 

@@ -105,9 +105,10 @@ def is_cache_word(value, registry: dict[str, Entry] | None = None) -> bool:
     return isinstance(value, str) and value in words(registry or load_registry())
 
 
-def network_dims(modality: str) -> int:
-    """2D or 3D network for a modality: as axilla.deep.stage.run builds it (MRI 3D, MG / US 2D)."""
-    return 3 if modality == "MRI" else 2
+def network_dims(modality: str, slices="volume") -> int:
+    """2D or 3D network for a modality, as axilla.deep.inputs.view_inputs builds it: MRI 3D unless
+    `deep.slices` takes its largest-ROI slice(s) (max_roi: a 2D network); MG / US 2D."""
+    return 3 if modality == "MRI" and slices == "volume" else 2
 
 
 def entry_for(word: str, backbone: str, dims: int, registry: dict[str, Entry]) -> Entry:
@@ -268,7 +269,7 @@ def weights_problems(deep, views, *, cache=None, registry=None) -> list[Problem]
     key, value = _named(dict(deep.weights))
     problems, seen = [], set()
     for modality in sorted(views):
-        backbone, dims = deep.backbone[modality], network_dims(modality)
+        backbone, dims = deep.backbone[modality], network_dims(modality, deep.slices)
         where = f"{modality} network ({backbone}, {dims}D)"
         if dims == 3 and backbone in TWO_D_ONLY:
             problems.append(Problem(f"config deep.backbone.{modality}: {backbone}",

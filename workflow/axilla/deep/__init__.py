@@ -4,7 +4,10 @@ backbones    network construction, feature heads, feature extraction, throughput
 weights      weights files: unwrapping, key mapping onto MONAI, stem folding, provenance
 finetuning   fine-tuning on the training cohort only (inner split, augmentation, early stopping)
 cam          Grad-CAM maps and the report's example PNGs
-inputs       ROI crops -> network inputs (numpy only)
+heads        deep.layer: penultimate / fc / bottleneck features and the head they need
+inputs       ROI crops -> network inputs, deep.slices (numpy only)
+reproducible deep.reproducible: strict (the same features on any x86-64 CPU) / off; no torch import
+cost         strict's measured cost (make bench)
 stage        `prepare_model` and `run`, the `deep` rule's entry point
 table        `combine`, the `deep_table` rule's entry point (no torch)
 
@@ -22,7 +25,8 @@ _EXPORTS = {
     "weights": ("IMAGENET_MEAN", "IMAGENET_STD", "load_weights_file", "state_dict_sha256"),
     "finetuning": ("FINETUNE_DEFAULTS", "finetune", "inner_split", "rotate"),
     "cam": ("GRADCAM_EXAMPLES", "gradcam", "gradcam_examples", "gradcam_layer", "gradcam_png"),
-    "inputs": ("make_inputs",),
+    "inputs": ("make_inputs", "view_inputs"),
+    "heads": ("StackedHead", "layer_spec"),
     "stage": ("prepare_model", "run"),
     "table": ("combine",),
 }

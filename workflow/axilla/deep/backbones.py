@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from monai.networks import nets
 
+from .heads import feature_point
 from .vgg import VGG19
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "densenet121", "vgg19")
@@ -106,10 +107,11 @@ def extract_features(
     batch_size: int = 16,
     device: str = "cpu",
     threads: int | None = None,
+    layer="penultimate",
 ) -> np.ndarray:
-    """Penultimate-layer activations, shape (N, feature_dim), float32.
+    """The activations of `layer` (axilla.deep.heads: penultimate, fc, {bottleneck: k}), (N, width) float32.
 
-    A forward pre-hook on the head captures its input, so the model itself is not changed.
+    A forward hook (pre-hook: the head's input) captures them, so the model itself is not changed.
     Eval mode (batch norm uses its running statistics) makes each image's features independent
     of the batch it is in; no gradients; the model's train/eval mode is restored afterwards.
     """
@@ -119,9 +121,12 @@ def extract_features(
         raise ValueError(f"images must be (N, C, *spatial), got shape {images.shape}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    _, head = head_layer(model)
+    module, want_input = feature_point(head_layer(model)[1], layer)
     captured: list[torch.Tensor] = []
-    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
+    if want_input:
+        hook = module.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
+    else:
+        hook = module.register_forward_hook(lambda _m, _a, out: captured.append(out.detach()))
     was_training = model.training
     model.to(device).eval()
     try:
@@ -132,7 +137,7 @@ def extract_features(
         hook.remove()
         model.train(was_training)
     if not captured:
-        return np.zeros((0, feature_dim(model)), dtype=np.float32)
+        return np.zeros((0, feature_dim(model) if want_input else 0), dtype=np.float32)
     return torch.cat([c.float().cpu() for c in captured]).numpy()
 
 

@@ -31,6 +31,8 @@ FINETUNE_DEFAULTS = {
     "flip": True,  # random flips along every spatial axis
     "intensity_jitter": 0.1,  # x * U(1 +- j) + U(+- j/2): small contrast/brightness changes
     "rotate_deg": 10.0,  # in-plane rotation by U(+- r) degrees (axial plane for 3D crops)
+    "noise_std": 0.0,  # additive Gaussian noise N(0, s^2) per voxel (seed 004: 0.01)
+    "augment": "builtin",  # "builtin" (the torch code below) or "monai" (MONAI's random transforms)
 }
 
 
@@ -102,7 +104,7 @@ def rotate(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
 
 
 def _augment(
-    x: torch.Tensor, gen: torch.Generator, flip: bool, jitter: float, rotate_deg: float = 0.0
+    x: torch.Tensor, gen: torch.Generator, flip: bool, jitter: float, rotate_deg: float = 0.0, noise_std: float = 0.0
 ) -> torch.Tensor:
     n, spatial = x.shape[0], x.ndim - 2
     if rotate_deg > 0:
@@ -116,7 +118,42 @@ def _augment(
         scale = 1 + (torch.rand(shape, generator=gen) * 2 - 1) * jitter
         shift = (torch.rand(shape, generator=gen) * 2 - 1) * jitter / 2
         x = x * scale + shift
+    if noise_std > 0:  # drawn last: without noise every earlier draw is as before
+        x = x + torch.randn(x.shape, generator=gen, dtype=x.dtype) * noise_std
     return x
+
+
+def monai_augmentation(spatial_dims: int, flip: bool, jitter: float, rotate_deg: float, noise_std: float, seed: int):
+    """The same augmentation from MONAI's random transforms (per image, channel first): in-plane
+    rotation U(+- rotate_deg) (in the (H, W) plane of every slice of a 3D crop), a flip with
+    probability 0.5 along every spatial axis, intensity scale / shift U(+- jitter), U(+- jitter / 2),
+    Gaussian noise N(0, noise_std^2); seeded with `seed`."""
+    from monai import transforms as mt
+
+    steps = []
+    if rotate_deg > 0:
+        rad = math.radians(rotate_deg)
+        # range_x: about the first spatial axis, i.e. in the (H, W) plane of each slice of a 3D crop
+        steps.append(mt.RandRotate(range_x=rad, prob=1.0, mode="bilinear", padding_mode="border", align_corners=False))
+    if flip:
+        steps += [mt.RandFlip(prob=0.5, spatial_axis=a) for a in range(spatial_dims)]
+    if jitter > 0:
+        steps += [mt.RandScaleIntensity(factors=jitter, prob=1.0), mt.RandShiftIntensity(offsets=jitter / 2, prob=1.0)]
+    if noise_std > 0:
+        # sample_std=False: sigma itself (MONAI draws the SD from U(0, sigma) by default)
+        steps.append(mt.RandGaussianNoise(prob=1.0, mean=0.0, std=noise_std, sample_std=False))
+    return mt.Compose(steps).set_random_state(seed=seed % 2**32)
+
+
+def _augmenter(s: dict, spatial_dims: int, seed: int):
+    """(batch, generator) -> augmented batch, as `s["augment"]` says."""
+    flip, jitter, rot, noise = bool(s["flip"]), float(s["intensity_jitter"]), float(s["rotate_deg"]), float(s["noise_std"])
+    if s["augment"] == "builtin":
+        return lambda xb, gen: _augment(xb, gen, flip, jitter, rot, noise)
+    if s["augment"] != "monai":
+        raise ValueError(f"augment must be 'builtin' or 'monai', got {s['augment']!r}")
+    aug = monai_augmentation(spatial_dims, flip, jitter, rot, noise, seed)
+    return lambda xb, _gen: torch.stack([torch.as_tensor(aug(img)).as_subclass(torch.Tensor).float() for img in xb])
 
 
 def _mean_loss(model, x, y, batch_size, device, loss_fn) -> float:
@@ -183,7 +220,7 @@ class _Best:
             self.since += 1
 
 
-def _train_epoch(model, xtr, ytr, gen, opt, s: dict, device, loss_fn) -> dict:
+def _train_epoch(model, xtr, ytr, gen, opt, s: dict, device, loss_fn, augment) -> dict:
     """One shuffled pass of augmented SGD steps; the epoch's learning rate and mean training loss."""
     bs = int(s["batch_size"])
     model.train()
@@ -193,7 +230,7 @@ def _train_epoch(model, xtr, ytr, gen, opt, s: dict, device, loss_fn) -> dict:
         batches.pop()  # batch norm cannot train on one sample; shuffling drops another next time
     lr, seen, total = opt.param_groups[0]["lr"], 0, 0.0
     for idx in batches:
-        xb = _augment(xtr[idx], gen, bool(s["flip"]), float(s["intensity_jitter"]), float(s["rotate_deg"]))
+        xb = augment(xtr[idx], gen)
         loss = loss_fn(model(xb.to(device)).squeeze(1), ytr[idx].to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -203,7 +240,7 @@ def _train_epoch(model, xtr, ytr, gen, opt, s: dict, device, loss_fn) -> dict:
     return {"lr": lr, "train_loss": total / seen}
 
 
-def _run_epochs(model, train, val, s: dict, gen, device) -> tuple[list[dict], _Best]:
+def _run_epochs(model, train, val, s: dict, gen, device, seed: int) -> tuple[list[dict], _Best]:
     """Epochs of training until `epochs` or `patience` epochs without a better validation loss."""
     (xtr, ytr), (xva, yva) = train, val
     bs, epochs, patience = int(s["batch_size"]), int(s["epochs"]), int(s["patience"])
@@ -213,8 +250,9 @@ def _run_epochs(model, train, val, s: dict, gen, device) -> tuple[list[dict], _B
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     loss_fn = torch.nn.BCEWithLogitsLoss()
     history, best = [], _Best()
+    augment = _augmenter(s, xtr.ndim - 2, seed)
     for epoch in range(1, epochs + 1):
-        rec = {"epoch": epoch, **_train_epoch(model, xtr, ytr, gen, opt, s, device, loss_fn)}
+        rec = {"epoch": epoch, **_train_epoch(model, xtr, ytr, gen, opt, s, device, loss_fn, augment)}
         sched.step()
         _precise_batch_norm(model, xtr, bs, device)
         if len(xva):
@@ -239,7 +277,7 @@ def finetune(
     """Fine-tune `model` in place on the training images (BCE with logits on node status).
 
     SGD with momentum, cosine-annealed learning rate over `epochs`, random flips, small in-plane
-    rotations and intensity jitter, early stopping on the loss of an inner stratified validation split, best epoch
+    rotations, intensity jitter and Gaussian noise (builtin or MONAI transforms), early stopping on the loss of an inner stratified validation split, best epoch
     restored. Returns the training record.
     """
     s = _finetune_settings(settings)
@@ -251,7 +289,7 @@ def finetune(
     train, val = (x[tr], y[tr]), (x[va], y[va])
     model.to(device)
     gen = torch.Generator().manual_seed(seed)  # CPU generator: same shuffles/augmentation on any device
-    history, best = _run_epochs(model, train, val, s, gen, device)
+    history, best = _run_epochs(model, train, val, s, gen, device, seed)
     if best.state is not None:
         model.load_state_dict(best.state)
         best_epoch = best.epoch

@@ -22,11 +22,14 @@ from ..exclusion import computed
 from ..settings import Deep
 from ..io import atomic_path, write_csv
 from ..weights import is_cache_word, resolve
-from .backbones import build_backbone, choose_device, extract_features, feature_dim, set_determinism, set_threads
+from .backbones import (build_backbone, choose_device, extract_features, feature_dim, head_layer, set_determinism,
+                        set_threads)
 from .cam import gradcam_examples
 from .finetuning import FINETUNE_DEFAULTS, check_training_data, finetune
-from .inputs import make_inputs
-from .weights import load_file_spec, state_dict_sha256
+from .heads import attach_head, layer_name, layer_spec, load_fc
+from .inputs import ViewInputs, make_inputs, view_inputs
+from .reproducible import mode_of, strict_mode
+from .weights import _unwrap_state_dict, load_file_spec, state_dict_sha256
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +41,25 @@ class _Build:
     spatial_dims: int
     in_channels: int
     prov: dict
+    layer: str | dict = "penultimate"
 
     def model(self, file_spec: dict | None = None) -> torch.nn.Module:
         arch = dict((file_spec or {}).get("architecture") or {})
         self.prov["architecture_overrides"] = arch
-        return build_backbone(self.name, self.spatial_dims, in_channels=self.in_channels, **arch)
+        model = build_backbone(self.name, self.spatial_dims, in_channels=self.in_channels, **arch)
+        return attach_head(model, head_layer(model)[0], self.layer)
 
     def load(self, model: torch.nn.Module, spec: dict) -> str:
-        """Load a file spec into `model`, record it; the load in words."""
+        """Load a file spec into `model` (and its head into an fc layer), record it; the load in words."""
         self.prov["file"], words = load_file_spec(model, spec)
         self.prov["sha256"] = self.prov["file"]["sha256"]
         if "cache" in self.prov:  # named by a word (init: imagenet): say which entry it resolved to
             c = self.prov["cache"]
             words = f"{c['weights']} weights (cache entry {c['name']}) " + words.removeprefix("weights ")
-        return words
+        if layer_spec(self.layer)[0] != "fc":
+            return words
+        source = _unwrap_state_dict(torch.load(spec["path"], map_location="cpu", weights_only=True))
+        return f"{words}; {load_fc(head_layer(model)[1], source)}"
 
 
 def _random_weights(b: _Build, weights: dict, seed: int) -> torch.nn.Module:
@@ -141,6 +149,7 @@ def prepare_model(
     *,
     in_channels: int = 1,
     train_groups: Sequence | None = None,
+    layer: str | dict = "penultimate",
 ) -> tuple[torch.nn.Module, dict]:
     """Build the backbone and give it the weights `weights` asks for; return (model, provenance).
 
@@ -150,6 +159,7 @@ def prepare_model(
            | {"source": "random"}
     train_images / train_labels (training patients only) are needed for "finetune" and unused
     otherwise; train_groups (patient ids) keeps a patient's images on one side of the inner split.
+    layer (axilla.deep.heads) fc or {bottleneck: k} gives the network the head those features need.
     The model comes back in eval mode on `device` (default: choose_device()).
     """
     device = device or choose_device()
@@ -160,7 +170,7 @@ def prepare_model(
     source = weights["source"]
     prov: dict = {"source": source, "backbone": name, "spatial_dims": spatial_dims, "seed": seed,
                   "device": device, "torch": torch.__version__, "monai": monai.__version__}
-    b = _Build(name, spatial_dims, in_channels, prov)
+    b = _Build(name, spatial_dims, in_channels, prov, layer)
     if source == "random":
         model = _random_weights(b, weights, seed)
     elif source == "file":
@@ -170,6 +180,7 @@ def prepare_model(
     else:
         raise ValueError(f"unknown weights source {source!r}; choose 'file', 'finetune' or 'random'")
     model.to(device).eval()
+    prov["layer"] = layer_name(layer)
     prov["feature_dim"] = feature_dim(model)
     prov["model_sha256"] = state_dict_sha256(model)
     return model, prov
@@ -188,10 +199,6 @@ def _read_cases(prep_dirs: Sequence[str], primary_rater: str) -> tuple[list[str]
         images.append(sitk.GetArrayFromImage(sitk.ReadImage(str(Path(d) / "image.nii.gz"))))
         masks.append(sitk.GetArrayFromImage(sitk.ReadImage(str(Path(d) / f"mask-{primary_rater}.nii.gz"))))
     return patients, images, masks
-
-
-def _input_size(settings: Deep, dims: int) -> tuple[int, ...]:
-    return tuple(settings.size_3d if dims == 3 else settings.size_2d)
 
 
 def _run_device(settings: Deep, modality: str, view: str) -> str:
@@ -228,34 +235,51 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
     features of evaluation cohorts come from a network trained without them. With
     ``out_gradcam`` (a folder), Grad-CAM examples of training patients when the weights were
     fine-tuned or loaded from a file; for a randomly initialised network the folder stays empty
-    and the provenance says why.
+    and the provenance says why. ``deep.reproducible: strict`` pins the kernels
+    (axilla.deep.reproducible; the job's script pinned the environment before importing torch).
     """
     import pandas as pd
 
     split = pd.read_csv(split_csv, dtype={"patient_id": str}).set_index("patient_id")
     patients, images, masks = _read_cases(computed(prep_dirs), primary_rater)  # excluded patients' markers out
-    dims = 3 if modality == "MRI" else 2
-    size, margin = _input_size(settings, dims), settings.margin
-    x = make_inputs(images, masks, dims, size, margin=margin)
+    crop = {"intensity": settings.intensity, "interpolation": settings.interpolation}
+    vi = view_inputs(images, masks, modality == "MRI", settings.slices, settings.size_2d, settings.size_3d,
+                     settings.margin, **crop)
     is_train = split.loc[patients, "cohort"].to_numpy() == "train"
     y = split.loc[patients, "y"].to_numpy()
-    name, weights = settings.backbone[modality], dict(settings.weights)
     device = _run_device(settings, modality, view)
-    model, prov = prepare_model(name, dims, weights, train_images=x[is_train], train_labels=y[is_train], seed=seed,
-                                threads=threads, device=device)
-    feats = extract_features(model, x, batch_size=settings.batch_size, device=device, threads=threads)
-    _write_features(feats, patients, f"{modality}_{view}", out_features)
-    prov.update(backbone=name, spatial_dims=dims, input_size=list(size), device=device, n_patients=len(patients),
-                n_train=int(is_train.sum()))
-    if out_gradcam:
-        def mask_crops(idx):  # the masks cropped like their images: where the ROI is in a 3D crop
-            sel = [masks[i] for i in idx]
-            return make_inputs(sel, sel, dims, size, margin=margin)
+    # strict: deep.threads exactly (Snakemake lowers a job's threads to --cores on a smaller machine)
+    threads = settings.threads if mode_of(settings.reproducible) == "strict" else threads
+    with strict_mode(settings.reproducible, threads, device) as pinned:
+        model, prov, feats = _fit_and_extract(settings, modality, vi, is_train, y, seed, threads, device)
+        _write_features(feats, patients, f"{modality}_{view}", out_features)
+        prov.update(n_patients=len(patients), n_train=int(is_train.sum()), input=vi.shape, feature_dim=feats.shape[1],
+                    reproducible=pinned)
+        if vi.slices is not None:
+            prov["slices"] = dict(zip(patients, vi.slices))
+        if out_gradcam:
+            def mask_crops(idx):  # the masks cropped like their images: where the ROI is in a 3D crop
+                sel = [masks[i] for i in idx]
+                return make_inputs(sel, sel, vi.dims, vi.size, settings.margin, interpolation=settings.interpolation)
 
-        with atomic_path(out_gradcam, directory=True) as tmp:
-            prov["gradcam"] = _gradcam_record(tmp, weights, model, x, y, is_train, f"{modality} {view}", seed,
-                                              device, mask_crops)
+            with atomic_path(out_gradcam, directory=True) as tmp:
+                prov["gradcam"] = _gradcam_record(tmp, settings.weights, model, vi.per_image, y, is_train,
+                                                  f"{modality} {view}", seed, device, mask_crops)
     with atomic_path(out_provenance) as tmp:
         tmp.write_text(json.dumps(prov, indent=2, sort_keys=True, default=str) + "\n")
     log.info("%s %s: %s; %d features per patient on %s", modality, view, prov.get("description", ""),
              feats.shape[1], device)
+
+
+def _fit_and_extract(settings: Deep, modality: str, vi: ViewInputs, is_train, y, seed: int, threads: int,
+                     device: str) -> tuple[torch.nn.Module, dict, np.ndarray]:
+    """The network of the view (fitted on training rows only) and one feature row per patient."""
+    name, train_rows = settings.backbone[modality], is_train[vi.owner]
+    groups = vi.owner[train_rows] if len(vi.rows) != len(vi.per_image) else None  # a patient's slices stay together
+    model, prov = prepare_model(name, vi.dims, dict(settings.weights), train_images=vi.rows[train_rows],
+                                train_labels=y[vi.owner][train_rows], seed=seed, threads=threads, device=device,
+                                train_groups=groups, layer=settings.layer)
+    feats = extract_features(model, vi.rows, batch_size=settings.batch_size, device=device, threads=threads,
+                             layer=settings.layer)
+    prov.update(backbone=name, spatial_dims=vi.dims, input_size=list(vi.size), device=device)
+    return model, prov, vi.average(feats)

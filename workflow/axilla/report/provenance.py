@@ -85,3 +85,32 @@ def weights_table(deep_weights_json: str) -> pd.DataFrame:
     if not wt["weights_sha256"].astype(bool).any():
         wt = wt.drop(columns="weights_sha256")
     return wt
+
+
+def reproducibility_table(deep_weights_json: str) -> tuple[pd.DataFrame, str]:
+    """Per view: deep.reproducible's mode and the kernels the deep job ran with; and what that
+    means in words (strict: the same features on any x86-64 CPU, not on a GPU)."""
+    weights = json.loads(Path(deep_weights_json).read_text())
+    rows = []
+    for view, v in weights.items():
+        r = (v.get("details") or {}).get("reproducible") or {}
+        rows.append({"view": view, "mode": r.get("mode", "not recorded"), "device": r.get("device", ""),
+                     "CPU": r.get("cpu", ""), "ATen kernels": r.get("cpu_capability", ""),
+                     "MKL": ((r.get("env") or {}).get("MKL_CBWR") or "auto") if r else "",
+                     "oneDNN": {True: "on", False: "off"}.get(r.get("mkldnn"), ""), "threads": r.get("threads", "")})
+    table = pd.DataFrame(rows)
+    modes, devices = set(table["mode"]), set(table["device"])
+    if "off" in modes:
+        words = ("deep.reproducible: off for some views: their features depend on the machine (the CPU's vector "
+                 "kernels, the thread count); another computer gives other deep features and models.")
+    elif modes == {"strict"} and devices == {"cpu"}:
+        words = ("deep.reproducible: strict. The deep features are the same on any x86-64 CPU with the same "
+                 "software versions (baseline ATen kernels, MKL's reproducible code path, oneDNN off, fixed thread "
+                 "count). A GPU run gives other features than a CPU run, and GPUs of other models or CUDA/cuDNN "
+                 "versions other features again.")
+    elif modes == {"strict"}:
+        words = ("deep.reproducible: strict on a GPU: deterministic flags make a rerun on the same GPU model and "
+                 "CUDA/cuDNN versions repeat itself; GPU features differ from CPU features and between GPU models.")
+    else:
+        words = "The numerical mode of some views' deep features was not recorded."
+    return table, words

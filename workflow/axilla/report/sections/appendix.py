@@ -12,7 +12,7 @@ import yaml
 
 from ..dag import render_svg
 from ..html import Doc, absent, table_html
-from ..provenance import input_table, versions, weights_table
+from ..provenance import input_table, reproducibility_table, versions, weights_table
 from ..spec import ABSENT
 from ..study import Study, existing
 from ..tables import tripod_ai
@@ -34,6 +34,8 @@ def provenance(d: Doc, s: Study) -> None:
     d.add("<h3>Deep-learning weights used</h3>")
     if s.opt.get("deep_weights"):
         d.add(table_html(weights_table(s.opt["deep_weights"][0])))
+        table, words = reproducibility_table(s.opt["deep_weights"][0])
+        d.add(f"<h3>Numerical reproducibility of the deep features</h3><p>{html.escape(words)}</p>" + table_html(table))
     else:
         d.add(absent("deep weights provenance"))
     d.add("<h3>Software</h3>" + table_html(pd.DataFrame(list(versions().items()), columns=["software", "version"])))
