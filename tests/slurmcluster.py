@@ -98,6 +98,7 @@ class Cluster:
         self._linked = False
 
     def start(self) -> "Cluster":
+        atexit.register(shutil.rmtree, self.dir, ignore_errors=True)  # runs after stop (LIFO)
         atexit.register(self.stop)
         for sub in ("state", "spool"):
             (self.dir / sub).mkdir()
@@ -152,7 +153,7 @@ class Cluster:
         self._wait_for(idle, "the node")
 
     def log(self) -> str:
-        """slurmctld's log (job ids are allocated there: `sched: Allocate JobId=...`)."""
+        """slurmctld's log (job ids are given out there: `_slurm_rpc_submit_batch_job: JobId=...`)."""
         p = self.dir / "slurmctld.log"
         return p.read_text() if p.exists() else ""
 

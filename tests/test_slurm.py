@@ -76,7 +76,7 @@ def test_study_through_the_slurm_profile_equals_local_run(cluster, tmp_path):
     single = dict(re.findall(r"SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/", out))
     arrays = re.findall(r"Submitted array job with Snakemake IDs [\d,]+ and SLURM job ID (\d+)", out)
     submitted = set(single) | set(arrays)
-    allocated = set(re.findall(r"Allocate JobId=(\d+)", cluster.log()))
+    allocated = set(re.findall(r"_slurm_rpc_submit_batch_job: JobId=(\d+)", cluster.log()))
     assert submitted, "no job was submitted to SLURM (executed locally?):\n" + out[-3000:]
     assert submitted <= allocated, f"job ids {sorted(submitted - allocated)} unknown to slurmctld"
     assert arrays, "the per-image jobs were not submitted as job arrays"
