@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 CORES ?= all
 
-.PHONY: demo test install dag clean bench bench-preprocess check-envs weights
+.PHONY: demo test test-slurm slurm-plugin install dag clean bench bench-preprocess check-envs weights
 
 install: $(STAMP)
 
@@ -21,8 +21,18 @@ demo: $(STAMP)
 
 # Two pytest workers: the suite's workflow runs and its unit tests overlap on two cores; tests that
 # share a cached study run (tests/smallstudy.py) are one group, so that run is made once.
+# The SLURM test is left to `make test-slurm` (minutes; it installs slurm-wlm and runs daemons).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slurm"
+
+# The SLURM executor plugin, pinned and without its dependencies (profiles/slurm/requirements.txt
+# says why; README: Running on SLURM).
+slurm-plugin: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps -r profiles/slurm/requirements.txt
+
+# The small study through profiles/slurm on a one-node SLURM the test builds (root; README: Running on SLURM).
+test-slurm: slurm-plugin
+	$(BIN)/python -m pytest -m slurm -s tests/test_slurm.py
 
 # Each env in envs/ built from its pip list into a fresh virtualenv (what --use-conda gives a job), and
 # every rule's reachable modules imported inside it, after the static check that each env file lists

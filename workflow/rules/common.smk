@@ -8,6 +8,7 @@ import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from axilla import demo as demo_module
+from axilla.cluster import Lazy as ClusterSite
 from axilla.fidelity import table_path as fidelity_table
 from axilla.settings import load as load_settings
 from axilla.validate import load_manifest
@@ -15,6 +16,24 @@ from axilla.validate import load_manifest
 # Shell rules run the package with this interpreter: the conda env's python under --use-conda,
 # otherwise the one running Snakemake (the venv), whatever is first on PATH.
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else shlex.quote(sys.executable)
+
+# Under the SLURM executor, the site file's partition, account, GPU request style and node limits
+# fitted onto every rule's own resources (`resources: **SITE.fit(...)`); locally nothing changes.
+SITE = ClusterSite(lambda: getattr(workflow.executor_plugin, "name", None), workflow.basedir)
+
+# Cheap gathers and renders (seconds, little memory) run where Snakemake runs instead of as cluster
+# jobs: each cluster job costs ~10 s of srun and workflow parsing, more than these rules themselves.
+localrules:
+    rulegraph,
+    selection_funnel,
+    qc_table,
+    radiomics_table,
+    deep_table,
+    split,
+    nomo_risk,
+    nomogram,
+    report,
+
 
 # Typed settings, built once; every cross-key problem (fusion bases, primary model, blood counts)
 # stops the run here, before any job.

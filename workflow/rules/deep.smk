@@ -16,13 +16,12 @@ rule deep:
         f"{RESULTS}/logs/deep/{{modality}}_{{view}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/deep/{{modality}}_{{view}}.tsv"
-    threads: S.deep.threads
+    threads: SITE.threads(S.deep.threads)
     resources:
-        mem_mb=8000,
-        runtime=120,
-        # a scheduler counter only, asked for when deep.gpu is set (so local CPU runs never wait
-        # for a GPU slot); which device is the job's own choice: a free one (axilla.gpu)
-        gpu=1 if S.deep.gpu else 0,
+        # gpu: locally a scheduler counter only, asked for when deep.gpu is set (so CPU runs never
+        # wait for a GPU slot), the device being the job's own choice (axilla.gpu); under SLURM a
+        # GPU request in the site's style and partition (axilla.cluster), none when deep.gpu is off
+        **SITE.fit(mem_mb=8000, runtime=120, gpu=1 if S.deep.gpu else 0),
     conda:
         "../../envs/deep.yaml"
     script:
@@ -43,8 +42,7 @@ rule deep_table:
         f"{RESULTS}/benchmarks/deep_table.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=10,
+        **SITE.fit(mem_mb=4000, runtime=10),
     conda:
         "../../envs/stats.yaml"
     script:

@@ -17,10 +17,9 @@ if USE_DEMO:
             f"{RESULTS}/logs/demo.log",
         benchmark:
             f"{RESULTS}/benchmarks/demo.tsv"
-        threads: 8  # patients rendered in parallel (capped at --cores)
+        threads: SITE.threads(8)  # patients rendered in parallel (capped at --cores, and at a SLURM node's CPUs)
         resources:
-            mem_mb=2000,
-            runtime=20,
+            **SITE.fit(mem_mb=2000, runtime=20),
         conda:
             "../../envs/imaging.yaml"
         script:

@@ -42,8 +42,7 @@ rule evaluate:
         f"{RESULTS}/benchmarks/evaluate.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **SITE.fit(mem_mb=2000, runtime=10),
     conda:
         "../../envs/stats.yaml"
     script:
@@ -70,10 +69,9 @@ rule optimism:
         f"{RESULTS}/logs/optimism/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/optimism/{{model}}.tsv"
-    threads: 4
+    threads: SITE.threads(4)
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **SITE.fit(mem_mb=4000, runtime=60),
     conda:
         "../../envs/stats.yaml"
     script:
@@ -100,8 +98,7 @@ rule nomo_risk:
         f"{RESULTS}/benchmarks/evaluate/{{model}}_nomo_risk.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **SITE.fit(mem_mb=1000, runtime=5),
     conda:
         "../../envs/stats.yaml"
     script:

@@ -20,8 +20,7 @@ rule interpret:
         f"{RESULTS}/benchmarks/interpret/{{model}}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **SITE.fit(mem_mb=2000, runtime=10),
     conda:
         "../../envs/stats.yaml"
     script:
@@ -43,8 +42,7 @@ rule nomogram:
         f"{RESULTS}/benchmarks/interpret/{{model}}_nomogram.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **SITE.fit(mem_mb=1000, runtime=5),
     conda:
         "../../envs/stats.yaml"
     script:

@@ -22,10 +22,9 @@ rule preprocess:
     benchmark:
         f"{RESULTS}/benchmarks/preprocess/{{patient}}/{{modality}}_{{view}}.tsv"
     # ITK / ANTs use this many threads in the job (N4 and resampling of a 3D image).
-    threads: lambda wc: S.preprocess[wc.modality].threads
+    threads: SITE.threads(lambda wc: S.preprocess[wc.modality].threads)
     resources:
-        mem_mb=2000,
-        runtime=15,
+        **SITE.fit(mem_mb=2000, runtime=15),
     conda:
         "../../envs/imaging.yaml"
     shell:
@@ -49,8 +48,7 @@ rule qc_table:
         f"{RESULTS}/benchmarks/qc_table.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **SITE.fit(mem_mb=2000, runtime=10),
     conda:
         "../../envs/imaging.yaml"
     shell:

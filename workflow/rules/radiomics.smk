@@ -16,8 +16,7 @@ rule radiomics:
     # Run each image's radiomics as soon as it is preprocessed, so few jobs wait in the ready set.
     priority: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        **SITE.fit(mem_mb=2000, runtime=15),
     conda:
         "../../envs/imaging.yaml"
     shell:
@@ -42,8 +41,7 @@ rule radiomics_table:
         f"{RESULTS}/benchmarks/radiomics_table.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=15,
+        **SITE.fit(mem_mb=4000, runtime=15),
     conda:
         "../../envs/imaging.yaml"
     script:

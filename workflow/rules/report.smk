@@ -18,8 +18,7 @@ rule rulegraph:
         f"{RESULTS}/benchmarks/rulegraph.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **SITE.fit(mem_mb=1000, runtime=5),
     conda:
         "../../envs/stats.yaml"
     script:
@@ -86,8 +85,7 @@ rule report:
         f"{RESULTS}/benchmarks/report.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **SITE.fit(mem_mb=2000, runtime=10),
     conda:
         "../../envs/stats.yaml"
     script:

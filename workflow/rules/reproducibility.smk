@@ -13,8 +13,7 @@ rule reproducibility:
         f"{RESULTS}/benchmarks/reproducibility.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=10,
+        **SITE.fit(mem_mb=4000, runtime=10),
     conda:
         "../../envs/stats.yaml"
     script:

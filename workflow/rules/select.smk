@@ -22,8 +22,7 @@ rule select:
         f"{RESULTS}/benchmarks/select/{{model}}.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **SITE.fit(mem_mb=4000, runtime=30),
     conda:
         "../../envs/stats.yaml"
     script:
@@ -49,8 +48,7 @@ rule selection_funnel:
         f"{RESULTS}/benchmarks/select/funnel.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **SITE.fit(mem_mb=1000, runtime=5),
     conda:
         "../../envs/stats.yaml"
     script:

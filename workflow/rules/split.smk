@@ -14,8 +14,7 @@ rule split:
         f"{RESULTS}/benchmarks/split.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **SITE.fit(mem_mb=1000, runtime=5),
     conda:
         "../../envs/stats.yaml"
     script:

@@ -20,8 +20,7 @@ rule train:
         f"{RESULTS}/benchmarks/train/{{model}}.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **SITE.fit(mem_mb=4000, runtime=30),
     conda:
         "../../envs/stats.yaml"
     script:
@@ -52,8 +51,7 @@ rule train_fusion:
         f"{RESULTS}/benchmarks/train/{{model}}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **SITE.fit(mem_mb=2000, runtime=10),
     conda:
         "../../envs/stats.yaml"
     script:

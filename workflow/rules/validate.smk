@@ -33,8 +33,7 @@ rule validate:
         f"{RESULTS}/benchmarks/validate.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        **SITE.fit(mem_mb=2000, runtime=20),
     conda:
         "../../envs/imaging.yaml"
     script:
