@@ -22,7 +22,7 @@ demo: $(STAMP)
 # Two pytest workers: the suite's workflow runs and its unit tests overlap on two cores; tests that
 # share a cached study run (tests/smallstudy.py) are one group, so that run is made once.
 # The SLURM test is left to `make test-slurm` (minutes; it installs slurm-wlm and runs daemons).
-test: $(STAMP)
+test: $(STAMP) slurm-plugin
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slurm"
 
 # The SLURM executor plugin, pinned and without its dependencies (profiles/slurm/requirements.txt
