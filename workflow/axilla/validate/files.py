@@ -219,8 +219,6 @@ def _size_problem(roi, r, settings, grid) -> str | None:
 def predicted_roi_voxels(roi, grid, spacing) -> int:
     """ROI voxels on the preprocessed grid: the mask resampled (nearest neighbour) onto the image's
     grid at ``spacing`` (None: the image's own grid), as preprocessing resamples it."""
-    import SimpleITK as sitk
-
     from ..preprocess import Grid
 
     if spacing is not None:
