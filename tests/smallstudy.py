@@ -141,7 +141,7 @@ def resumed() -> Resumed:
         _wait_for(d, "radiomics/*/US_tumor.csv", 4, proc)
         _kill(proc, signal.SIGTERM)
         _complete_preprocess_dirs(d)
-        tmp_after_term = [str(p) for p in results(d).rglob(".*.tmp")]
+        tmp_after_term = temporaries(d)
         done_term = finished_jobs(d)
         proc = _start(d)
         _wait_for(d, "selection/*/selection.pkl", 1, proc)
@@ -184,7 +184,13 @@ def finished_jobs(d: Path) -> dict[str, int]:
     return {str(p.relative_to(base)): p.stat().st_mtime_ns for p in base.rglob("*.tsv")} if base.exists() else {}
 
 
+def temporaries(d: Path) -> list[str]:
+    """What atomic_path stages: `.name.XXXX.tmp` files and `.name.XXXX` directories."""
+    return sorted(str(p) for p in results(d).rglob(".*") if p.name.endswith(".tmp") or p.is_dir())
+
+
 def _complete_preprocess_dirs(d: Path) -> None:
-    for job in results(d).glob("preprocess/*/*"):
+    # staged `.US_tumor.XXXX` directories are expected after a SIGKILL: their rerun removes them
+    for job in (p for p in results(d).glob("preprocess/*/*") if not p.name.startswith(".")):
         names = {p.name for p in job.iterdir()}
         assert {"image.nii.gz", "mask-A.nii.gz", "qc.json"} <= names, f"{job} looks finished but is not"

@@ -91,7 +91,26 @@ def test_kill_and_resume_gives_the_uninterrupted_results():
     assert redone == [], f"finished jobs recomputed on resume: {redone}"
     assert len(run.done_term) < len(run.done_kill) < len(run.done_end) == len(smallstudy.finished_jobs(ref))
     assert smallstudy.digest(run.dir) == smallstudy.digest(ref)
-    assert not list(smallstudy.results(run.dir).rglob("*.tmp"))
+    assert smallstudy.temporaries(run.dir) == []
+
+
+def test_sigterm_unwinds_a_job_mid_write(tmp_path):
+    """SLURM's time limit and `scancel` send SIGTERM: the staged output must not survive it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (f"import time; from axilla.io import atomic_path, setup_logging; setup_logging(None)\n"
+              f"with atomic_path({str(tmp_path / 'prep')!r}, directory=True) as d:\n"
+              f"    (d / 'image.nii.gz').write_text('half'); print('staged', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            env={**__import__("os").environ, "PYTHONPATH": str(PKG.parent)})
+    assert proc.stdout.readline().strip() == "staged"
+    assert len(list(tmp_path.iterdir())) == 1  # the staging directory exists mid-write
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_rerun_removes_the_temporary_a_killed_writer_left(tmp_path):

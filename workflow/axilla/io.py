@@ -39,13 +39,14 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False, suffix: str
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path, directory, suffix)
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
+    tmp = None
     try:
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
         yield tmp
         # mkstemp/mkdtemp create owner-only files; results are meant to be shared.
         umask = os.umask(0)
@@ -55,9 +56,9 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False, suffix: str
             shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:
-        if tmp.is_dir():
+        if tmp is not None and tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
-        else:
+        elif tmp is not None:
             tmp.unlink(missing_ok=True)
         raise
 
@@ -416,4 +417,18 @@ def setup_logging(logfile: str | os.PathLike | None) -> logging.Logger:
             log.error("failed", exc_info=(exc_type, exc, tb))
 
     sys.excepthook = _excepthook
+    _exit_on_sigterm()
     return log
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so a job stopped by Ctrl-C, `scancel` or a SLURM time limit
+    unwinds its `atomic_path` blocks and leaves no temporary behind (Python's default dies at once)."""
+    import signal
+    import threading
+
+    def _stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():  # signal.signal needs the main thread
+        signal.signal(signal.SIGTERM, _stop)
