@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 CORES ?= all
 
-.PHONY: demo test test-slurm slurm-plugin install dag clean bench bench-preprocess check-envs weights
+.PHONY: demo test test-slurm slurm-plugin install dag clean bench bench-preprocess bench-scaling check-envs weights
 
 install: $(STAMP)
 
@@ -54,6 +54,14 @@ bench: $(STAMP)
 NAMES ?=
 weights: $(STAMP)
 	PYTHONPATH=workflow $(BIN)/python -m axilla.weights fetch $(if $(strip $(NAMES)),$(NAMES),--all)
+
+# The whole demo study at 30, 60 and 120 patients with all cores (wall, job CPU, parallel_efficiency,
+# per-rule job costs), then `snakemake -n` time for 1,000 and 5,000 (README: Benchmarks). An hour or
+# more on 2 cores; SIZES="30 60 120 240" DAG="1000 5000" to choose.
+SIZES ?= 30 60 120
+DAG ?= 1000 5000
+bench-scaling: $(STAMP)
+	PYTHONPATH=workflow $(BIN)/python -m axilla.bench scaling --sizes $(SIZES) --dag $(DAG)
 
 dag: $(STAMP)
 	$(BIN)/snakemake --rulegraph | dot -Tsvg > dag.svg

@@ -56,14 +56,9 @@ _resumed: "Resumed | None" = None
 
 def copy_workflow(d: Path) -> None:
     """The workflow's files into ``d``: no results, no venv, no generated demo cohort."""
-    for item in ["Snakefile", "workflow", "config", "envs", "resources", "profiles"]:
-        src = ROOT / item
-        if src.is_dir():
-            # resources/demo holds generated cohorts; workflow/axilla/demo is the package
-            skip = ("demo", "__pycache__") if item == "resources" else ("__pycache__",)
-            shutil.copytree(src, d / item, ignore=shutil.ignore_patterns(*skip))
-        else:
-            shutil.copy(src, d / item)
+    from axilla.scaling import copy_workflow as copy
+
+    copy(Path(d))
 
 
 def workdir(parent: Path) -> Path:

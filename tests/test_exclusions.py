@@ -325,11 +325,11 @@ def test_excluded_image_gets_markers_without_being_read(tiny_cohort, tmp_path):
 
 
 def test_preprocess_rule_passes_the_validated_manifest_only_when_validation_may_exclude():
-    from axilla.preprocess import rule_extra_args
+    from axilla.preprocess import index_rows, rule_extra_args
 
     images = pd.DataFrame([dict(patient_id="P1", modality="US", view="tumor", image="a", mask="b", rater="A")])
-    assert rule_extra_args(images, "P1", "US", "tumor", section("preprocess.US")) == ""
-    assert rule_extra_args(images, "P1", "US", "tumor", section("preprocess.US"), "results/s/validate/manifest.csv") \
+    assert rule_extra_args(index_rows(images), "P1", "US", "tumor", section("preprocess.US")) == ""
+    assert rule_extra_args(index_rows(images), "P1", "US", "tumor", section("preprocess.US"), "results/s/validate/manifest.csv") \
         == "--patient P1 --validated results/s/validate/manifest.csv"
     assert not section("validate").excludes_after_parse
     assert not section("validate", missing_view="drop").excludes_after_parse

@@ -116,14 +116,14 @@ def test_raster_mask_takes_image_spacing(tmp_path):
 def test_rule_extra_args_from_manifest():
     import pandas as pd
 
-    from axilla.preprocess import rule_extra_args
+    from axilla.preprocess import index_rows, rule_extra_args
 
     images = pd.DataFrame({"patient_id": ["P1", "P1", "P1"], "modality": ["US", "MRI", "MRI"],
                            "view": ["tumor", "DCE0", "DCE2"], "image": ["u.png", "pre dir", "post"],
                            "pixel_spacing": ["0.1,0.1", None, None]})
     cfg = section("preprocess.MRI", dce={"subtract": True, "pre_view": "DCE0"})
-    assert rule_extra_args(images, "P1", "US", "tumor", section("preprocess.US")) == "--pixel-spacing 0.1,0.1"
-    assert rule_extra_args(images, "P1", "MRI", "DCE2", cfg) == "--pre-image 'pre dir'"
-    assert rule_extra_args(images, "P1", "MRI", "DCE0", cfg) == ""  # the pre-contrast view itself
+    assert rule_extra_args(index_rows(images), "P1", "US", "tumor", section("preprocess.US")) == "--pixel-spacing 0.1,0.1"
+    assert rule_extra_args(index_rows(images), "P1", "MRI", "DCE2", cfg) == "--pre-image 'pre dir'"
+    assert rule_extra_args(index_rows(images), "P1", "MRI", "DCE0", cfg) == ""  # the pre-contrast view itself
     with pytest.raises(ValueError, match="pre_view DCE0: patient P2 has no such image"):
-        rule_extra_args(images, "P2", "MRI", "DCE2", cfg)
+        rule_extra_args(index_rows(images), "P2", "MRI", "DCE2", cfg)

@@ -138,7 +138,7 @@ def test_manifest_pixel_spacing_reaches_preprocessing(tiny_cohort):
     import shlex
 
     from axilla.preprocess import main as preprocess_main
-    from axilla.preprocess import rule_extra_args
+    from axilla.preprocess import index_rows, rule_extra_args
 
     _png_patient(tiny_cohort, "0.15; 0.25")
     manifest = load_manifest(tiny_cohort / "manifest.csv", VIEWS, "A")
@@ -148,7 +148,7 @@ def test_manifest_pixel_spacing_reaches_preprocessing(tiny_cohort):
     assert qc.loc["T0", "spacing"] == "0.15x0.25" and qc.loc["T1", "spacing"] == "0.2x0.2"
     validated = pd.read_csv(tiny_cohort / "out" / "m.csv", dtype={"patient_id": str, "pixel_spacing": str})
     # the preprocess rule's command line, built as the Snakefile builds it
-    extra = rule_extra_args(validated, "T0", "US", "tumor", section("preprocess.US"))
+    extra = rule_extra_args(index_rows(validated), "T0", "US", "tumor", section("preprocess.US"))
     assert extra == "--pixel-spacing 0.15,0.25"
     row = validated.iloc[0]
     preprocess_main(["--image", row.image, "--mask", f"A={row['mask']}", "--modality", "US", "--view", "tumor",

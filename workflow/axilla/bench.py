@@ -1,5 +1,6 @@
-"""Benchmarks, not tests: `python -m axilla.bench` (`make bench`) and `python -m axilla.bench
-preprocess` (`make bench-preprocess`).
+"""Benchmarks, not tests: `python -m axilla.bench` (`make bench`), `python -m axilla.bench
+preprocess` (`make bench-preprocess`) and `python -m axilla.bench scaling` (`make bench-scaling`,
+:mod:`axilla.scaling`).
 
 Preprocessing (`preprocess`): seconds per image per modality/view of `preprocess_image` with a
 config's settings (see `preprocess_main`).
@@ -281,10 +282,14 @@ def _print_preprocess(times: dict[str, list[float]], config: str, threads: int) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m axilla.bench preprocess ...`: the preprocessing benchmark; otherwise radiomics + deep."""
+    """`python -m axilla.bench preprocess|scaling ...`: those benchmarks; otherwise radiomics + deep."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["preprocess"]:
         return preprocess_main(argv[1:])
+    if argv[:1] == ["scaling"]:
+        from .scaling import main as scaling_main
+
+        return scaling_main(argv[1:])
     return radiomics_main(argv)
 
 

@@ -11,6 +11,7 @@ from axilla import demo as demo_module
 from axilla.cluster import Lazy as ClusterSite
 from axilla.fidelity import table_path as fidelity_table
 from axilla.settings import load as load_settings
+from axilla.preprocess import index_rows
 from axilla.validate import load_manifest
 
 # Shell rules run the package with this interpreter: the conda env's python under --use-conda,
@@ -97,10 +98,14 @@ wildcard_constraints:
     cohort="[A-Za-z0-9_]+",
 
 
+# Rows by (patient, modality, view), indexed once: filtering the whole manifest in every job's
+# input and params functions made building the DAG quadratic in the cohort.
+IMAGE_ROWS = index_rows(IMAGES)
+
+
 def image_rows(wildcards):
-    rows = IMAGES[(IMAGES.patient_id == wildcards.patient) & (IMAGES.modality == wildcards.modality)
-                  & (IMAGES.view == wildcards.view)]
-    if rows.empty:
+    rows = IMAGE_ROWS.get((wildcards.patient, wildcards.modality, wildcards.view))
+    if not rows:
         raise ValueError(f"no {wildcards.modality} {wildcards.view} image for patient {wildcards.patient}")
     return rows
 
@@ -112,15 +117,19 @@ def raw_files(wildcards):
     it. Per-image jobs depend on the validated manifest alone, because Snakemake stats every
     input of every ready job in each scheduling round, which made ~1000 ready per-image jobs
     cost a whole core. Missing files are left out so that `validate` reports all of them at
-    once, with file, row and column, instead of Snakemake stopping at the first.
+    once, with file, row and column, instead of Snakemake stopping at the first. The demo
+    cohort's files come with its manifest (the `demo` job writes them before it): listed as
+    outputs of one rule, Snakemake matched each of them against all of them (quadratic).
     """
+    if USE_DEMO:
+        return []
     files = sorted(set(IMAGES.image) | set(IMAGES["mask"]))
-    return files if USE_DEMO or all(os.path.exists(f) for f in files) else []
+    return files if all(os.path.exists(f) for f in files) else []
 
 
 def mask_paths(wildcards):
     rows = image_rows(wildcards)
-    return {r.rater: r.mask for r in rows.itertuples()}
+    return {r["rater"]: r["mask"] for r in rows}
 
 
 def prep_dir(patient, key):

@@ -5,7 +5,6 @@ if USE_DEMO:
         output:
             manifest=MANIFEST,
             clinical=CLINICAL,
-            files=sorted(set(_plan.image) | set(_plan["mask"])),
         params:
             outdir=lambda wildcards, output: os.path.dirname(output.manifest),
             n_patients=S.demo.n_patients,

@@ -9,12 +9,12 @@ rule preprocess:
         directory(f"{RESULTS}/preprocess/{{patient}}/{{modality}}_{{view}}"),
     params:
         python=PYTHON,
-        image=lambda wc: shlex.quote(image_rows(wc).image.iloc[0]),
+        image=lambda wc: shlex.quote(image_rows(wc)[0]["image"]),
         masks=lambda wc: " ".join(f"--mask {shlex.quote(f'{r}={m}')}" for r, m in mask_paths(wc).items()),
         settings=lambda wc: shlex.quote(json.dumps(asdict(S.preprocess[wc.modality]))),
         # with validate.<class>: drop, the job checks the validated manifest: an excluded patient's
         # image gets a marker folder instead of being read (axilla.exclusion)
-        extra=lambda wc, input: rule_extra_args(IMAGES, wc.patient, wc.modality, wc.view, S.preprocess[wc.modality],
+        extra=lambda wc, input: rule_extra_args(IMAGE_ROWS, wc.patient, wc.modality, wc.view, S.preprocess[wc.modality],
                                                 input.validated if S.validate.excludes_after_parse else None),
         primary=shlex.quote(PRIMARY),
     log:

@@ -10,7 +10,7 @@ Settings: :class:`axilla.settings.Preprocess` (``preprocess.<MOD>``). Modules: `
 `steps` (the image steps), `stage` (one image end to end), `cli` (`python -m axilla.preprocess`).
 """
 
-from .cli import main, rule_extra_args
+from .cli import index_rows, main, rule_extra_args
 from .masks import (Alignment, Grid, align_mask, geometry_mismatch, judge_alignment, read_mask, read_roi,
                     roi_problem, select_label, touches_border)
 from .stage import preprocess_image, raters_in, set_threads
@@ -20,5 +20,5 @@ from .steps import (INTERPOLATORS, as_float32, chest_wall_side, dce_select, flip
 __all__ = ["INTERPOLATORS", "Alignment", "Grid", "align_mask",
            "as_float32", "chest_wall_side", "dce_select", "flip_x", "foreground_mask", "geometry_mismatch",
            "interpolator", "judge_alignment", "main", "n4_correct", "normalize", "preprocess_image", "raters_in",
-           "read_mask", "read_roi", "resample", "roi_problem", "rule_extra_args", "select_label", "set_threads",
+           "index_rows", "read_mask", "read_roi", "resample", "roi_problem", "rule_extra_args", "select_label", "set_threads",
            "touches_border"]

@@ -14,9 +14,19 @@ from .stage import preprocess_image
 log = logging.getLogger(__name__)
 
 
-def rule_extra_args(images, patient: str, modality: str, view: str, settings: Preprocess,
+def index_rows(images) -> dict[tuple[str, str, str], list[dict]]:
+    """The manifest's rows (as dicts) by (patient_id, modality, view), built once per workflow
+    parse: filtering the whole table in every job's params made building the DAG quadratic in the
+    cohort, and pandas row access was most of what remained."""
+    out: dict[tuple[str, str, str], list[dict]] = {}
+    for row in images.to_dict("records"):
+        out.setdefault((row["patient_id"], row["modality"], row["view"]), []).append(row)
+    return out
+
+
+def rule_extra_args(rows: dict, patient: str, modality: str, view: str, settings: Preprocess,
                     validated: str | None = None) -> str:
-    """Optional arguments of one `preprocess` job from the manifest table (`images`, a DataFrame).
+    """Optional arguments of one `preprocess` job from the manifest's rows (`rows`: :func:`index_rows`).
 
     `--pixel-spacing` from an optional manifest column `pixel_spacing` ("x,y" mm); `--pre-image`
     (the same patient's `dce.pre_view` image) when separate-file DCE subtraction is configured;
@@ -26,18 +36,18 @@ def rule_extra_args(images, patient: str, modality: str, view: str, settings: Pr
     import shlex
 
     args = []
-    rows = images[(images.patient_id == patient) & (images.modality == modality) & (images.view == view)]
-    if "pixel_spacing" in images.columns and len(rows):
-        value = rows.pixel_spacing.iloc[0]
+    own = rows.get((patient, modality, view))
+    if own:
+        value = own[0].get("pixel_spacing")
         if isinstance(value, str) and value.strip():
             args.append("--pixel-spacing " + shlex.quote(value.strip()))
     pre_view = settings.dce.pre_view
     if settings.dce.subtract and pre_view and re.match(r"^DCE\d+$", view) and view != pre_view:
-        pre = images[(images.patient_id == patient) & (images.modality == modality) & (images.view == pre_view)]
-        if not len(pre):
+        pre = rows.get((patient, modality, pre_view))
+        if not pre:
             raise ValueError(f"preprocess.{modality}.dce.pre_view {pre_view}: patient {patient} has no such image "
                              "(list the view under 'views')")
-        args.append("--pre-image " + shlex.quote(str(pre.image.iloc[0])))
+        args.append("--pre-image " + shlex.quote(str(pre[0]["image"])))
     if validated:
         args.append(f"--patient {shlex.quote(patient)} --validated {shlex.quote(str(validated))}")
     return " ".join(args)
