@@ -257,7 +257,8 @@ def uniparametric(run: Run) -> Verdict:
     single = _single_view_models(run)
     if single and not run.table("pairwise").empty:
         return met(f"single-modality model(s) {', '.join(single)} compared with the others", run.cite("pairwise", 1))
-    return unmet(f"{n_views} views ({', '.join(f'{m}: {v}' for m, v in run.st.views.items())}) with no "
+    views = "; ".join(f"{m}: {', '.join(v)}" for m, v in run.st.views.items())
+    return unmet(f"{n_views} views ({views}) with no "
                  "single-modality model (e.g. features: [radiomics:MG]) to compare against")
 
 
