@@ -71,6 +71,10 @@ rule report:
         clinical_raw=CLINICAL,
     output:
         report(f"{RESULTS}/report.html", caption="../report/study_report.rst", category="Study report"),
+        # CLEAR and METRICS filled from this run (axilla.report.checklist)
+        clear_csv=f"{RESULTS}/report/checklist/clear.csv",
+        metrics_csv=f"{RESULTS}/report/checklist/metrics.csv",
+        score_json=f"{RESULTS}/report/checklist/metrics_score.json",
     params:
         config=config,
         cohorts=COHORTS,

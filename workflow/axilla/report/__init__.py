@@ -8,7 +8,8 @@ and formats. Patient identifiers never appear except as given in the input table
 
 Modules: spec (sections, optional inputs), study (inputs read once), sections (one renderer per
 section), html (page helpers), tables (Table 1, odds ratios, TRIPOD+AI), figures (matplotlib),
-provenance (input hashes, versions), dag (the rule graph), build (assembly).
+provenance (input hashes, versions), dag (the rule graph), checklist (CLEAR and METRICS filled from
+the run, written beside the report by `run`), build (assembly).
 """
 
 from .build import build, run

@@ -41,6 +41,7 @@ SECTIONS = [
     ("provenance", "Provenance"),
     ("rulegraph", "Rule graph"),
     ("tripod", "TRIPOD+AI checklist"),
+    ("checklists", "CLEAR checklist and METRICS score"),
 ]
 
 # Optional inputs: name -> (path template under results/<study>/, format). {model} / {cohort}

@@ -38,4 +38,5 @@ RENDERERS = {
     "provenance": appendix.provenance,
     "rulegraph": appendix.rulegraph,
     "tripod": appendix.tripod,
+    "checklists": appendix.checklists,
 }

@@ -1,5 +1,5 @@
 """Closing sections: provenance (inputs, weights, software, run time, configuration), the rule
-graph, and the TRIPOD+AI checklist."""
+graph, the TRIPOD+AI checklist, and CLEAR and METRICS filled from the run."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 
 from ..dag import render_svg
+from .. import checklist
 from ..html import Doc, absent, table_html
 from ..provenance import input_table, reproducibility_table, versions, weights_table
 from ..spec import ABSENT
@@ -56,3 +57,18 @@ def tripod(d: Doc, s: Study) -> None:
            "nomogram": bool(s.nomograms())}
     d.add(table_html(tripod_ai(s.settings, s.counts(), has).assign(
         filled=lambda t: t["filled"].map({True: "yes", False: "no"}))))
+
+
+def checklists(d: Doc, s: Study) -> None:
+    run = checklist.run_of(s)
+    mt = checklist.metrics_table(run)
+    score = checklist.metrics_score(mt)
+    d.add(f"<p><b>METRICS score: {score['score']:.1f} % ({score['band']})</b>: weights of the {score['met']} met "
+          f"items {score['met_weight']:.4f} over the {score['applicable_weight']:.4f} of the "
+          f"{score['met'] + score['not_met']} applicable ones; {score['na']} items not applicable (Kocak et al., "
+          "Insights Imaging 2024). Items a run cannot show are marked not met until the authors complete them.</p>")
+    d.add("<h3>METRICS</h3>" + table_html(mt.drop(columns="condition"), floatfmt="{:.4f}"))
+    ct = checklist.clear_table(run)
+    counts = ct.status.value_counts()
+    d.add(f"<h3>CLEAR (Kocak et al., Insights Imaging 2023)</h3><p>{counts.get('met', 0)} of 58 items met by the "
+          f"run, {counts.get('not met', 0)} not met, {counts.get('n/a', 0)} not applicable.</p>" + table_html(ct))
