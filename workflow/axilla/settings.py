@@ -206,6 +206,10 @@ class Radiomics:
 @dataclass(frozen=True)
 class Deep:
     backbone: dict  # modality -> backbone name
+    backbones: dict  # modality -> backbone names compared by inner-CV AUC (replacing `backbone` there)
+    choose: str  # max_auc: the rule that picks one of `backbones`
+    signature: str  # features | probability (the network's out-of-fold output probability)
+    folds: int  # k of the out-of-fold fine-tuning (probability signature, backbone comparison)
     size_2d: list
     size_3d: list
     margin: int
@@ -218,6 +222,14 @@ class Deep:
     threads: int
     reproducible: str | bool  # "strict" | "off" (False: YAML's bare off); axilla.deep.reproducible.mode_of
     weights: dict  # source + the options of that source (free-form by design: file, finetune, random)
+
+    def candidates(self, modality: str) -> list[str]:
+        """The networks of a modality: those compared (`backbones`), else its one `backbone`."""
+        return list(self.backbones.get(modality) or [self.backbone[modality]])
+
+    def out_of_fold(self, modality: str) -> bool:
+        """True when the modality's deep job fine-tunes `folds` fold networks per candidate."""
+        return self.signature == "probability" or len(self.candidates(modality)) > 1
 
 
 @dataclass(frozen=True)
@@ -402,7 +414,7 @@ def load(config: dict) -> Study:
 def cross_key_problems(study: Study) -> list[Problem]:
     from .features import blood_config_problems
 
-    problems = _model_problems(study)
+    problems = _model_problems(study) + _deep_problems(study)
     problems += blood_config_problems({m: {"features": s.features} for m, s in study.models.items()},
                                       study.clinical_variables, study.blood)
     primary = study.report.primary_model
@@ -412,6 +424,17 @@ def cross_key_problems(study: Study) -> list[Problem]:
     if (study.manifest is None) != (study.clinical is None):
         problems.append(Problem("config", "give both 'manifest' and 'clinical', or neither (demo cohort)"))
     return problems
+
+
+def _deep_problems(study: Study) -> list[Problem]:
+    """A probability signature or a backbone comparison needs networks trained on the outcome."""
+    d = study.deep
+    oof = [m for m in study.views if d.out_of_fold(m)]
+    if not oof or d.weights.get("source") == "finetune":
+        return []
+    why = "deep.signature: probability" if d.signature == "probability" else f"deep.backbones ({', '.join(oof)})"
+    return [Problem("config", f"key 'deep.weights.source': {why} needs fine-tuned networks (source: finetune); "
+                              f"a '{d.weights.get('source')}' network's output is not a prediction of node status")]
 
 
 def _model_problems(study: Study) -> list[Problem]:

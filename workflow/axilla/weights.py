@@ -268,11 +268,13 @@ def weights_problems(deep, views, *, cache=None, registry=None) -> list[Problem]
     reg = load_registry(registry)
     key, value = _named(dict(deep.weights))
     problems, seen = [], set()
-    for modality in sorted(views):
-        backbone, dims = deep.backbone[modality], network_dims(modality, deep.slices)
+    nets = [(m, b) for m in sorted(views) for b in deep.candidates(m)]  # every compared backbone too
+    for modality, backbone in nets:
+        dims = network_dims(modality, deep.slices)
         where = f"{modality} network ({backbone}, {dims}D)"
         if dims == 3 and backbone in TWO_D_ONLY:
-            problems.append(Problem(f"config deep.backbone.{modality}: {backbone}",
+            key_of = "backbones" if deep.backbones.get(modality) else "backbone"
+            problems.append(Problem(f"config deep.{key_of}.{modality}: {backbone}",
                                     f"{backbone} is offered in 2D only and the {modality} network is 3D; "
                                     "choose resnet18, resnet34, resnet50 or resnet101"))
         elif is_cache_word(value, reg):

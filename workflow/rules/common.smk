@@ -65,6 +65,8 @@ else:
 
 PATIENTS = sorted(IMAGES.patient_id.unique())
 VIEW_KEYS = [f"{m}_{v}" for m, vs in VIEWS.items() for v in vs]
+# some modality compares backbones (deep.backbones): deep_table writes deep/backbones.csv
+DEEP_COMPARED = any(len(S.deep.candidates(m)) > 1 for m in VIEWS)
 MODELS = S.models
 # Three kinds of model, each trained by rules of its own (so the graph of rules has no loop):
 # feature models (select, train), score-fusion models, whose features include base feature

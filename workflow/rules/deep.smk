@@ -36,6 +36,8 @@ rule deep_table:
     output:
         table=f"{RESULTS}/features/deep.csv",
         provenance=f"{RESULTS}/features/deep_weights.json",
+        # only when some modality compares backbones (deep.backbones): view, backbone, inner_cv_auc, chosen
+        **({"backbones": f"{RESULTS}/deep/backbones.csv"} if DEEP_COMPARED else {}),
     log:
         f"{RESULTS}/logs/deep_table.log",
     benchmark:

@@ -25,9 +25,11 @@ from ..weights import is_cache_word, resolve
 from .backbones import (build_backbone, choose_device, extract_features, feature_dim, head_layer, set_determinism,
                         set_threads)
 from .cam import gradcam_examples
+from .compare import signature_column
 from .finetuning import FINETUNE_DEFAULTS, check_training_data, finetune
 from .heads import attach_head, layer_name, layer_spec, load_fc
 from .inputs import ViewInputs, make_inputs, view_inputs
+from .oof import out_of_fold, predict_proba, record
 from .reproducible import mode_of, strict_mode
 from .weights import _unwrap_state_dict, load_file_spec, state_dict_sha256
 
@@ -211,9 +213,13 @@ def _run_device(settings: Deep, modality: str, view: str) -> str:
     return device
 
 
-def _write_features(feats: np.ndarray, patients: list[str], prefix: str, path: str) -> None:
+def _write_features(feats: np.ndarray, patients: list[str], prefix: str, path: str,
+                    signature: str = "features") -> None:
     import pandas as pd
 
+    if signature == "probability":  # the DL signature: one column, <MOD>_<view>_dl_sig
+        write_csv(signature_column(patients, prefix, feats[:, 0]).sort_values("patient_id"), path)
+        return
     table = pd.DataFrame(feats, columns=[f"{prefix}_deep_{i:04d}" for i in range(feats.shape[1])])
     table.insert(0, "patient_id", patients)
     write_csv(table.sort_values("patient_id"), path)
@@ -251,8 +257,8 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
     # strict: deep.threads exactly (Snakemake lowers a job's threads to --cores on a smaller machine)
     threads = settings.threads if mode_of(settings.reproducible) == "strict" else threads
     with strict_mode(settings.reproducible, threads, device) as pinned:
-        model, prov, feats = _fit_and_extract(settings, modality, vi, is_train, y, seed, threads, device)
-        _write_features(feats, patients, f"{modality}_{view}", out_features)
+        model, prov, feats = _fit_and_extract(settings, modality, vi, is_train, y, seed, threads, device, patients)
+        _write_features(feats, patients, f"{modality}_{view}", out_features, settings.signature)
         prov.update(n_patients=len(patients), n_train=int(is_train.sum()), input=vi.shape, feature_dim=feats.shape[1],
                     reproducible=pinned)
         if vi.slices is not None:
@@ -272,14 +278,31 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
 
 
 def _fit_and_extract(settings: Deep, modality: str, vi: ViewInputs, is_train, y, seed: int, threads: int,
-                     device: str) -> tuple[torch.nn.Module, dict, np.ndarray]:
-    """The network of the view (fitted on training rows only) and one feature row per patient."""
-    name, train_rows = settings.backbone[modality], is_train[vi.owner]
-    groups = vi.owner[train_rows] if len(vi.rows) != len(vi.per_image) else None  # a patient's slices stay together
-    model, prov = prepare_model(name, vi.dims, dict(settings.weights), train_images=vi.rows[train_rows],
-                                train_labels=y[vi.owner][train_rows], seed=seed, threads=threads, device=device,
-                                train_groups=groups, layer=settings.layer)
-    feats = extract_features(model, vi.rows, batch_size=settings.batch_size, device=device, threads=threads,
-                             layer=settings.layer)
-    prov.update(backbone=name, spatial_dims=vi.dims, input_size=list(vi.size), device=device)
-    return model, prov, vi.average(feats)
+                     device: str, patients: Sequence[str] = ()) -> tuple[torch.nn.Module, dict, np.ndarray]:
+    """The network of the view (fitted on training rows only) and one feature row per patient:
+    its features (deep.signature: features) or its output probability (probability: out-of-fold
+    for training patients). Several candidates (deep.backbones): the one deep.choose picks."""
+    def fit(name: str, patients_mask: np.ndarray, keep: dict | None = None) -> torch.nn.Module:
+        rows = patients_mask[vi.owner]
+        groups = vi.owner[rows] if len(vi.rows) != len(vi.per_image) else None  # a patient's slices stay together
+        model, prov = prepare_model(name, vi.dims, dict(settings.weights), train_images=vi.rows[rows],
+                                    train_labels=y[vi.owner][rows], seed=seed, threads=threads, device=device,
+                                    train_groups=groups, layer=settings.layer)
+        (keep if keep is not None else {}).update(prov)
+        return model
+
+    name, oof, extra = settings.candidates(modality)[0], None, {}
+    if settings.out_of_fold(modality):
+        name, oof, fold, aucs = out_of_fold(fit, settings.candidates(modality), vi.rows, vi.owner, is_train, y,
+                                            settings.folds, seed, settings.choose, settings.batch_size, device, threads)
+        extra = record(patients, fold, settings.folds, aucs, name, settings.signature, settings.choose)
+    prov: dict = {}
+    model = fit(name, np.asarray(is_train, bool), prov)
+    if settings.signature == "probability":
+        full = vi.average(predict_proba(model, vi.rows, settings.batch_size, device, threads)[:, None])[:, 0]
+        feats = np.where(is_train, oof, full)[:, None]  # training patients: the fold network's
+    else:
+        feats = vi.average(extract_features(model, vi.rows, batch_size=settings.batch_size, device=device,
+                                            threads=threads, layer=settings.layer))
+    prov.update(backbone=name, spatial_dims=vi.dims, input_size=list(vi.size), device=device, **extra)
+    return model, prov, feats

@@ -8,10 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..io import write_csv, write_json
+from .compare import backbones_table
 
 
-def combine(feature_csvs: Sequence[str], provenance_jsons: Sequence[str], out_table: str, out_provenance: str) -> None:
-    """All views' deep features in one per-patient table; the weights used per view."""
+def combine(feature_csvs: Sequence[str], provenance_jsons: Sequence[str], out_table: str, out_provenance: str,
+            out_backbones: str | None = None) -> None:
+    """All views' deep features in one per-patient table; the weights used per view; with
+    `out_backbones`, the backbones compared per view (view, backbone, inner_cv_auc, chosen)."""
     import pandas as pd
 
     table = None
@@ -25,3 +28,8 @@ def combine(feature_csvs: Sequence[str], provenance_jsons: Sequence[str], out_ta
         prov[Path(path).stem] = {"backbone": f"{p.get('backbone')} ({p.get('spatial_dims')}D)",
                                  "weights": p.get("description", p.get("source")), "details": p}
     write_json(prov, out_provenance)
+    if out_backbones:
+        table = backbones_table({view: p["details"] for view, p in prov.items()})
+        if table is None:
+            raise ValueError("deep_table was asked for a backbone comparison but no view compared backbones")
+        write_csv(table, out_backbones)

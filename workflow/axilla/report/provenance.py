@@ -87,6 +87,26 @@ def weights_table(deep_weights_json: str) -> pd.DataFrame:
     return wt
 
 
+def backbone_comparison(deep_weights_json: str) -> tuple[pd.DataFrame | None, str]:
+    """The backbones compared per view (deep.backbones) and the rule that chose, in words; the
+    probability signature's folds. (None, "") when no view compared backbones or scored out of fold."""
+    from ..deep.compare import backbones_table
+
+    details = {k: v.get("details") or {} for k, v in json.loads(Path(deep_weights_json).read_text()).items()}
+    sig = {k: d["signature"] for k, d in details.items() if d.get("signature")}
+    words = []
+    if any(s["kind"] == "probability" for s in sig.values()):
+        k = next(iter(sig.values()))["folds"]
+        words.append(f"DL signature: the fine-tuned network's own output probability; each training patient's from "
+                     f"the network of the {k}-fold fine-tuning that did not see it, every other cohort's from the "
+                     "network fine-tuned on the whole training cohort.")
+    rules = {d.get("choose") for d in details.values() if d.get("comparison")}
+    if rules:
+        words.append(f"Backbones compared by the inner-CV AUC of their out-of-fold probabilities on the training "
+                     f"cohort; chosen by {', '.join(sorted(rules))} (the highest AUC, a tie going to the first listed).")
+    return backbones_table(details), " ".join(words)
+
+
 def reproducibility_table(deep_weights_json: str) -> tuple[pd.DataFrame, str]:
     """Per view: deep.reproducible's mode and the kernels the deep job ran with; and what that
     means in words (strict: the same features on any x86-64 CPU, not on a GPU)."""

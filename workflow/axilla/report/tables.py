@@ -134,7 +134,7 @@ def _tripod_data(st: Settings, counts: pd.DataFrame) -> list[tuple]:
         ("Data preparation", "Image preprocessing and features",
          f"images {views}; preprocessing per modality (N4, resampling, normalisation) as configured; "
          f"pyradiomics features with ICC ≥ {st.reproducibility.threshold} kept; deep features "
-         f"from {', '.join(sorted({st.deep.backbone[m] for m in st.views}))} "
+         f"from {', '.join(sorted({b for m in st.views for b in st.deep.candidates(m)}))} "
          f"(weights: {st.deep.weights['source']})", True),
         ("Outcome", "Definition and blinding", "pathological node status as given in the clinical table; "
          "blinding of outcome assessment: " + TODO, True),

@@ -13,7 +13,7 @@ import yaml
 from ..dag import render_svg
 from .. import checklist
 from ..html import Doc, absent, table_html
-from ..provenance import input_table, reproducibility_table, versions, weights_table
+from ..provenance import backbone_comparison, input_table, reproducibility_table, versions, weights_table
 from ..spec import ABSENT
 from ..study import Study, existing
 from ..tables import tripod_ai
@@ -35,6 +35,10 @@ def provenance(d: Doc, s: Study) -> None:
     d.add("<h3>Deep-learning weights used</h3>")
     if s.opt.get("deep_weights"):
         d.add(table_html(weights_table(s.opt["deep_weights"][0])))
+        compared, words = backbone_comparison(s.opt["deep_weights"][0])
+        if words:  # deep.signature: probability or deep.backbones only: the demo's report is as before
+            d.add(f"<h3>Deep-learning signature and backbones compared</h3><p>{html.escape(words)}</p>"
+                  + (table_html(compared) if compared is not None else ""))
         table, words = reproducibility_table(s.opt["deep_weights"][0])
         d.add(f"<h3>Numerical reproducibility of the deep features</h3><p>{html.escape(words)}</p>" + table_html(table))
     else:
