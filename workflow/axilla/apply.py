@@ -31,6 +31,7 @@ def split(clinical_csv: str, outcome: str, cohort: str, out_csv: str) -> None:
 def _frame(split: pd.DataFrame, ids, proba: np.ndarray) -> pd.DataFrame:
     df = split.set_index("patient_id").loc[list(ids)].reset_index()[["patient_id", "cohort", "y"]]
     df["prob"] = proba
+    df["oof_prob"] = np.nan  # a study's predictions' columns (post-fusion reads them); nobody is out-of-fold
     return df
 
 
@@ -40,8 +41,9 @@ def score_feature_model(X: pd.DataFrame, split: pd.DataFrame, model_pkl: str, ou
     model = load_model(model_pkl)
     df = _frame(split, X.index, model.predict_proba(X)[:, 1])
     score = model.linear_score(X)
-    if score is not None:
+    if score is not None:  # what score fusion reads (axilla.features.score_column)
         df["score"] = score
+        df["oof_score"] = np.nan
     write_csv(df, out_pred)
     log.info("scored %d patients with %s on %d features", len(df), type(model.estimator_).__name__,
              len(model.selected_))

@@ -278,8 +278,9 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
 def save_network(model: torch.nn.Module, path: str) -> None:
     """The network's weights and buffers (batch-norm statistics) as a CPU state dict, atomically."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
+    # through a file object: given a path, torch names the archive inside after the (temporary) file
+    with atomic_path(path, suffix=".pt") as tmp, open(tmp, "wb") as fh:
+        torch.save(state, fh)
 
 
 def _fit_and_extract(settings: Deep, modality: str, vi: ViewInputs, is_train, y, seed: int, threads: int,
