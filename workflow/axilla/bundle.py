@@ -74,8 +74,8 @@ def make(out_dir: str, config: dict, radiomics_params: Mapping[str, str], reprod
 
     with atomic_path(out_dir, directory=True) as tmp:
         root = Path(tmp)
-        with open(root / CONFIG, "w") as fh:  # key order kept: the order of models and views is the study's
-            fh.write(json.dumps(config, indent=2, default=str) + "\n")
+        # key order kept (not write_json's sorted keys): the order of models and views is the study's
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2, default=str) + "\n")
         for mod, path in radiomics_params.items():
             _copy(path, root, f"radiomics/{mod}{''.join(Path(path).suffixes)}")
         _copy(reproducible, root, REPRODUCIBLE)
