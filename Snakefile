@@ -23,6 +23,15 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_pkg, os.environ.get("P
 from axilla.config import check as check_config
 from axilla.settings import with_defaults
 
+if config.get("apply"):
+    # A frozen study scores a new cohort: the bundled study's settings with this config's study
+    # name and `apply` section (its manifest and clinical table), axilla.bundle.frozen_config.
+    from axilla.bundle import frozen_config
+
+    _frozen = frozen_config(config)
+    config.clear()
+    config.update(_frozen)
+
 # Every problem at once, by key; then the schema's defaults, also inside optional objects and
 # per-modality blocks (Snakemake's validate fills neither, and fails on defaults inside a null).
 check_config(config, "workflow/schemas/config.schema.yaml")
@@ -43,18 +52,31 @@ include: "workflow/rules/validate.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/radiomics.smk"
 include: "workflow/rules/deep.smk"
-include: "workflow/rules/reproducibility.smk"
-include: "workflow/rules/split.smk"
-include: "workflow/rules/select.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/interpret.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/report.smk"
+if APPLY:
 
+    include: "workflow/rules/apply.smk"
 
-rule all:
-    default_target: True
-    input:
-        f"{RESULTS}/report.html",
-        f"{RESULTS}/selection/funnel.csv",
-        [f"{RESULTS}/models/{m}/nomogram.png" for m in NOMOGRAM_MODELS],
+    rule all:
+        default_target: True
+        input:
+            f"{RESULTS}/report.html",
+
+else:
+
+    include: "workflow/rules/reproducibility.smk"
+    include: "workflow/rules/split.smk"
+    include: "workflow/rules/select.smk"
+    include: "workflow/rules/train.smk"
+    include: "workflow/rules/interpret.smk"
+    include: "workflow/rules/evaluate.smk"
+    include: "workflow/rules/report.smk"
+    include: "workflow/rules/bundle.smk"
+
+    rule all:
+        default_target: True
+        input:
+            f"{RESULTS}/report.html",
+            f"{RESULTS}/selection/funnel.csv",
+            [f"{RESULTS}/models/{m}/nomogram.png" for m in NOMOGRAM_MODELS],
+            # bundle: true: the frozen study (axilla.bundle)
+            [f"{RESULTS}/bundle"] if S.bundle else [],

@@ -1,5 +1,5 @@
-"""A small whole study (24 demo patients, one US view, one fine-tuning epoch) for the fault and
-determinism tests. Two runs are made once per test session and shared: the uninterrupted
+"""A small whole study (24 demo patients, one US view, one fine-tuning epoch, a bundle) for the
+fault, determinism and apply tests. Two runs are made once per test session and shared: the uninterrupted
 reference, and a run killed twice and resumed (:func:`resumed`). Every job of the second is
 computed afresh in its own working copy, so comparing the two is also the determinism check."""
 
@@ -44,8 +44,11 @@ models:
   clinical: {features: [clinical]}
   radiomics: {features: [radiomics]}
   deep: {features: [deep]}
+  combined: {features: [clinical], scores: [radiomics]}
   postfusion: {fuse: [clinical, radiomics, deep]}
 evaluate: {optimism_bootstraps: 2}
+# the frozen study that tests/test_apply.py applies to a cohort
+bundle: true
 """
 # Per-job records that legitimately differ between runs: timings and timestamped log lines.
 VOLATILE = ("logs", "benchmarks")

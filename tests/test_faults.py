@@ -73,8 +73,8 @@ def test_every_writer_in_the_package_is_atomic():
                 target = call.args[pos] if call.args else None
                 ok = any(isinstance(a, ast.Name) and a.id in safe
                          for x in (target, f.value) if x is not None for a in ast.walk(x))
-                # pickle.dump(obj, fh) / json.dump(obj, fh): the handle is the second argument
-                if f.attr == "dump" and len(call.args) > 1:
+                # pickle.dump(obj, fh) / json.dump(obj, fh) / torch.save(obj, fh): the handle is the second argument
+                if f.attr in ("dump", "save") and len(call.args) > 1:
                     ok = ok or (isinstance(call.args[1], ast.Name) and call.args[1].id in safe)
                 if not ok and fn.name not in {"write_csv", "write_json", "write_image"}:
                     offenders.append(f"{py.name}:{call.lineno} {fn.name}: {ast.unparse(call)[:80]}")

@@ -327,6 +327,8 @@ class Study:
     models: dict  # name -> Model
     tune_limit: TuneLimit
     evaluate: Evaluate
+    bundle: bool  # write results/<study>/bundle/ (axilla.bundle)
+    apply: dict | None  # {bundle, manifest, clinical, cohort}: score a new cohort with a bundle
     report: Report
 
     def models_of(self, *kinds: str) -> list[str]:

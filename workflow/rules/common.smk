@@ -89,7 +89,9 @@ def _cohorts():
     return planned_cohorts(S.split, table)
 
 
-COHORTS = _cohorts()
+# apply: a new cohort scored with a frozen study's bundle (rules/apply.smk); its one cohort
+APPLY = S.apply
+COHORTS = [APPLY["cohort"]] if APPLY else _cohorts()
 
 
 wildcard_constraints:

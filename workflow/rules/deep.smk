@@ -8,6 +8,8 @@ rule deep:
         provenance=f"{RESULTS}/deep/{{modality}}_{{view}}.json",
         # Grad-CAM examples of training patients (PNG, file name = caption); empty for random weights
         gradcam=directory(f"{RESULTS}/deep/gradcam/{{modality}}_{{view}}"),
+        # bundle: true: the network as used (fine-tuned, loaded or random), for the study's bundle
+        network=f"{RESULTS}/deep/{{modality}}_{{view}}.pt" if S.bundle else [],
     params:
         settings=S.deep,
         primary_rater=PRIMARY,

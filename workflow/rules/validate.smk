@@ -18,11 +18,12 @@ rule validate:
         variables=S.clinical_variables,
         settings=S.validate,
         radiomics_params={m: S.radiomics.params[m] for m in VIEWS},
-        split=S.split,
+        # apply (a frozen study): no split, so no class counts to check for one
+        split=None if APPLY else S.split,
         # 2D spacing fallback and mask alignment tolerance: validation applies preprocessing's rule.
         preprocess=S.preprocess,
         # each modality's network and its pretrained weights (a missing cache file stops here)
-        deep=S.deep,
+        deep=None if APPLY else S.deep,  # apply: the bundle's networks, checked by apply_check
         folds=S.select["lasso"]["folds"],
         seed=SEED,
         # every problem as a table when validation fails (not an output: a failed job keeps it)

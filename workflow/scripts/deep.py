@@ -10,4 +10,5 @@ with claim_gpu(p.settings.gpu):  # a free device of its own, chosen before torch
     from axilla import deep
 
     deep.run(snakemake.input.preps, snakemake.input.split, w.modality, w.view, p.settings, p.primary_rater, p.seed,
-             snakemake.threads, o.features, o.provenance, out_gradcam=o.gradcam)
+             snakemake.threads, o.features, o.provenance, out_gradcam=o.gradcam,
+             out_network=o.network or None)

@@ -9,6 +9,7 @@ inputs       ROI crops -> network inputs, deep.slices (numpy only)
 reproducible deep.reproducible: strict (the same features on any x86-64 CPU) / off; no torch import
 cost         strict's measured cost (make bench)
 stage        `prepare_model` and `run`, the `deep` rule's entry point
+frozen       features of a new cohort from a frozen study's bundled network (the `apply_deep` rule)
 table        `combine`, the `deep_table` rule's entry point (no torch)
 
 Names are re-exported lazily: `deep_table` runs in the stats environment, which has no torch, and

@@ -234,7 +234,8 @@ def _gradcam_record(out_dir: Path, weights: dict, model, x, y, is_train, label: 
 
 
 def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, settings: Deep, primary_rater: str,
-        seed: int, threads: int, out_features: str, out_provenance: str, out_gradcam: str | None = None) -> None:
+        seed: int, threads: int, out_features: str, out_provenance: str, out_gradcam: str | None = None,
+        out_network: str | None = None) -> None:
     """Deep features of one modality × view for every patient (those validate excluded left out).
 
     The network sees only training-cohort patients while its weights are fitted, so the
@@ -243,6 +244,7 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
     fine-tuned or loaded from a file; for a randomly initialised network the folder stays empty
     and the provenance says why. ``deep.reproducible: strict`` pins the kernels
     (axilla.deep.reproducible; the job's script pinned the environment before importing torch).
+    With ``out_network`` the network's final state dict is saved there (the study's bundle).
     """
     import pandas as pd
 
@@ -259,6 +261,8 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
     with strict_mode(settings.reproducible, threads, device) as pinned:
         model, prov, feats = _fit_and_extract(settings, modality, vi, is_train, y, seed, threads, device, patients)
         _write_features(feats, patients, f"{modality}_{view}", out_features, settings.signature)
+        if out_network:
+            save_network(model, out_network)
         prov.update(n_patients=len(patients), n_train=int(is_train.sum()), input=vi.shape, feature_dim=feats.shape[1],
                     reproducible=pinned)
         if vi.slices is not None:
@@ -275,6 +279,14 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
         tmp.write_text(json.dumps(prov, indent=2, sort_keys=True, default=str) + "\n")
     log.info("%s %s: %s; %d features per patient on %s", modality, view, prov.get("description", ""),
              feats.shape[1], device)
+
+
+def save_network(model: torch.nn.Module, path: str) -> None:
+    """The network's weights and buffers (batch-norm statistics) as a CPU state dict, atomically."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    # through a file object: given a path, torch names the archive inside after the (temporary) file
+    with atomic_path(path, suffix=".pt") as tmp, open(tmp, "wb") as fh:
+        torch.save(state, fh)
 
 
 def _fit_and_extract(settings: Deep, modality: str, vi: ViewInputs, is_train, y, seed: int, threads: int,
