@@ -148,3 +148,11 @@ def smallstudy_models() -> dict:
     from axilla.settings import with_defaults
 
     return with_defaults(yaml.safe_load(smallstudy.CONFIG))["models"]
+
+
+def test_the_studys_checklists_cite_its_bundle(tmp_path_factory):
+    """METRICS 30 (and CLEAR 57, which mirrors it): the frozen model is cited by its manifest's hash."""
+    r = runs(tmp_path_factory)
+    sha = hashlib.sha256((r["study"] / "bundle" / "manifest.json").read_bytes()).hexdigest()[:12]
+    items = pd.read_csv(r["study"] / "report" / "checklist" / "metrics.csv").set_index("item")
+    assert f"bundle/manifest.json (sha256 {sha})" in items.loc[30, "evidence"]

@@ -65,6 +65,8 @@ rule report:
         nomo_scores=[f"{RESULTS}/models/{m}/nomo_scores.csv" for m in NOMOGRAM_MODELS],
         nomo_risk=[f"{RESULTS}/models/{m}/nomo_risk_groups.csv" for m in NOMOGRAM_MODELS],
         rulegraph=rules.rulegraph.output[0],
+        # bundle: true: the frozen study, cited (its manifest's hash) by CLEAR 57 / METRICS 30
+        bundle=[f"{RESULTS}/bundle"] if S.bundle else [],
         # the preset's fidelity table, when it has one (its deviations head the summary)
         fidelity=FIDELITY,
         manifest=MANIFEST,

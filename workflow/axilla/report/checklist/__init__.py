@@ -96,6 +96,8 @@ def run_of(s) -> Run:
         if s.inputs.get(k):
             files[k] = existing(s.inputs[k])
     files["nomogram"] = list(s.nomograms().values())
+    # the bundle is a folder; its manifest.json hashes every file in it
+    files["bundle"] = [os.path.join(d, "manifest.json") for d in existing(s.inputs.get("bundle"))]
     column = (s.settings.split.external or {}).get("column", "center")
     centres = _centres(s.split, s.clinical, column)
     if centres is None:  # validation keeps the clinical table's `center` column whatever the split uses
