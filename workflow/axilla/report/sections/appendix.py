@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ...io import file_sha256
 from ..dag import render_svg
 from .. import checklist
 from ..html import Doc, absent, table_html
@@ -30,6 +31,21 @@ def _run_time(d: Doc, s: Study) -> None:
         d.add(f"<p>Seed {s.settings.seed}. Run time: {ABSENT} (no benchmark files).</p>")
 
 
+def _bundle(d: Doc, s: Study) -> None:
+    """The frozen study (bundle: true): what a new cohort is scored with, and how."""
+    d.add("<h3>Frozen study bundle</h3>")
+    folders = existing(s.inputs.get("bundle"))
+    if not folders:
+        d.add("<p>Not written (<code>bundle: false</code>). With <code>bundle: true</code> the study's fitted "
+              "objects are kept so that new cohorts are scored without refitting (README: Apply a frozen study).</p>")
+        return
+    manifest = Path(folders[0]) / "manifest.json"
+    n = len(json.loads(manifest.read_text())["files"])
+    d.add(f"<p><code>{html.escape(folders[0])}</code>: {n} files, each hashed in <code>manifest.json</code> "
+          f"(sha256 {file_sha256(manifest)[:12]}). A config <code>apply: {{bundle: ..., manifest: ..., clinical: ..."
+          "}</code> scores a new cohort with them, refitting nothing.</p>")
+
+
 def provenance(d: Doc, s: Study) -> None:
     d.add("<h3>Input files</h3>" + table_html(input_table(s.inputs, s.settings)))
     d.add("<h3>Deep-learning weights used</h3>")
@@ -43,6 +59,7 @@ def provenance(d: Doc, s: Study) -> None:
         d.add(f"<h3>Numerical reproducibility of the deep features</h3><p>{html.escape(words)}</p>" + table_html(table))
     else:
         d.add(absent("deep weights provenance"))
+    _bundle(d, s)
     d.add("<h3>Software</h3>" + table_html(pd.DataFrame(list(versions().items()), columns=["software", "version"])))
     _run_time(d, s)
     d.add("<h3>Configuration</h3><pre>" + html.escape(yaml.safe_dump(json.loads(json.dumps(dict(s.cfg))),
