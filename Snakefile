@@ -50,6 +50,9 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/interpret.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+if S.segment.enabled:
+
+    include: "workflow/rules/segment.smk"
 
 
 rule all:
@@ -58,3 +61,4 @@ rule all:
         f"{RESULTS}/report.html",
         f"{RESULTS}/selection/funnel.csv",
         [f"{RESULTS}/models/{m}/nomogram.png" for m in NOMOGRAM_MODELS],
+        [f"{RESULTS}/segmentation/metrics.csv"] if S.segment.enabled else [],
