@@ -57,7 +57,7 @@ def summarise(cases: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
     rows = []
     keys = ["model", "modality", "view", "cohort"]
     for i, (key, group) in enumerate(cases.groupby(keys, sort=True)):
-        row = dict(zip(keys, key), n=len(group), n_empty=int(group.empty.sum()))
+        row = dict(zip(keys, key), n=len(group), n_empty=int(group["empty"].sum()))
         for m in METRICS:
             row[m] = float(group[m].mean())
             row[f"{m}_ci_low"], row[f"{m}_ci_high"] = bootstrap_ci(group[m], n_boot, seed + i)

@@ -2,7 +2,9 @@
 
 Only the images and masks passed in are seen: the caller (axilla.segment.folds) decides which
 patients those are. A share of them (`val_fraction`) is held out as the inner validation split
-whose loss stops training; the best epoch's weights are kept.
+whose loss stops training (`patience` epochs without a lower loss, never before epoch 2 × patience:
+the first epochs' validation loss is noise while batch-norm statistics settle); the best epoch's
+weights are kept.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def fit(name: str, x: np.ndarray, y: np.ndarray, settings: Segment, seed: int, d
             best, best_state, best_epoch, stale = score, copy.deepcopy(model.state_dict()), epoch, 0
         else:
             stale += 1
-        if stale >= settings.patience:
+        if stale >= settings.patience and epoch >= 2 * settings.patience:
             break
     model.load_state_dict(best_state)
     model.eval()
