@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+import torch
 
 from axilla.segment import stage, training
 from axilla.settings import section
@@ -30,6 +31,7 @@ def dice(a, b):
 
 
 def test_a_unet_learns_discs():
+    torch.set_num_threads(1)  # the suite runs beside other jobs: one thread is the fastest
     rng = np.random.default_rng(0)
     x, y = discs(24, rng)
     xt, yt = discs(8, rng)
