@@ -71,6 +71,10 @@ else:
     include: "workflow/rules/evaluate.smk"
     include: "workflow/rules/report.smk"
     include: "workflow/rules/bundle.smk"
+    # segment.enabled only: otherwise no segmentation rule exists
+    if S.segment.enabled:
+
+        include: "workflow/rules/segment.smk"
 
     rule all:
         default_target: True
@@ -80,3 +84,4 @@ else:
             [f"{RESULTS}/models/{m}/nomogram.png" for m in NOMOGRAM_MODELS],
             # bundle: true: the frozen study (axilla.bundle)
             [f"{RESULTS}/bundle"] if S.bundle else [],
+            [f"{RESULTS}/segmentation/metrics.csv"] if S.segment.enabled else [],

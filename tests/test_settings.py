@@ -29,6 +29,7 @@ SECTIONS = {
     settings.Split: SCHEMA["properties"]["split"],
     settings.TuneLimit: SCHEMA["properties"]["tune_limit"],
     settings.Evaluate: SCHEMA["properties"]["evaluate"],
+    settings.Segment: SCHEMA["properties"]["segment"],
     settings.Report: SCHEMA["properties"]["report"],
 }
 

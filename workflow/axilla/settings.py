@@ -274,6 +274,31 @@ class Evaluate:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """``segment``: automatic segmentation of 2D views (axilla.segment), off unless enabled."""
+
+    enabled: bool
+    views: list  # "MOD_view" keys, e.g. US_tumor, MG_CC
+    models: list  # unet | unetpp | deeplabv3
+    fusion: str  # mean (of probabilities) | vote (majority of thresholded masks)
+    folds: int  # k of the out-of-fold masks of training patients
+    size: int  # network input side (pixels)
+    width: int  # first-stage channels of every network (DeepLabV3's random encoder too)
+    epochs: int
+    patience: int  # early stopping on the inner validation split
+    val_fraction: float
+    lr: float
+    batch_size: int
+    threshold: float
+    encoder: str  # DeepLabV3's ResNet encoder
+    encoder_weights: str  # random | imagenet (the weights cache)
+    bootstraps: int  # of the metrics' 95 % CIs (0: none)
+    gpu: bool
+    threads: int
+    reproducible: str | bool  # as deep.reproducible
+
+
+@dataclass(frozen=True)
 class Report:
     title: str | None
     preset: str | None
@@ -329,6 +354,7 @@ class Study:
     evaluate: Evaluate
     bundle: bool  # write results/<study>/bundle/ (axilla.bundle)
     apply: dict | None  # {bundle, manifest, clinical, cohort}: score a new cohort with a bundle
+    segment: Segment
     report: Report
 
     def models_of(self, *kinds: str) -> list[str]:
@@ -423,6 +449,7 @@ def cross_key_problems(study: Study) -> list[Problem]:
     if primary is not None and primary not in study.models:
         problems.append(Problem("config", f"key 'report.primary_model': '{primary}' is not a model of this "
                                           f"study ({', '.join(study.models)})"))
+    problems += _segment_problems(study)
     if (study.manifest is None) != (study.clinical is None):
         problems.append(Problem("config", "give both 'manifest' and 'clinical', or neither (demo cohort)"))
     return problems
@@ -454,4 +481,16 @@ def _model_problems(study: Study) -> list[Problem]:
             elif study.models[base].select["steps"][-1:] != ["lasso"]:
                 out.append(Problem("config", f"key 'models.{name}.scores': '{base}' has no score: its selection "
                                              "must end in 'lasso'"))
+    return out
+
+
+def _segment_problems(study: Study) -> list[Problem]:
+    """Segmented views must be views of the study; an enabled stage needs at least one."""
+    seg = study.segment
+    have = {f"{m}_{v}" for m, vs in study.views.items() for v in vs}
+    out = [Problem("config", f"key 'segment.views': '{k}' is not a view of this study ({', '.join(sorted(have))}); "
+                             "add it under 'views' or remove it here") for k in seg.views if k not in have]
+    if seg.enabled and not seg.views:
+        out.append(Problem("config", "key 'segment.views': segment.enabled is true but no view is listed; "
+                                     "name the views to segment, e.g. [US_tumor, MG_CC]"))
     return out

@@ -17,6 +17,7 @@ SECTIONS = [
     ("table1", "Table 1: characteristics by node status"),
     ("qc", "Validation and image QC"),
     ("icc", "Reproducibility (ICC)"),
+    ("segmentation", "Automatic segmentation"),
     ("selection", "Feature selection funnel"),
     ("lasso", "LASSO cross-validation and coefficient path"),
     ("lgbm", "LightGBM importance and incremental CV-AUC"),
@@ -73,6 +74,10 @@ OPTIONAL = {
     "missing": ("validate/missing.csv", "variable, kind, n_missing, n, percent, patients"),
     "icc": ("reproducibility/icc.csv", "feature, pair, n, form, icc, ci_low, ci_high"),
     "reproducible": ("reproducibility/reproducible_features.csv", "feature"),
+    "segmentation": ("segmentation/metrics.csv", "axilla.segment.metrics.COLUMNS (model x view x cohort)"),
+    "segmentation_raters": ("segmentation/raters.csv", "axilla.segment.table.RATER_COLUMNS"),
+    "segmentation_overlays": ("segmentation/*/overlays/*.png", "best / median / worst fused mask per cohort, "
+                              "a folder per view; file name = caption"),
     "deep_weights": ("features/deep_weights.json", "view -> {backbone, weights, details}"),
     "rulegraph": ("report/rulegraph.dot", "snakemake --rulegraph DOT"),
     "availability": ("metrics/availability.csv", "axilla.evaluate.AVAILABILITY_COLUMNS (AUC per view-availability "
@@ -82,7 +87,8 @@ OPTIONAL = {
 # Optional inputs a rule may also declare as named inputs (which then take precedence).
 DECLARABLE = ("icc", "reproducible", "deep_weights", "rulegraph", "funnel", "optimism", "readers",
               "readers_vs_models", "reader_pairs", "missing", "qc_table", "formula", "importance", "odds_ratios",
-              "nomo_scores", "nomo_risk", "availability", "permutation", "spared", "interventions", "sample_size")
+              "nomo_scores", "nomo_risk", "availability", "permutation", "spared", "interventions", "sample_size",
+              "segmentation", "segmentation_raters")
 
 
 def optional_paths(results: str, models: Sequence[str], cohorts: Sequence[str]) -> dict[str, list[str]]:

@@ -6,7 +6,7 @@ is built, since workflow/rules/report.smk imports axilla.report when the Snakefi
 
 from __future__ import annotations
 
-from . import appendix, clinical, cohort, interpretation, lgbm, modelling, performance, risk
+from . import appendix, clinical, cohort, interpretation, lgbm, modelling, performance, risk, segmentation
 
 RENDERERS = {
     "summary": cohort.summary,
@@ -14,6 +14,7 @@ RENDERERS = {
     "table1": cohort.table1,
     "qc": cohort.qc,
     "icc": cohort.icc,
+    "segmentation": segmentation.segmentation,
     "selection": modelling.selection,
     "lasso": modelling.lasso,
     "lgbm": lgbm.lgbm,
