@@ -23,7 +23,7 @@ demo: $(STAMP)
 # share a cached study run (tests/smallstudy.py) are one group, so that run is made once.
 # The SLURM test is left to `make test-slurm` (minutes; it installs slurm-wlm and runs daemons).
 test: $(STAMP) slurm-plugin
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slurm"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slurm" --durations=15
 
 # The SLURM executor plugin, pinned and without its dependencies (profiles/slurm/requirements.txt
 # says why; README: Running on SLURM).

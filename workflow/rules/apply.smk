@@ -81,6 +81,7 @@ rule apply_deep:
         features=f"{RESULTS}/deep/{{modality}}_{{view}}.csv",
         provenance=f"{RESULTS}/deep/{{modality}}_{{view}}.json",
     params:
+        settings_text=settings_text(S.deep),
         settings=S.deep,
         primary_rater=PRIMARY,
     log:
@@ -107,6 +108,7 @@ rule apply_model:
     wildcard_constraints:
         model="|".join(PLAIN_MODELS) or "^$",
     params:
+        settings_text=settings_text(S.blood),
         features=lambda wc: MODELS[wc.model].features,
         variables=S.clinical_variables,
         blood=S.blood,

@@ -1,7 +1,7 @@
 # Shared settings and input functions. The manifest is read at parse time (cheaply, structure
 # only) because it defines the per-image jobs; the `validate` rule does the full check.
 import json
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 import shlex
 
 import pandas as pd
@@ -105,6 +105,19 @@ wildcard_constraints:
 # Rows by (patient, modality, view), indexed once: filtering the whole manifest in every job's
 # input and params functions made building the DAG quadratic in the cohort.
 IMAGE_ROWS = index_rows(IMAGES)
+
+
+def settings_text(*settings) -> str:
+    """Settings objects as one text param. Snakemake's params rerun trigger skips any value it
+    cannot repr (a dataclass); passed beside the settings objects, this makes a changed setting
+    rerun the job, as a changed input file does."""
+
+    def plain(v):
+        if is_dataclass(v):
+            return asdict(v)
+        return {k: plain(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    return json.dumps([plain(x) for x in settings], sort_keys=True, default=str)
 
 
 def image_rows(wildcards):

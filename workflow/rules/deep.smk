@@ -11,6 +11,7 @@ rule deep:
         # bundle: true: the network as used (fine-tuned, loaded or random), for the study's bundle
         network=f"{RESULTS}/deep/{{modality}}_{{view}}.pt" if S.bundle else [],
     params:
+        settings_text=settings_text(S.deep),
         settings=S.deep,
         primary_rater=PRIMARY,
         seed=SEED,

@@ -31,6 +31,7 @@ rule evaluate:
         reader_pairs=[f"{RESULTS}/metrics/{c}_reader_pairs.csv" for c in COHORTS] if READERS else [],
         availability=f"{RESULTS}/metrics/availability.csv",
     params:
+        settings_text=settings_text(S.evaluate),
         models=list(MODELS),
         # validate.missing_view: allow: models score the patients having their views
         allow_missing=S.validate.missing_view == "allow",
@@ -60,6 +61,7 @@ rule optimism:
     wildcard_constraints:
         model="|".join(FEATURE_MODELS) or "^$",
     params:
+        settings_text=settings_text(S.blood),
         features=lambda wc: MODELS[wc.model].features,
         variables=S.clinical_variables,
         blood=S.blood,
@@ -88,6 +90,7 @@ rule nomo_risk:
     wildcard_constraints:
         model="|".join(NOMOGRAM_MODELS) or "^$",
     params:
+        settings_text=lambda wc: settings_text(MODELS[wc.model], S.blood),
         model=lambda wc: MODELS[wc.model],
         variables=S.clinical_variables,
         blood=S.blood,
@@ -115,6 +118,7 @@ rule spared:
         spared=f"{RESULTS}/metrics/spared.csv",
         interventions=[f"{RESULTS}/metrics/{c}_interventions.csv" for c in COHORTS],
     params:
+        settings_text=settings_text(S.evaluate.spared),
         models=list(MODELS),
         cohorts=COHORTS,
         settings=S.evaluate.spared,
@@ -170,6 +174,7 @@ rule permutation:
     wildcard_constraints:
         model="|".join(m for m in PLAIN_MODELS if m in PERMUTATION_MODELS) or "^$",
     params:
+        settings_text=settings_text(S.blood),
         features=lambda wc: MODELS[wc.model].features,
         bases=lambda wc: MODELS[wc.model].scores,
         variables=S.clinical_variables,

@@ -10,6 +10,7 @@ rule interpret:
         importance=f"{RESULTS}/models/{{model}}/importance.csv",
         odds_ratios=f"{RESULTS}/models/{{model}}/odds_ratios.csv",
     params:
+        settings_text=lambda wc: settings_text(MODELS[wc.model], S.blood),
         model=lambda wc: MODELS[wc.model],
         variables=S.clinical_variables,
         blood=S.blood,

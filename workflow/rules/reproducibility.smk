@@ -6,6 +6,7 @@ rule reproducibility:
         icc=f"{RESULTS}/reproducibility/icc.csv",
         keep=f"{RESULTS}/reproducibility/reproducible_features.csv",
     params:
+        settings_text=settings_text(S.reproducibility),
         settings=S.reproducibility,
     log:
         f"{RESULTS}/logs/reproducibility.log",

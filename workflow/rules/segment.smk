@@ -13,6 +13,7 @@ rule segment:
         # training.json and overlays/ (axilla.segment.stage)
         directory(f"{RESULTS}/segmentation/{{modality}}_{{view}}"),
     params:
+        settings_text=settings_text(S.segment),
         settings=S.segment,
         primary_rater=PRIMARY,
         seed=SEED,
@@ -38,6 +39,7 @@ rule segment_table:
         metrics=f"{RESULTS}/segmentation/metrics.csv",
         raters=f"{RESULTS}/segmentation/raters.csv",
     params:
+        settings_text=settings_text(S.segment),
         settings=S.segment,
         seed=SEED,
     log:

@@ -11,6 +11,7 @@ rule select:
     wildcard_constraints:
         model="|".join(PLAIN_MODELS) or "^$",
     params:
+        settings_text=lambda wc: settings_text(MODELS[wc.model], S.blood),
         model=lambda wc: MODELS[wc.model],
         variables=S.clinical_variables,
         blood=S.blood,

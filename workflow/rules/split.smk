@@ -5,6 +5,7 @@ rule split:
     output:
         f"{RESULTS}/split/split.csv",
     params:
+        settings_text=settings_text(S.split),
         settings=S.split,
         outcome=S.outcome,
         seed=SEED,

@@ -12,6 +12,7 @@ rule validate:
         excluded=f"{RESULTS}/validate/excluded.csv",
         availability=f"{RESULTS}/validate/availability.csv",
     params:
+        settings_text=settings_text(S.validate, S.split, S.deep),
         views=VIEWS,
         primary_rater=PRIMARY,
         outcome=S.outcome,
