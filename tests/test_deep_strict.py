@@ -25,7 +25,8 @@ from axilla.settings import section
 a = json.loads(sys.argv[1])
 S = section("deep", **a["settings"])
 sm = NS(wildcards=NS(modality="US", view="node"), params=NS(settings=S, primary_rater="A", seed=5),
-        output=NS(features=a["out"] + ".csv", provenance=a["out"] + ".json", gradcam=None),
+        output=NS(features=a["out"] + ".csv", provenance=a["out"] + ".json", gradcam=None,
+                  network=[]),
         input=NS(preps=a["dirs"], split=a["split"]), log=[a["out"] + ".log"], threads=a["threads"])
 runpy.run_path(a["script"], init_globals={"snakemake": sm})
 """

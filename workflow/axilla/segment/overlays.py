@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from ..io import atomic_path
+
 RANKS = ("best", "median", "worst")
 MANUAL, AUTO = (0.1, 0.85, 0.1), (0.95, 0.1, 0.1)
 
@@ -42,7 +44,8 @@ def overlay_png(image: np.ndarray, manual: np.ndarray, auto: np.ndarray, path: s
     rgb[outline(auto)] = AUTO
     k = max(1, math.ceil(min_side / max(image.shape)))
     rgb = rgb.repeat(k, axis=0).repeat(k, axis=1)
-    Image.fromarray(np.round(rgb * 255).astype(np.uint8), mode="RGB").save(path, format="PNG")
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(np.round(rgb * 255).astype(np.uint8), mode="RGB").save(tmp, format="PNG")
 
 
 def write_examples(cases: pd.DataFrame, images: dict, manual: dict, auto: dict, folder: Path) -> list[str]:
