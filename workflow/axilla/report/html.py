@@ -74,6 +74,15 @@ def absent(what: str = "") -> str:
     return f"<p class='absent'>{html.escape(what + ': ' if what else '')}{ABSENT}.</p>"
 
 
+def optional_table(d: Doc, paths, what: str) -> pd.DataFrame | None:
+    """The first of `paths` (an optional report input) as a table; None, with the "not produced"
+    note added to `d`, when the study wrote none."""
+    if not paths:
+        d.add(absent(what))
+        return None
+    return pd.read_csv(paths[0])
+
+
 def h3(text: str) -> str:
     return f"<h3>{html.escape(text)}</h3>"
 

@@ -12,7 +12,7 @@ import yaml
 
 from ...io import file_sha256
 from ..dag import render_svg
-from .. import checklist
+from ..checklist import clear_table, metrics_score, metrics_table, run_of
 from ..html import Doc, absent, table_html
 from ..provenance import backbone_comparison, input_table, reproducibility_table, versions, weights_table
 from ..spec import ABSENT
@@ -81,15 +81,15 @@ def tripod(d: Doc, s: Study) -> None:
 
 
 def checklists(d: Doc, s: Study) -> None:
-    run = checklist.run_of(s)
-    mt = checklist.metrics_table(run)
-    score = checklist.metrics_score(mt)
+    run = run_of(s)
+    mt = metrics_table(run)
+    score = metrics_score(mt)
     d.add(f"<p><b>METRICS score: {score['score']:.1f} % ({score['band']})</b>: weights of the {score['met']} met "
           f"items {score['met_weight']:.4f} over the {score['applicable_weight']:.4f} of the "
           f"{score['met'] + score['not_met']} applicable ones; {score['na']} items not applicable (Kocak et al., "
           "Insights Imaging 2024). Items a run cannot show are marked not met until the authors complete them.</p>")
     d.add("<h3>METRICS</h3>" + table_html(mt.drop(columns="condition"), floatfmt="{:.4f}"))
-    ct = checklist.clear_table(run)
+    ct = clear_table(run)
     counts = ct.status.value_counts()
     d.add(f"<h3>CLEAR (Kocak et al., Insights Imaging 2023)</h3><p>{counts.get('met', 0)} of 58 items met by the "
           f"run, {counts.get('not met', 0)} not met, {counts.get('n/a', 0)} not applicable.</p>" + table_html(ct))

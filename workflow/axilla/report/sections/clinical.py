@@ -9,7 +9,7 @@ import math
 import pandas as pd
 
 from ...evaluate.permutation import MIN_FLAG
-from ..html import Doc, absent, h3, table_html
+from ..html import Doc, absent, h3, optional_table, table_html
 from ..study import Study
 
 LEAK = "color:#b00000;font-weight:bold"  # the report's red: a leak or an undersized cohort
@@ -39,11 +39,9 @@ def spared_sentence(row: pd.Series) -> str:
 
 
 def spared(d: Doc, s: Study) -> None:
-    path = s.opt.get("spared")
-    if not path:
-        d.add(absent("surgery spared"))
+    table = optional_table(d, s.opt.get("spared"), "surgery spared")
+    if table is None:
         return
-    table = pd.read_csv(path[0])
     target = table[table.rule.str.startswith("sensitivity_")]
     for cohort, rows in target.groupby("cohort", sort=False):
         d.add(h3(str(cohort)) + "<ul>" + "".join(f"<li>{spared_sentence(r)}</li>" for _, r in rows.iterrows())
@@ -99,11 +97,9 @@ def _undersized(row: pd.Series) -> str:
 
 
 def samplesize(d: Doc, s: Study) -> None:
-    path = s.opt.get("sample_size")
-    if not path:
-        d.add(absent("sample-size adequacy"))
+    table = optional_table(d, s.opt.get("sample_size"), "sample-size adequacy")
+    if table is None:
         return
-    table = pd.read_csv(path[0])
     small = table[(table.parameters == "candidate") & ~table.adequate.astype(bool)]
     for _, row in small.iterrows():
         d.add(_undersized(row))

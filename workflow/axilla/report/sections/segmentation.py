@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..html import Doc, absent, file_img, h3, table_html
+from ..html import Doc, file_img, h3, optional_table, table_html
 from ..study import Study
 
 METRICS = ("dice", "iou", "precision", "recall", "hd95")
@@ -57,11 +57,9 @@ def _raters(d: Doc, s: Study) -> None:
 
 
 def segmentation(d: Doc, s: Study) -> None:
-    path = s.opt.get("segmentation")
-    if not path:
-        d.add(absent("automatic segmentation (segment.enabled)"))
+    table = optional_table(d, s.opt.get("segmentation"), "automatic segmentation (segment.enabled)")
+    if table is None:
         return
-    table = pd.read_csv(path[0])
     overlays = s.opt.get("segmentation_overlays", [])
     for (mod, view), rows in table.groupby(["modality", "view"], sort=True):
         d.add(h3(f"{mod} {view}"))
