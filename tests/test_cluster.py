@@ -106,3 +106,11 @@ def test_lazy_handle_reads_the_site_when_the_executor_is_known(tmp_path, monkeyp
     assert got == {"mem_mb": 4000, "runtime": 60, "slurm_partition": "short", "slurm_account": None,
                    "gpu": None, "gpu_model": None, "gres": None}
     assert threads(None) == 2
+
+
+def test_resampling_jobs_start_workers_only_when_each_gets_enough_resamples():
+    from axilla.cluster import resample_threads
+
+    # the demo's 3 bootstraps and 5 permutations, the e2e's 2: one process, no worker start-up
+    assert [resample_threads(n) for n in (0, 2, 3, 5, 15)] == [1] * 5
+    assert [resample_threads(n) for n in (16, 31, 32, 200, 1000)] == [2, 3, 4, 4, 4]

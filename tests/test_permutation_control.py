@@ -137,3 +137,27 @@ def test_pipeline_refits_every_model_on_the_same_permutations(tmp_path):
     assert list(summary.columns) == PERMUTATION_COLUMNS and summary.n_permutations[0] == 3
     real = pd.read_csv(tmp_path / "f_pred.csv")
     assert summary.auc[0] == pytest.approx(roc_auc(y[28:], real.prob[28:]))
+
+
+def test_permutation_tables_do_not_depend_on_the_worker_count(tmp_path):
+    """The rule gives a job 1 to 4 workers by its number of permutations (axilla.cluster): the
+    tables must be the same whichever it gets."""
+    from axilla.io import save_model
+    from axilla.permute import run_feature_permutations
+    from axilla.train import FeatureModel, run_feature_model
+
+    rng = np.random.default_rng(8)
+    ids = [f"P{i:02d}" for i in range(30)]
+    y = np.tile([0, 1], 15)
+    X = pd.DataFrame({"a": y + rng.normal(0, 1, 30), "b": rng.normal(size=30)}, index=pd.Index(ids, name="patient_id"))
+    split = pd.DataFrame({"patient_id": ids, "cohort": ["train"] * 20 + ["internal"] * 10, "y": y})
+    save_model(FeatureModel(kinds={}, select={"steps": ["zscore"]}, random_state=0).fit_selection(X.iloc[:20], y[:20]),
+               str(tmp_path / "t.pkl"))
+    run_feature_model(X, split, str(tmp_path / "t.pkl"), 3, str(tmp_path / "m.pkl"), str(tmp_path / "p.csv"))
+    tables = {}
+    for n_jobs in (1, 2):
+        out = {k: str(tmp_path / f"{n_jobs}_{k}.csv") for k in ("summary", "null", "predictions")}
+        run_feature_permutations(X, split, str(tmp_path / "t.pkl"), str(tmp_path / "p.csv"), {}, 4, 3, False, "m",
+                                 out, n_jobs=n_jobs)
+        tables[n_jobs] = {k: open(p).read() for k, p in out.items()}
+    assert tables[1] == tables[2]

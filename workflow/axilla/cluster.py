@@ -33,6 +33,12 @@ SLURM_EXECUTORS = ("slurm", "slurm-jobstep")
 GPU_STYLES = ("gpu", "gpu_model", "gres")
 SITE_RESOURCES = ("slurm_partition", "slurm_account", "gpu", "gpu_model", "gres")
 FIELDS = ("partition", "gpu_partition", "account", "gpu_request", "gpu_model", "max_threads", "max_mem_mb")
+# A resampling job (optimism bootstraps, label permutations) starts a worker process per thread
+# beyond the first, each importing the stack (~2-3 s of CPU); measured on the e2e study (2
+# resamples per model), its 11 jobs took 194 s with 2 threads each and 104 s with 1. A worker
+# earns its start-up with this many resamples or more.
+RESAMPLES_PER_WORKER = 8
+MAX_RESAMPLE_THREADS = 4
 # Head-room under the node's memory: the plugin adds a little to array tasks' --mem (their payload).
 MEM_MARGIN_MB = 64
 
@@ -116,6 +122,13 @@ def site(executor: str, basedir: str | Path) -> Site:
         cpus, mem = smallest_node(s.partition)
         s = replace(s, max_threads=s.max_threads or cpus, max_mem_mb=s.max_mem_mb or mem)
     return s
+
+
+def resample_threads(n_resamples: int) -> int:
+    """Threads (= worker processes) for a job refitting `n_resamples` times: 1 below
+    2 x RESAMPLES_PER_WORKER, then one per RESAMPLES_PER_WORKER, at most MAX_RESAMPLE_THREADS.
+    The results do not depend on it (the resamples are drawn before they are shared out)."""
+    return max(1, min(MAX_RESAMPLE_THREADS, n_resamples // RESAMPLES_PER_WORKER))
 
 
 class Lazy:

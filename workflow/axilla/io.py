@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import json
@@ -418,7 +419,26 @@ def setup_logging(logfile: str | os.PathLike | None) -> logging.Logger:
 
     sys.excepthook = _excepthook
     _exit_on_sigterm()
+    if logfile and _log_usage not in _AT_EXIT:
+        _AT_EXIT.append(_log_usage)
+        atexit.register(_log_usage)
     return log
+
+
+USAGE_PREFIX = "job usage:"
+_AT_EXIT: list = []  # registered once per process, however often logging is set up
+
+
+def _log_usage() -> None:
+    """The job's exact CPU time and peak memory, as its last log line. Snakemake's benchmark files
+    poll the process every 0.5 s, then every 30 s, so they miss the end of every job: this is what
+    `make bench-scaling` sums (axilla.scaling.job_usage)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    # ru_maxrss is in KiB on Linux
+    log.info("%s cpu_s=%.3f max_rss_mb=%.0f", USAGE_PREFIX, cpu, max(own.ru_maxrss, kids.ru_maxrss) / 1024)
 
 
 def _exit_on_sigterm() -> None:

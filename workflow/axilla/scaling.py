@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from .io import atomic_path
+from .io import USAGE_PREFIX, atomic_path
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_ITEMS = ("Snakefile", "workflow", "config", "envs", "resources", "profiles")
@@ -50,16 +50,30 @@ def write_study(dst: Path, base_config: Path, n_patients: int) -> str:
     return cfg["study"]
 
 
-def job_costs(benchmarks: Path) -> dict[str, list[tuple[float, float]]]:
-    """(wall s, CPU s) of every job by rule, from Snakemake's benchmark TSVs under `benchmarks`
-    (one folder level per rule: benchmarks/<rule>[/...].tsv)."""
+def job_costs(benchmarks: Path, logs: Path) -> dict[str, list[tuple[float, float]]]:
+    """(wall s, CPU s) of every job by rule: wall from Snakemake's benchmark TSVs under `benchmarks`
+    (benchmarks/<rule>[/...].tsv), CPU from the job's own last log line at the same relative path
+    under `logs` (axilla.io writes it from getrusage). Snakemake's `cpu_time` polls the process
+    (every 0.5 s, then 30 s) and misses each job's end; it is used only for a job without that line."""
     out: dict[str, list[tuple[float, float]]] = {}
     for tsv in sorted(benchmarks.rglob("*.tsv")):
-        rule = tsv.relative_to(benchmarks).parts[0].removesuffix(".tsv")
+        rel = tsv.relative_to(benchmarks)
         with open(tsv, newline="") as fh:
             row = next(csv.DictReader(fh, delimiter="\t"))
-        out.setdefault(rule, []).append((float(row["s"]), float(row["cpu_time"])))
+        cpu = logged_cpu(logs / rel.with_suffix(".log"))
+        cpu = float(row["cpu_time"]) if cpu is None else cpu
+        out.setdefault(rel.parts[0].removesuffix(".tsv"), []).append((float(row["s"]), cpu))
     return out
+
+
+def logged_cpu(log: Path) -> float | None:
+    """`cpu_s` of the job's usage line (the last one: a rerun job's log is rewritten), if any."""
+    if not log.exists():
+        return None
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if USAGE_PREFIX in ln]
+    if not lines:
+        return None
+    return float(lines[-1].split("cpu_s=")[1].split()[0])
 
 
 def parallel_efficiency(cpu_seconds: float, wall_seconds: float, cores: int) -> float:
@@ -78,7 +92,7 @@ def run_size(work: Path, base_config: Path, n: int, cores: int) -> dict:
     wall = time.perf_counter() - t0
     if r.returncode:
         raise SystemExit(f"the {n}-patient study failed:\n{r.stderr[-3000:]}")
-    costs = job_costs(d / "results" / study / "benchmarks")
+    costs = job_costs(d / "results" / study / "benchmarks", d / "results" / study / "logs")
     jobs = [c for cs in costs.values() for c in cs]
     return dict(n=n, wall=wall, jobs=len(jobs), job_wall=sum(c[0] for c in jobs),
                 job_cpu=sum(c[1] for c in jobs), costs=costs)

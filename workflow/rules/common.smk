@@ -8,7 +8,7 @@ import pandas as pd
 from snakemake.settings.types import DeploymentMethod
 
 from axilla import demo as demo_module
-from axilla.cluster import Lazy as ClusterSite
+from axilla.cluster import Lazy as ClusterSite, resample_threads
 from axilla.fidelity import table_path as fidelity_table
 from axilla.settings import load as load_settings
 from axilla.preprocess import index_rows

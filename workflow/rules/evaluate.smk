@@ -71,7 +71,7 @@ rule optimism:
         f"{RESULTS}/logs/optimism/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/optimism/{{model}}.tsv"
-    threads: SITE.threads(4)
+    threads: SITE.threads(resample_threads(S.evaluate.optimism_bootstraps))
     resources:
         **SITE.fit(mem_mb=4000, runtime=60),
     conda:
@@ -186,10 +186,9 @@ rule permutation:
         f"{RESULTS}/logs/permutation/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/permutation/{{model}}.tsv"
-    threads: 4
+    threads: SITE.threads(resample_threads(S.evaluate.permutations))
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **SITE.fit(mem_mb=4000, runtime=60),
     conda:
         "../../envs/stats.yaml"
     script:
@@ -222,10 +221,10 @@ rule permutation_fusion:
         f"{RESULTS}/logs/permutation/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/permutation/{{model}}.tsv"
-    threads: 4
+    # a meta-classifier refit takes milliseconds: worker processes never pay for themselves
+    threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **SITE.fit(mem_mb=2000, runtime=30),
     conda:
         "../../envs/stats.yaml"
     script:
