@@ -21,6 +21,7 @@ CHANGES = {
     ("split", "test_fraction"): (0.25, {"split", "validate"}),
     ("evaluate", "spared", "sensitivity"): (0.95, {"spared"}),
     ("reproducibility", "threshold"): (0.8, {"reproducibility"}),
+    ("reproducibility", "source"): ("perturbation", {"radiomics", "reproducibility"}),
     ("segment", "epochs"): (7, {"segment"}),
     ("blood", "neutrophils"): ("neut_count", {"select", "train", "interpret", "optimism", "permutation"}),
 }

@@ -16,6 +16,12 @@ on the union of the masks: its value at a voxel depends on the image around that
 Resampling inside pyradiomics (`resampledPixelSpacing`) crops image and mask together per mask,
 so there the filtered images differ per mask and each mask runs on its own. Rings are masks
 like the others here: one job filters the image once for every rater's ROI and ring.
+
+With `reproducibility.source: perturbation` the job also extracts perturbed copies of the primary
+rater's mask (axilla.mask_perturbation) as pseudo-raters `~erode`, `~dilate`, `~contour1`, ... in
+the same pass (the image is still filtered once). Rings are perturbed too: each perturbed ROI gets
+the ring preprocessing would have drawn around it (the ring is defined by the ROI's boundary, so a
+moved boundary moves it; unperturbed rings would leave every ring feature without an ICC).
 """
 
 from __future__ import annotations
@@ -133,13 +139,14 @@ def feature_name(modality: str, view: str, key: str, roi: str = "mask") -> str:
 
 
 def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out_csv: str,
-                  min_roi_voxels: int | None = None) -> list[tuple]:
+                  min_roi_voxels: int | None = None, perturb: dict | None = None) -> list[tuple]:
     """Extract features for every rater's mask (and peritumoral ring, when preprocessing wrote
     rings) of one preprocessed image, filtering the image once; write a tidy table.
 
     Preprocessed ROIs are 0/1, so pyradiomics gets label 1; its minimumROISize is the study's one
     size limit, ``preprocess.<MOD>.min_roi_voxels`` (which `validate` already checked), which the
-    rule passes; without it (a direct call), the parameter file's own."""
+    rule passes; without it (a direct call), the parameter file's own. `perturb` (keys `primary`,
+    `kinds`, `contours`, `seed`, `image_id`) adds the primary mask's perturbations as pseudo-raters."""
     import SimpleITK as sitk
 
     extractor = make_extractor(params_file)
@@ -149,6 +156,8 @@ def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out
     image = sitk.ReadImage(str(Path(prep_dir) / "image.nii.gz"))
     masks = {(roi, r): sitk.ReadImage(str(Path(prep_dir) / f"{roi}-{r}.nii.gz"))
              for roi in ROIS for r in raters_in(prep_dir, roi)}
+    if perturb:
+        masks.update(perturbed_rois(prep_dir, masks, perturb, extractor.settings))
     rows = []
     for (roi, rater), result in extract_masks(extractor, image, masks).items():
         for key, value in result.items():
@@ -161,6 +170,42 @@ def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out
     log.info("%s %s %s: %d features x %d raters (ROIs: %s)", modality, view, prep_dir, len({r[1] for r in rows}),
              len({r[0] for r in rows}), ", ".join(sorted({roi for roi, _ in masks})))
     return rows
+
+
+def perturbed_rois(prep_dir: str, masks: dict, perturb: dict, settings: dict) -> dict:
+    """(roi, pseudo-rater) -> SimpleITK mask: the primary mask's perturbations and their rings."""
+    import json
+
+    import SimpleITK as sitk
+
+    from .mask_perturbation import perturbed_masks, spatial_axes
+    from .roi import peritumoral_ring
+
+    primary = perturb["primary"]
+    if ("mask", primary) not in masks:
+        log.warning("%s: no mask of the primary rater %s, nothing to perturb", prep_dir, primary)
+        return {}
+    ref = masks[("mask", primary)]
+    arr = sitk.GetArrayFromImage(ref) != 0
+    flat = int(settings.get("force2Ddimension", 0)) if settings.get("force2D") and arr.ndim == 3 else None
+    perturbed = perturbed_masks(arr, perturb["kinds"], perturb["contours"], perturb["seed"], perturb["image_id"],
+                                spatial_axes(arr.shape, flat), settings.get("minimumROISize") or 1)
+    ring_mm = None
+    if ("ring", primary) in masks:
+        record = json.loads((Path(prep_dir) / "qc.json").read_text())
+        ring_mm = record["preprocessing"]["ring"]["mm"]
+
+    def image(a):
+        out = sitk.GetImageFromArray(a.astype(np.uint8))
+        out.CopyInformation(ref)
+        return out
+
+    out = {}
+    for name, m in perturbed.items():
+        out[("mask", name)] = image(m)
+        if ring_mm:
+            out[("ring", name)] = image(peritumoral_ring(m, ref.GetSpacing()[::-1], ring_mm))
+    return out
 
 
 def aggregate(tables: dict[str, str], primary_rater: str, out_wide: str, out_raters: str) -> None:
@@ -206,6 +251,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1, help="SimpleITK filter threads")
     ap.add_argument("--min-roi-voxels", type=int, default=None,
                     help="preprocess.<MOD>.min_roi_voxels, pyradiomics' minimumROISize (default: the parameter file's)")
+    ap.add_argument("--perturb", default=None,
+                    help="comma-separated mask perturbations of the primary rater (reproducibility.source: perturbation)")
+    ap.add_argument("--contours", type=int, default=3, help="contour randomisations (with --perturb contour)")
+    ap.add_argument("--seed", type=int, default=0, help="study seed (contour randomisation)")
+    ap.add_argument("--primary", default=None, help="primary rater (with --perturb)")
+    ap.add_argument("--image-id", default=None, help="image id seeding its contour randomisation")
     ap.add_argument("--log")
     a = ap.parse_args(argv)
     setup_logging(a.log)
@@ -218,7 +269,11 @@ def main(argv: list[str] | None = None) -> None:
 
     # One job per image and many at once: ITK's default (all cores) would oversubscribe.
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, a.threads))
-    extract_image(a.prep, a.params, a.modality, a.view, a.out, a.min_roi_voxels)
+    perturb = None
+    if a.perturb:
+        perturb = {"primary": a.primary, "kinds": a.perturb.split(","), "contours": a.contours, "seed": a.seed,
+                   "image_id": a.image_id or f"{Path(a.prep).parent.name}/{a.modality}_{a.view}"}
+    extract_image(a.prep, a.params, a.modality, a.view, a.out, a.min_roi_voxels, perturb)
 
 
 if __name__ == "__main__":

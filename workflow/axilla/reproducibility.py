@@ -6,6 +6,14 @@ compute them from the two-way ANOVA mean squares:
   sample of possible raters and systematic rater offsets count as disagreement — the usual
   choice when a second reader will redraw the ROI.
 - ICC(3,1), two-way mixed effects, consistency (`ICC3`): rater offsets are ignored.
+
+Sources (`reproducibility.source`): `raters` — one ICC per configured rater pair
+(`reproducibility.pairs`, e.g. A-B inter-rater, A-A2 intra-rater); `perturbation` — one ICC per
+feature across the primary rater's mask and its perturbations (axilla.mask_perturbation: subjects
+= patients, "raters" = the primary mask, `~erode`, `~dilate`, `~contour1`, ...; Zwanenburg et al.
+2019), for cohorts with one rater. Under `perturbation` real second raters are not used (pairs are
+ignored): one source per study, so the filter means one thing. Its rows have kind `perturbation`
+and pair = the raters joined by `-` (`A-~erode-~dilate-~contour1-...`).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from .io import write_csv
+from .mask_perturbation import KINDS, is_perturbation, rater_names
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +84,19 @@ def icc(ratings: np.ndarray, form: str = "ICC2", level: float = 0.95) -> tuple[n
 FORMS = ("ICC2", "ICC3")
 
 
+def describe_source(settings) -> str:
+    """What the ICC was computed over, for the report: `settings` is the study's Reproducibility."""
+    if settings.source != "perturbation":
+        return "rater pairs " + ", ".join("–".join(p) for p in settings.pairs)
+    kinds, contours = settings.perturbation["kinds"], settings.perturbation["contours"]
+    done = [w for k, w in (("erode", "erosion"), ("dilate", "dilation")) if k in kinds]
+    parts = [" and ".join(done) + " by one voxel"] if done else []
+    if "contour" in kinds:
+        parts.append(f"{contours} contour randomisation{'s' if contours > 1 else ''}")
+    return ("the primary rater's mask and its perturbations (" + ", ".join(parts)
+            + "; after Zwanenburg et al. 2019), no second rater")
+
+
 def pair_kind(a: str, b: str) -> str:
     """`intra` for a rater and their own repeat (`A` vs `A2`), `inter` for two raters."""
     import re
@@ -93,8 +115,6 @@ def feature_icc(by_rater: pd.DataFrame, pairs: list[tuple[str, str]], form: str)
     if form not in FORMS:
         raise ValueError(f"unknown ICC form '{form}' (ICC2 or ICC3)")
     features = [c for c in by_rater.columns if c not in ("patient_id", "rater")]
-    cols = ["feature", "pair", "kind", "n", "form", "icc", "ci_low", "ci_high",
-            "icc2", "icc2_ci_low", "icc2_ci_high", "icc3", "icc3_ci_low", "icc3_ci_high"]
     rows = []
     for a, b in pairs:
         xa = by_rater[by_rater.rater == a].set_index("patient_id")[features]
@@ -104,18 +124,52 @@ def feature_icc(by_rater: pd.DataFrame, pairs: list[tuple[str, str]], form: str)
             log.warning("rater pair %s-%s: only %d patients in common, no ICC computed", a, b, len(common))
             continue
         r = np.stack([xa.loc[common].to_numpy(float), xb.loc[common].to_numpy(float)], axis=1)
-        t = pd.DataFrame({"feature": features, "pair": f"{a}-{b}", "kind": pair_kind(a, b), "n": len(common),
-                          "form": form})
-        for f in FORMS:
-            value, lo, hi = icc(r, f)
-            t[f.lower()], t[f"{f.lower()}_ci_low"], t[f"{f.lower()}_ci_high"] = value, lo, hi
-        _absent_views(t, r, features)
-        key = form.lower()
-        t["icc"], t["ci_low"], t["ci_high"] = t[key], t[f"{key}_ci_low"], t[f"{key}_ci_high"]
-        rows.append(t[cols])
+        rows.append(_icc_rows(r, features, f"{a}-{b}", pair_kind(a, b), form))
     if not rows:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=COLUMNS)
     return pd.concat(rows, ignore_index=True)
+
+
+COLUMNS = ["feature", "pair", "kind", "n", "form", "icc", "ci_low", "ci_high",
+           "icc2", "icc2_ci_low", "icc2_ci_high", "icc3", "icc3_ci_low", "icc3_ci_high"]
+
+
+def _icc_rows(r: np.ndarray, features: list[str], pair: str, kind: str, form: str) -> pd.DataFrame:
+    """The table rows of one group of raters: `r` is (subjects, raters, features)."""
+    t = pd.DataFrame({"feature": features, "pair": pair, "kind": kind, "n": r.shape[0], "form": form})
+    for f in FORMS:
+        value, lo, hi = icc(r, f)
+        t[f.lower()], t[f"{f.lower()}_ci_low"], t[f"{f.lower()}_ci_high"] = value, lo, hi
+    _absent_views(t, r, features)
+    key = form.lower()
+    t["icc"], t["ci_low"], t["ci_high"] = t[key], t[f"{key}_ci_low"], t[f"{key}_ci_high"]
+    return t[COLUMNS]
+
+
+def perturbation_icc(by_rater: pd.DataFrame, primary: str, form: str) -> pd.DataFrame:
+    """ICC per feature across the primary rater's mask and its perturbations (the pseudo-raters
+    in `by_rater`), in the table format of :func:`feature_icc`.
+
+    A patient lacking one of the masks for a view (an erosion skipped for a small ROI) is left out
+    of that view's ICCs (`n` says how many remain): an ICC needs every subject rated by every rater.
+    """
+    if form not in FORMS:
+        raise ValueError(f"unknown ICC form '{form}' (ICC2 or ICC3)")
+    features = [c for c in by_rater.columns if c not in ("patient_id", "rater")]
+    present = set(by_rater.rater)
+    pseudo = [r for r in rater_names(KINDS, len(present)) if r in present]
+    others = sorted(r for r in present if r != primary and not is_perturbation(r))
+    if others:
+        log.info("reproducibility.source: perturbation: raters %s not used", ", ".join(others))
+    xp = by_rater[by_rater.rater == primary].set_index("patient_id")[features].sort_index()
+    if not pseudo or len(xp) < 3:
+        log.warning("perturbation ICC: %d perturbations, %d patients of rater %s: no ICC computed", len(pseudo),
+                    len(xp), primary)
+        return pd.DataFrame(columns=COLUMNS)
+    stack = [xp.to_numpy(float)]
+    for r in pseudo:
+        stack.append(by_rater[by_rater.rater == r].set_index("patient_id")[features].reindex(xp.index).to_numpy(float))
+    return _icc_rows(np.stack(stack, axis=1), features, "-".join([primary, *pseudo]), "perturbation", form)
 
 
 def _absent_views(t: pd.DataFrame, r: np.ndarray, features: list[str]) -> None:
@@ -137,10 +191,15 @@ def _absent_views(t: pd.DataFrame, r: np.ndarray, features: list[str]) -> None:
             t.loc[idx, f.lower()], t.loc[idx, f"{f.lower()}_ci_low"], t.loc[idx, f"{f.lower()}_ci_high"] = value, lo, hi
 
 
-def run(by_rater_csv: str, pairs: list, form: str, threshold: float, out_icc: str, out_keep: str) -> None:
-    """The `reproducibility` rule: ICC per feature; keep features reproducible in every rater pair."""
-    by_rater = pd.read_csv(by_rater_csv, dtype={"patient_id": str})
-    table = feature_icc(by_rater, [tuple(p) for p in pairs], form)
+def run(by_rater_csv: str, pairs: list, form: str, threshold: float, out_icc: str, out_keep: str,
+        source: str = "raters", primary: str | None = None) -> None:
+    """The `reproducibility` rule: ICC per feature; keep features reproducible in every rater pair
+    (`source: raters`) or across the primary mask's perturbations (`source: perturbation`)."""
+    by_rater = pd.read_csv(by_rater_csv, dtype={"patient_id": str, "rater": str})
+    if source == "perturbation":
+        table = perturbation_icc(by_rater, primary, form)
+    else:
+        table = feature_icc(by_rater[~by_rater.rater.map(is_perturbation)], [tuple(p) for p in pairs], form)
     features = [c for c in by_rater.columns if c not in ("patient_id", "rater")]
     if table.empty:
         log.warning("no rater pair has enough patients: every radiomics feature is kept unfiltered")

@@ -237,6 +237,8 @@ class Reproducibility:
     icc: str
     threshold: float
     pairs: list
+    source: str  # raters | perturbation (axilla.reproducibility)
+    perturbation: dict  # kinds, contours: the mask perturbations of source: perturbation
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,17 @@ def radiomics_params(wildcards):
     return S.radiomics.params[wildcards.modality]
 
 
+# reproducibility.source: perturbation also extracts the primary mask's perturbations (pseudo-raters);
+# the extra param and arguments only then, so a study using raters reruns nothing.
+_PERTURB = S.reproducibility.perturbation
+PERTURB = S.reproducibility.source == "perturbation" and not APPLY
+
+
+def perturb_args(wildcards):
+    return (f"--perturb {','.join(_PERTURB['kinds'])} --contours {_PERTURB['contours']} --seed {SEED}"
+            f" --primary {shlex.quote(PRIMARY)} --image-id {wildcards.patient}/{wildcards.modality}_{wildcards.view}")
+
+
 def feature_inputs(wildcards):
     """The feature tables a model's sources need (and the ICC filter for radiomics)."""
     sources = model_feature_sources(wildcards.model)

@@ -8,6 +8,7 @@ rule radiomics:
     params:
         python=PYTHON,
         min_roi=lambda wc: S.preprocess[wc.modality].min_roi_voxels,
+        **({"perturb": perturb_args} if PERTURB else {}),
     log:
         f"{RESULTS}/logs/radiomics/{{patient}}/{{modality}}_{{view}}.log",
     benchmark:
@@ -22,7 +23,7 @@ rule radiomics:
     shell:
         "{params.python} -m axilla.radiomics --prep {input.prep:q} --params {input.params:q}"
         " --modality {wildcards.modality} --view {wildcards.view} --min-roi-voxels {params.min_roi}"
-        " --threads {threads} --out {output:q} --log {log:q}"
+        " --threads {threads} --out {output:q} --log {log:q}" + (" {params.perturb}" if PERTURB else "")
 
 
 rule radiomics_table:

@@ -1,5 +1,5 @@
 rule reproducibility:
-    """ICC per radiomics feature between raters; keep the reproducible ones."""
+    """ICC per radiomics feature between raters (or mask perturbations); keep the reproducible ones."""
     input:
         rules.radiomics_table.output.by_rater,
     output:
@@ -8,6 +8,7 @@ rule reproducibility:
     params:
         settings_text=settings_text(S.reproducibility),
         settings=S.reproducibility,
+        primary=PRIMARY,
     log:
         f"{RESULTS}/logs/reproducibility.log",
     benchmark:

@@ -133,7 +133,8 @@ def _tripod_data(st: Settings, counts: pd.DataFrame) -> list[tuple]:
         ("Participants", "Cohorts, sizes and outcome counts", cohorts, True),
         ("Data preparation", "Image preprocessing and features",
          f"images {views}; preprocessing per modality (N4, resampling, normalisation) as configured; "
-         f"pyradiomics features with ICC ≥ {st.reproducibility.threshold} kept; deep features "
+         f"pyradiomics features with ICC ≥ {st.reproducibility.threshold}"
+         f"{' across mask perturbations' if st.reproducibility.source == 'perturbation' else ''} kept; deep features "
          f"from {', '.join(sorted({b for m in st.views for b in st.deep.candidates(m)}))} "
          f"(weights: {st.deep.weights['source']})", True),
         ("Outcome", "Definition and blinding", "pathological node status as given in the clinical table; "

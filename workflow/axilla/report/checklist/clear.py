@@ -6,6 +6,7 @@ come out "not met" for the authors to complete.
 
 from __future__ import annotations
 
+from ...reproducibility import describe_source
 from .base import Run, Verdict, met, na, unmet
 from .metrics import (METRICS, SCALING_STEPS, _classifiers, _clinical_models, _combined_models, _param_files,
                               _params, _steps, extraction_parameters, extraction_software, guidelines, non_radiomic,
@@ -99,7 +100,8 @@ def reliability(run: Run) -> Verdict:
     if icc.empty:
         return unmet("no ICC table: no second-rater or repeat masks")
     r = run.st.reproducibility
-    return met(run.cite("icc"), f"{r.icc} over rater pairs {r.pairs}", "report.html#icc")
+    over = f"rater pairs {r.pairs}" if r.source == "raters" else describe_source(r)
+    return met(run.cite("icc"), f"{r.icc} over {over}", "report.html#icc")
 
 
 def scaling(run: Run) -> Verdict:

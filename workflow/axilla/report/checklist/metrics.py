@@ -12,6 +12,7 @@ import os
 
 import yaml
 
+from ...reproducibility import describe_source
 from .base import Run, Verdict, met, na, unmet
 
 SCALING_STEPS = ("zscore",)
@@ -189,7 +190,8 @@ def non_robust(run: Run) -> Verdict:
     if icc.empty:
         return unmet("no ICC table: no second-rater or repeat masks (reproducibility.pairs) to test feature stability")
     r = run.st.reproducibility
-    return met(run.cite("icc"), f"features with {r.icc} < {r.threshold} removed (reproducibility.threshold)",
+    how = "" if r.source == "raters" else f" across {describe_source(r)}"
+    return met(run.cite("icc"), f"features with {r.icc} < {r.threshold}{how} removed (reproducibility.threshold)",
                run.cite("reproducible"))
 
 

@@ -13,6 +13,7 @@ from ...evaluate import roc_auc
 from ...fidelity import deviations
 from ...io import read_table
 from ...qc import gallery_html
+from ...reproducibility import describe_source
 import axilla.report.figures as figures  # the module itself: the package's __init__ imports build
 from ..html import Doc, absent, fig_to_img, h3, table_html
 from ..study import Study
@@ -196,9 +197,10 @@ def icc(d: Doc, s: Study) -> None:
     icc = pd.read_csv(s.opt["icc"][0])
     rc = asdict(s.settings.reproducibility)
     kept = len(pd.read_csv(s.opt["reproducible"][0])) if s.opt.get("reproducible") else None
-    d.add(f"<p>{rc['icc']} per radiomics feature for rater pairs "
-          f"{', '.join('–'.join(p) for p in rc['pairs'])}; features with ICC ≥ {rc['threshold']} in every "
-          f"pair are kept" + (f": <b>{kept} of {icc['feature'].nunique()}</b>" if kept is not None else "")
+    over = describe_source(s.settings.reproducibility)
+    every = "in every pair" if s.settings.reproducibility.source == "raters" else "across them"
+    d.add(f"<p>{rc['icc']} per radiomics feature for {html.escape(over)}; features with ICC ≥ {rc['threshold']} "
+          f"{every} are kept" + (f": <b>{kept} of {icc['feature'].nunique()}</b>" if kept is not None else "")
           + ".</p>")
     if not icc.empty:
         d.add(fig_to_img(figures.icc_histogram(icc, rc["threshold"]), "ICC histogram"))
