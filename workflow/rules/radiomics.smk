@@ -1,13 +1,19 @@
+from axilla.autoroi import radiomics_args as radiomics_auto_args
+
+
 rule radiomics:
     """pyradiomics on one preprocessed image, for every rater's mask (and peritumoral ring) of it."""
     input:
         prep=lambda wc: prep_dir(wc.patient, f"{wc.modality}_{wc.view}"),
         params=radiomics_params,
+        # roi.source: auto: the view's automatic masks (axilla.autoroi)
+        auto=segmentation_of,
     output:
         f"{RESULTS}/radiomics/{{patient}}/{{modality}}_{{view}}.csv",
     params:
         python=PYTHON,
         min_roi=lambda wc: S.preprocess[wc.modality].min_roi_voxels,
+        auto=lambda wc, input: radiomics_auto_args(input.auto, wc.patient, S.preprocess[wc.modality].ring_mm),
     log:
         f"{RESULTS}/logs/radiomics/{{patient}}/{{modality}}_{{view}}.log",
     benchmark:
@@ -22,7 +28,7 @@ rule radiomics:
     shell:
         "{params.python} -m axilla.radiomics --prep {input.prep:q} --params {input.params:q}"
         " --modality {wildcards.modality} --view {wildcards.view} --min-roi-voxels {params.min_roi}"
-        " --threads {threads} --out {output:q} --log {log:q}"
+        " {params.auto} --threads {threads} --out {output:q} --log {log:q}"
 
 
 rule radiomics_table:
@@ -35,6 +41,8 @@ rule radiomics_table:
         by_rater=f"{RESULTS}/features/radiomics_by_rater.csv",
     params:
         primary_rater=PRIMARY,
+        # their wide-table features come from the automatic masks
+        auto_views=AUTO_VIEWS,
     log:
         f"{RESULTS}/logs/radiomics_table.log",
     benchmark:

@@ -13,7 +13,8 @@ rule segment:
         # training.json and overlays/ (axilla.segment.stage)
         directory(f"{RESULTS}/segmentation/{{modality}}_{{view}}"),
     params:
-        settings_text=settings_text(S.segment),
+        # segment.review changes the review list only (segment_table), not the masks
+        settings_text=settings_text({k: v for k, v in asdict(S.segment).items() if k != "review"}),
         settings=S.segment,
         primary_rater=PRIMARY,
         seed=SEED,
