@@ -220,7 +220,8 @@ def aggregate(tables: dict[str, str], primary_rater: str, out_wide: str, out_rat
     if auto_views:
         chosen = long[long.auto_view.to_numpy() & (long.rater == AUTO).to_numpy()
                       | ~long.auto_view.to_numpy() & (long.rater == primary_rater).to_numpy()]
-        primary = _by_rater(chosen.drop(columns="auto_view")).drop(columns="rater").set_index("patient_id")
+        chosen = chosen.drop(columns="auto_view").assign(rater=primary_rater)  # one row per patient
+        primary = _by_rater(chosen).drop(columns="rater").set_index("patient_id")
         primary = primary.reindex(sorted(long.patient_id.unique())).rename_axis("patient_id").reset_index()
         log.info("radiomics table: automatic ROIs of %s", ", ".join(auto_views))
     else:
