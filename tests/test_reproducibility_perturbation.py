@@ -138,7 +138,7 @@ def _study(tmp_path, sides, thin=False):
         out = tmp_path / "radiomics" / pid / "US_tumor.csv"
         out.parent.mkdir(parents=True, exist_ok=True)
         radiomics.extract_image(str(prep), PARAMS, "US", "tumor", str(out), 4,
-                                {**perturb, "image_id": f"{pid}/US_tumor"})
+                                perturb={**perturb, "image_id": f"{pid}/US_tumor"})
         tables[pid] = [str(out)]
     radiomics.aggregate(tables, "A", str(tmp_path / "radiomics.csv"), str(tmp_path / "by_rater.csv"))
     return tmp_path / "by_rater.csv"

@@ -30,6 +30,8 @@ SECTIONS = {
     settings.TuneLimit: SCHEMA["properties"]["tune_limit"],
     settings.Evaluate: SCHEMA["properties"]["evaluate"],
     settings.Segment: SCHEMA["properties"]["segment"],
+    settings.Review: SCHEMA["properties"]["segment"]["properties"]["review"],
+    settings.Roi: SCHEMA["properties"]["roi"],
     settings.Report: SCHEMA["properties"]["report"],
 }
 

@@ -125,6 +125,23 @@ def extract_masks(extractor, image, masks: dict) -> dict:
     return out
 
 
+def _auto_rois(extractor, image, path: str, ring_mm: float | None) -> dict:
+    """{("mask", AUTO): the automatic mask, ("ring", AUTO): its ring} on the image's grid, or {}
+    when pyradiomics' own mask checks (label present, dimensions, minimumROISize) refuse it."""
+    from radiomics import imageoperations
+
+    from .autoroi import AUTO, read_mask, ring_of
+
+    mask = read_mask(path, image)
+    img, settings = _planar(image, extractor.settings)
+    try:
+        imageoperations.checkMask(img, _planar(mask, extractor.settings)[0], **settings)
+    except ValueError as e:
+        log.warning("%s: automatic mask unusable, no features for this image (%s)", path, e)
+        return {}
+    return {("mask", AUTO): mask, **({("ring", AUTO): ring_of(mask, image, ring_mm)} if ring_mm else {})}
+
+
 def _strip(result) -> OrderedDict:
     return OrderedDict((k, v) for k, v in result.items() if not k.startswith("diagnostics_"))
 
@@ -139,14 +156,17 @@ def feature_name(modality: str, view: str, key: str, roi: str = "mask") -> str:
 
 
 def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out_csv: str,
-                  min_roi_voxels: int | None = None, perturb: dict | None = None) -> list[tuple]:
+                  min_roi_voxels: int | None = None, *, perturb: dict | None = None,
+                  auto_mask: str | None = None, ring_mm: float | None = None) -> list[tuple]:
     """Extract features for every rater's mask (and peritumoral ring, when preprocessing wrote
     rings) of one preprocessed image, filtering the image once; write a tidy table.
 
     Preprocessed ROIs are 0/1, so pyradiomics gets label 1; its minimumROISize is the study's one
     size limit, ``preprocess.<MOD>.min_roi_voxels`` (which `validate` already checked), which the
     rule passes; without it (a direct call), the parameter file's own. `perturb` (keys `primary`,
-    `kinds`, `contours`, `seed`, `image_id`) adds the primary mask's perturbations as pseudo-raters."""
+    `kinds`, `contours`, `seed`, `image_id`) adds the primary mask's perturbations as pseudo-raters.
+    `auto_mask` (roi.source: auto): the automatic mask file, whose features (and its ring's, with
+    `ring_mm`) are rows of rater axilla.autoroi.AUTO; a mask pyradiomics refuses gives none (logged)."""
     import SimpleITK as sitk
 
     extractor = make_extractor(params_file)
@@ -158,6 +178,8 @@ def extract_image(prep_dir: str, params_file: str, modality: str, view: str, out
              for roi in ROIS for r in raters_in(prep_dir, roi)}
     if perturb:
         masks.update(perturbed_rois(prep_dir, masks, perturb, extractor.settings))
+    if auto_mask is not None:
+        masks.update(_auto_rois(extractor, image, auto_mask, ring_mm))
     rows = []
     for (roi, rater), result in extract_masks(extractor, image, masks).items():
         for key, value in result.items():
@@ -208,13 +230,26 @@ def perturbed_rois(prep_dir: str, masks: dict, perturb: dict, settings: dict) ->
     return out
 
 
-def aggregate(tables: dict[str, str], primary_rater: str, out_wide: str, out_raters: str) -> None:
+def _by_rater(long):
+    table = long.pivot_table(index=["patient_id", "rater"], columns="feature", values="value",
+                             aggfunc="first", sort=True).reset_index()
+    table.columns.name = None
+    return table
+
+
+def aggregate(tables: dict[str, str], primary_rater: str, out_wide: str, out_raters: str,
+              auto_views=()) -> None:
     """Per-image tidy tables → a wide per-patient table (primary rater) and one row per patient × rater.
 
-    `tables` maps patient_id → list of per-image CSV paths; the markers of images whose patient
-    validate excluded (:mod:`axilla.exclusion`) are left out.
+    `tables` maps patient_id → list of per-image CSV paths (<MOD_view>.csv); the markers of images
+    whose patient validate excluded (:mod:`axilla.exclusion`) are left out. Views in `auto_views`
+    (roi.source: auto) take the wide table's features from the automatic mask's rows instead
+    (every patient stays a row, missing values where the mask was unusable); the by-rater table
+    holds the manual masks' rows only, for the ICC.
     """
     import pandas as pd
+
+    from .autoroi import AUTO
 
     frames = []
     for pid, paths in sorted(tables.items()):
@@ -223,12 +258,19 @@ def aggregate(tables: dict[str, str], primary_rater: str, out_wide: str, out_rat
                 continue
             df = pd.read_csv(p)
             df.insert(0, "patient_id", pid)
+            df["auto_view"] = Path(p).stem in auto_views
             frames.append(df)
     long = pd.concat(frames, ignore_index=True)
-    by_rater = long.pivot_table(index=["patient_id", "rater"], columns="feature", values="value",
-                                aggfunc="first", sort=True).reset_index()
-    by_rater.columns.name = None
-    primary = by_rater[by_rater.rater == primary_rater].drop(columns="rater")
+    by_rater = _by_rater(long[long.rater != AUTO].drop(columns="auto_view"))
+    if auto_views:
+        chosen = long[long.auto_view.to_numpy() & (long.rater == AUTO).to_numpy()
+                      | ~long.auto_view.to_numpy() & (long.rater == primary_rater).to_numpy()]
+        chosen = chosen.drop(columns="auto_view").assign(rater=primary_rater)  # one row per patient
+        primary = _by_rater(chosen).drop(columns="rater").set_index("patient_id")
+        primary = primary.reindex(sorted(long.patient_id.unique())).rename_axis("patient_id").reset_index()
+        log.info("radiomics table: automatic ROIs of %s", ", ".join(auto_views))
+    else:
+        primary = by_rater[by_rater.rater == primary_rater].drop(columns="rater")
     write_csv(primary, out_wide)
     write_csv(by_rater, out_raters)
     log.info("radiomics table: %d patients x %d features (rater %s)", len(primary), primary.shape[1] - 1,
@@ -257,6 +299,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0, help="study seed (contour randomisation)")
     ap.add_argument("--primary", default=None, help="primary rater (with --perturb)")
     ap.add_argument("--image-id", default=None, help="image id seeding its contour randomisation")
+    ap.add_argument("--auto-mask", default=None, help="roi.source: auto: the image's automatic mask (axilla.autoroi)")
+    ap.add_argument("--ring-mm", type=float, default=None, help="with --auto-mask: its peritumoral ring's width")
     ap.add_argument("--log")
     a = ap.parse_args(argv)
     setup_logging(a.log)
@@ -273,7 +317,8 @@ def main(argv: list[str] | None = None) -> None:
     if a.perturb:
         perturb = {"primary": a.primary, "kinds": a.perturb.split(","), "contours": a.contours, "seed": a.seed,
                    "image_id": a.image_id or f"{Path(a.prep).parent.name}/{a.modality}_{a.view}"}
-    extract_image(a.prep, a.params, a.modality, a.view, a.out, a.min_roi_voxels, perturb)
+    extract_image(a.prep, a.params, a.modality, a.view, a.out, a.min_roi_voxels,
+                  perturb=perturb, auto_mask=a.auto_mask, ring_mm=a.ring_mm)
 
 
 if __name__ == "__main__":

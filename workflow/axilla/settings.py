@@ -1,113 +1,22 @@
 """Typed study settings, built once from the validated config.
 
 The schema (``workflow/schemas/config.schema.yaml``) is the one place defaults live:
-:func:`with_defaults` fills them (also inside optional objects and per-modality blocks, which
-Snakemake's own ``validate`` leaves empty), and the dataclasses below have no defaults of their
-own. :func:`load` adds the checks that span keys (a primary model that exists, fusion bases that
+:func:`with_defaults` (axilla.defaults) fills them (also inside optional objects, per-modality
+blocks and per-view maps, which Snakemake's own ``validate`` leaves empty), and the dataclasses
+below have no defaults of their own. :func:`load` adds the checks that span keys (a primary model that exists, fusion bases that
 are feature models, ...), so a bad config stops at parse time with an :class:`InputError`.
 Rules hand each job the section it needs; the package reads attributes, never ``.get(key, x)``.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import functools
 import typing
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import yaml
-
+from .defaults import SCHEMA, classifier_spec, load_schema, select_spec, with_defaults  # noqa: F401 (re-exported)
 from .errors import InputError, Problem
-
-SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
-
-
-# --------------------------------------------------------------------------- schema defaults
-
-
-@functools.lru_cache(maxsize=4)
-def load_schema(path: str | Path = SCHEMA) -> dict:
-    """The config schema (cached: read-only to every caller here)."""
-    # libyaml when present: per-image jobs build their section from it (~5 ms instead of ~100)
-    return yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-
-def _resolve(node: dict, root: dict) -> dict:
-    """Follow a local ``$ref`` (``#/$defs/x`` or ``#/definitions/x``), keeping sibling keys."""
-    while isinstance(node, dict) and "$ref" in node:
-        target = root
-        for part in node["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
-
-
-_NONE = object()
-
-
-def _fill(value: Any, node: dict, root: dict) -> Any:
-    """``value`` with the defaults of schema ``node`` filled in, recursively."""
-    node = _resolve(node, root)
-    if not isinstance(value, dict):
-        return value
-    out = dict(value)
-    for key, sub in node.get("properties", {}).items():
-        sub = _resolve(sub, root)
-        default = sub.get("default", sub.get("fill", _NONE))  # fill: a default inside a nullable object
-        if key not in out and default is not _NONE:
-            out[key] = copy.deepcopy(default)
-        if key in out:
-            out[key] = _fill(out[key], sub, root)
-    for pattern_sub in node.get("patternProperties", {}).values():
-        for key in out:
-            if key not in node.get("properties", {}):
-                out[key] = _fill(out[key], pattern_sub, root)
-    extra = node.get("additionalProperties")
-    if isinstance(extra, dict):
-        for key in out:
-            if key not in node.get("properties", {}):
-                out[key] = _fill(out[key], extra, root)
-    return out
-
-
-def classifier_spec(spec: dict | str | None) -> dict:
-    """A ``models.<m>.classifier`` entry (or a learner's name, or None for the default one) with
-    the schema's defaults: ``name``, and ``tune``'s folds and repeats (also for ``tune: true``)."""
-    schema = load_schema()
-    node = schema["properties"]["models"]["additionalProperties"]["properties"]["classifier"]
-    spec = {"name": spec} if isinstance(spec, str) else dict(spec or {})
-    if spec.get("tune") is True:
-        spec["tune"] = {}
-    return _fill(spec, node, schema)
-
-
-def select_spec(spec: dict | None) -> dict:
-    """A ``select`` section (study-wide or a model's own; None: all defaults) with the schema's
-    defaults: the steps, and every step's options."""
-    schema = load_schema()
-    return _fill(dict(spec or {}), schema["definitions"]["select"], schema)
-
-
-def with_defaults(config: dict, schema: dict | None = None) -> dict:
-    """A copy of ``config`` with every schema default filled in.
-
-    Every configured modality gets a ``preprocess`` block, so no stage needs a default of its
-    own: a modality the config leaves out (or all of them, without ``preprocess``) gets the
-    schema's recommended block (``preprocess``'s ``default``: N4 and 1 mm for MRI, a fixed spacing
-    for MG / US), never "no preprocessing"; a block the config gives is taken as written, the keys
-    it leaves out from their own defaults.
-    """
-    schema = load_schema() if schema is None else schema
-    config = copy.deepcopy(config)
-    recommended = schema["properties"]["preprocess"].get("default", {})
-    config["preprocess"] = dict(config.get("preprocess") or {})
-    for modality in config.get("views", {}):
-        if config["preprocess"].get(modality) is None:
-            config["preprocess"][modality] = copy.deepcopy(recommended.get(modality, {}))
-    return _fill(config, schema, schema)
+from .segment.checks import problems as segment_problems
 
 
 # --------------------------------------------------------------------------- settings objects
@@ -276,6 +185,11 @@ class Evaluate:
 
 
 @dataclass(frozen=True)
+class Review:
+    dice_below: float  # a fused mask's Dice to the primary manual mask below this is listed
+
+
+@dataclass(frozen=True)
 class Segment:
     """``segment``: automatic segmentation of 2D views (axilla.segment), off unless enabled."""
 
@@ -298,6 +212,18 @@ class Segment:
     gpu: bool
     threads: int
     reproducible: str | bool  # as deep.reproducible
+    review: Review
+
+
+@dataclass(frozen=True)
+class Roi:
+    """``roi``: where each view's radiomics and deep ROI comes from (axilla.autoroi)."""
+
+    source: dict  # MOD_view -> manual (the primary rater's mask) | auto (the fused segmentation)
+
+    @property
+    def auto_views(self) -> list[str]:
+        return sorted(k for k, v in self.source.items() if v == "auto")
 
 
 @dataclass(frozen=True)
@@ -357,6 +283,7 @@ class Study:
     bundle: bool  # write results/<study>/bundle/ (axilla.bundle)
     apply: dict | None  # {bundle, manifest, clinical, cohort}: score a new cohort with a bundle
     segment: Segment
+    roi: Roi
     report: Report
 
     def models_of(self, *kinds: str) -> list[str]:
@@ -451,7 +378,7 @@ def cross_key_problems(study: Study) -> list[Problem]:
     if primary is not None and primary not in study.models:
         problems.append(Problem("config", f"key 'report.primary_model': '{primary}' is not a model of this "
                                           f"study ({', '.join(study.models)})"))
-    problems += _segment_problems(study)
+    problems += segment_problems(study)
     if (study.manifest is None) != (study.clinical is None):
         problems.append(Problem("config", "give both 'manifest' and 'clinical', or neither (demo cohort)"))
     return problems
@@ -483,16 +410,4 @@ def _model_problems(study: Study) -> list[Problem]:
             elif study.models[base].select["steps"][-1:] != ["lasso"]:
                 out.append(Problem("config", f"key 'models.{name}.scores': '{base}' has no score: its selection "
                                              "must end in 'lasso'"))
-    return out
-
-
-def _segment_problems(study: Study) -> list[Problem]:
-    """Segmented views must be views of the study; an enabled stage needs at least one."""
-    seg = study.segment
-    have = {f"{m}_{v}" for m, vs in study.views.items() for v in vs}
-    out = [Problem("config", f"key 'segment.views': '{k}' is not a view of this study ({', '.join(sorted(have))}); "
-                             "add it under 'views' or remove it here") for k in seg.views if k not in have]
-    if seg.enabled and not seg.views:
-        out.append(Problem("config", "key 'segment.views': segment.enabled is true but no view is listed; "
-                                     "name the views to segment, e.g. [US_tumor, MG_CC]"))
     return out

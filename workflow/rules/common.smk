@@ -162,6 +162,16 @@ def model_feature_sources(model):
     return {spec.split(":")[0] for spec in MODELS[model].features}
 
 
+# roi.source: auto: views whose radiomics and deep ROIs are the segment stage's fused masks
+AUTO_VIEWS = S.roi.auto_views
+
+
+def segmentation_of(wildcards):
+    """An auto view's segmentation folder (its masks are the view's ROIs); nothing for a manual view."""
+    key = f"{wildcards.modality}_{wildcards.view}"
+    return [f"{RESULTS}/segmentation/{key}"] if key in AUTO_VIEWS else []
+
+
 def radiomics_params(wildcards):
     return S.radiomics.params[wildcards.modality]
 

@@ -3,6 +3,8 @@ rule deep:
     input:
         preps=lambda wc: [prep_dir(p, f"{wc.modality}_{wc.view}") for p in images_of_view(f"{wc.modality}_{wc.view}")],
         split=f"{RESULTS}/split/split.csv",
+        # roi.source: auto: the view's automatic masks replace the primary rater's (axilla.autoroi)
+        segmentation=segmentation_of,
     output:
         features=f"{RESULTS}/deep/{{modality}}_{{view}}.csv",
         provenance=f"{RESULTS}/deep/{{modality}}_{{view}}.json",

@@ -1,14 +1,22 @@
+from axilla.autoroi import radiomics_args as radiomics_auto_args
+
+
 rule radiomics:
     """pyradiomics on one preprocessed image, for every rater's mask (and peritumoral ring) of it."""
     input:
         prep=lambda wc: prep_dir(wc.patient, f"{wc.modality}_{wc.view}"),
         params=radiomics_params,
+        # roi.source: auto: the view's automatic masks (axilla.autoroi)
+        auto=segmentation_of,
     output:
         f"{RESULTS}/radiomics/{{patient}}/{{modality}}_{{view}}.csv",
     params:
         python=PYTHON,
         min_roi=lambda wc: S.preprocess[wc.modality].min_roi_voxels,
+        # only where used, so a study without them keeps its recorded params and reruns nothing
         **({"perturb": perturb_args} if PERTURB else {}),
+        **({"auto": lambda wc, input: radiomics_auto_args(input.auto, wc.patient, S.preprocess[wc.modality].ring_mm)}
+           if AUTO_VIEWS else {}),
     log:
         f"{RESULTS}/logs/radiomics/{{patient}}/{{modality}}_{{view}}.log",
     benchmark:
@@ -23,7 +31,8 @@ rule radiomics:
     shell:
         "{params.python} -m axilla.radiomics --prep {input.prep:q} --params {input.params:q}"
         " --modality {wildcards.modality} --view {wildcards.view} --min-roi-voxels {params.min_roi}"
-        " --threads {threads} --out {output:q} --log {log:q}" + (" {params.perturb}" if PERTURB else "")
+        " --threads {threads} --out {output:q} --log {log:q}"
+        + (" {params.perturb}" if PERTURB else "") + (" {params.auto}" if AUTO_VIEWS else "")
 
 
 rule radiomics_table:
@@ -36,6 +45,8 @@ rule radiomics_table:
         by_rater=f"{RESULTS}/features/radiomics_by_rater.csv",
     params:
         primary_rater=PRIMARY,
+        # their wide-table features come from the automatic masks
+        auto_views=AUTO_VIEWS,
     log:
         f"{RESULTS}/logs/radiomics_table.log",
     benchmark:

@@ -52,6 +52,7 @@ rule report:
         # segment.enabled: the segmentation tables (overlays are found beside them)
         segmentation=[f"{RESULTS}/segmentation/metrics.csv"] if S.segment.enabled else [],
         segmentation_raters=[f"{RESULTS}/segmentation/raters.csv"] if S.segment.enabled else [],
+        segmentation_review=[f"{RESULTS}/segmentation/review.csv"] if S.segment.enabled else [],
         funnel=[f"{RESULTS}/selection/{m}/funnel.csv" for m in FEATURE_MODELS],
         coefficients=[f"{RESULTS}/models/{m}/coefficients.csv" for m in MODELS],
         formula=[f"{RESULTS}/models/{m}/formula.txt" for m in MODELS],

@@ -13,7 +13,8 @@ rule segment:
         # training.json and overlays/ (axilla.segment.stage)
         directory(f"{RESULTS}/segmentation/{{modality}}_{{view}}"),
     params:
-        settings_text=settings_text(S.segment),
+        # segment.review changes the review list only (segment_table), not the masks
+        settings_text=settings_text({k: v for k, v in asdict(S.segment).items() if k != "review"}),
         settings=S.segment,
         primary_rater=PRIMARY,
         seed=SEED,
@@ -32,12 +33,15 @@ rule segment:
 
 
 rule segment_table:
-    """Segmentation metrics of every view, model and cohort, and the manual masks' inter-rater Dice."""
+    """Segmentation metrics of every view, model and cohort, the manual masks' inter-rater Dice, and
+    the review list (empty masks, low Dice, areas outside the training range)."""
     input:
         views=[f"{RESULTS}/segmentation/{k}" for k in SEGMENT_VIEWS],
     output:
         metrics=f"{RESULTS}/segmentation/metrics.csv",
         raters=f"{RESULTS}/segmentation/raters.csv",
+        # modality, view, patient_id, cohort, reason, dice, roi_pixels, train_min_pixels, train_max_pixels
+        review=f"{RESULTS}/segmentation/review.csv",
     params:
         settings_text=settings_text(S.segment),
         settings=S.segment,

@@ -11,4 +11,4 @@ with claim_gpu(p.settings.gpu):  # a free device of its own, chosen before torch
 
     deep.run(snakemake.input.preps, snakemake.input.split, w.modality, w.view, p.settings, p.primary_rater, p.seed,
              snakemake.threads, o.features, o.provenance, out_gradcam=o.gradcam,
-             out_network=o.network or None)
+             out_network=o.network or None, auto_masks=next(iter(snakemake.input.segmentation), None))

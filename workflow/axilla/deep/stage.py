@@ -191,15 +191,29 @@ def prepare_model(
 # --------------------------------------------------------------------------- the rule's entry point
 
 
-def _read_cases(prep_dirs: Sequence[str], primary_rater: str) -> tuple[list[str], list, list]:
-    """(patient ids, image arrays, primary-rater mask arrays) of preprocess/<patient>/<MOD>_<view> folders."""
+def _read_cases(prep_dirs: Sequence[str], primary_rater: str,
+                auto_masks: str | None = None) -> tuple[list[str], list, list]:
+    """(patient ids, image arrays, primary-rater mask arrays) of preprocess/<patient>/<MOD>_<view> folders.
+
+    `auto_masks` (roi.source: auto): the view's segmentation folder, whose fused masks replace the
+    primary rater's; a patient whose automatic mask is empty is left out (no features: missing
+    values, imputed downstream from training rows; segmentation/review.csv lists it)."""
     import SimpleITK as sitk
 
-    patients = [Path(d).parent.name for d in prep_dirs]
-    images, masks = [], []
+    from ..autoroi import mask_path, read_mask
+
+    patients, images, masks = [], [], []
     for d in prep_dirs:
-        images.append(sitk.GetArrayFromImage(sitk.ReadImage(str(Path(d) / "image.nii.gz"))))
-        masks.append(sitk.GetArrayFromImage(sitk.ReadImage(str(Path(d) / f"mask-{primary_rater}.nii.gz"))))
+        patient, image = Path(d).parent.name, sitk.ReadImage(str(Path(d) / "image.nii.gz"))
+        mask = (read_mask(mask_path(auto_masks, patient), image) if auto_masks
+                else sitk.ReadImage(str(Path(d) / f"mask-{primary_rater}.nii.gz")))
+        mask = sitk.GetArrayFromImage(mask)
+        if auto_masks and not mask.any():
+            log.warning("%s: the automatic mask is empty; no deep features for this patient", patient)
+            continue
+        patients.append(patient)
+        images.append(sitk.GetArrayFromImage(image))
+        masks.append(mask)
     return patients, images, masks
 
 
@@ -214,14 +228,17 @@ def _run_device(settings: Deep, modality: str, view: str) -> str:
 
 
 def _write_features(feats: np.ndarray, patients: list[str], prefix: str, path: str,
-                    signature: str = "features") -> None:
+                    signature: str = "features", missing: Sequence[str] = ()) -> None:
+    """One row per patient; `missing` patients (an empty automatic mask) as rows of missing values."""
     import pandas as pd
 
     if signature == "probability":  # the DL signature: one column, <MOD>_<view>_dl_sig
-        write_csv(signature_column(patients, prefix, feats[:, 0]).sort_values("patient_id"), path)
-        return
-    table = pd.DataFrame(feats, columns=[f"{prefix}_deep_{i:04d}" for i in range(feats.shape[1])])
-    table.insert(0, "patient_id", patients)
+        table = signature_column(patients, prefix, feats[:, 0])
+    else:
+        table = pd.DataFrame(feats, columns=[f"{prefix}_deep_{i:04d}" for i in range(feats.shape[1])])
+        table.insert(0, "patient_id", patients)
+    if len(missing):
+        table = pd.concat([table, pd.DataFrame({"patient_id": list(missing)})], ignore_index=True)
     write_csv(table.sort_values("patient_id"), path)
 
 
@@ -235,7 +252,7 @@ def _gradcam_record(out_dir: Path, weights: dict, model, x, y, is_train, label: 
 
 def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, settings: Deep, primary_rater: str,
         seed: int, threads: int, out_features: str, out_provenance: str, out_gradcam: str | None = None,
-        out_network: str | None = None) -> None:
+        out_network: str | None = None, auto_masks: str | None = None) -> None:
     """Deep features of one modality × view for every patient (those validate excluded left out).
 
     The network sees only training-cohort patients while its weights are fitted, so the
@@ -245,11 +262,15 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
     and the provenance says why. ``deep.reproducible: strict`` pins the kernels
     (axilla.deep.reproducible; the job's script pinned the environment before importing torch).
     With ``out_network`` the network's final state dict is saved there (the study's bundle).
+    ``auto_masks`` (roi.source: auto): the view's segmentation folder, whose fused automatic masks
+    are the ROIs (the provenance's ``roi`` says so).
     """
     import pandas as pd
 
     split = pd.read_csv(split_csv, dtype={"patient_id": str}).set_index("patient_id")
-    patients, images, masks = _read_cases(computed(prep_dirs), primary_rater)  # excluded patients' markers out
+    # excluded patients' markers left out
+    patients, images, masks = _read_cases(computed(prep_dirs), primary_rater, auto_masks)
+    unusable = sorted({Path(d).parent.name for d in computed(prep_dirs)} - set(patients))
     crop = {"intensity": settings.intensity, "interpolation": settings.interpolation}
     vi = view_inputs(images, masks, modality == "MRI", settings.slices, settings.size_2d, settings.size_3d,
                      settings.margin, **crop)
@@ -260,13 +281,15 @@ def run(prep_dirs: Sequence[str], split_csv: str, modality: str, view: str, sett
     threads = settings.threads if mode_of(settings.reproducible) == "strict" else threads
     with strict_mode(settings.reproducible, threads, device) as pinned:
         model, prov, feats = _fit_and_extract(settings, modality, vi, is_train, y, seed, threads, device, patients)
-        _write_features(feats, patients, f"{modality}_{view}", out_features, settings.signature)
+        _write_features(feats, patients, f"{modality}_{view}", out_features, settings.signature, unusable)
         if out_network:
             save_network(model, out_network)
         prov.update(n_patients=len(patients), n_train=int(is_train.sum()), input=vi.shape, feature_dim=feats.shape[1],
                     reproducible=pinned)
         if vi.slices is not None:
             prov["slices"] = dict(zip(patients, vi.slices))
+        if auto_masks:
+            prov["roi"] = {"source": "auto", "masks": str(auto_masks), "no_features": unusable}
         if out_gradcam:
             def mask_crops(idx):  # the masks cropped like their images: where the ROI is in a 3D crop
                 sel = [masks[i] for i in idx]

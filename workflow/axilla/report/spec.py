@@ -76,6 +76,7 @@ OPTIONAL = {
     "reproducible": ("reproducibility/reproducible_features.csv", "feature"),
     "segmentation": ("segmentation/metrics.csv", "axilla.segment.metrics.COLUMNS (model x view x cohort)"),
     "segmentation_raters": ("segmentation/raters.csv", "axilla.segment.table.RATER_COLUMNS"),
+    "segmentation_review": ("segmentation/review.csv", "axilla.segment.review.COLUMNS (one row per image x reason)"),
     "segmentation_overlays": ("segmentation/*/overlays/*.png", "best / median / worst fused mask per cohort, "
                               "a folder per view; file name = caption"),
     "deep_weights": ("features/deep_weights.json", "view -> {backbone, weights, details}"),
@@ -88,7 +89,7 @@ OPTIONAL = {
 DECLARABLE = ("icc", "reproducible", "deep_weights", "rulegraph", "funnel", "optimism", "readers",
               "readers_vs_models", "reader_pairs", "missing", "qc_table", "formula", "importance", "odds_ratios",
               "nomo_scores", "nomo_risk", "availability", "permutation", "spared", "interventions", "sample_size",
-              "segmentation", "segmentation_raters")
+              "segmentation", "segmentation_raters", "segmentation_review")
 
 
 def optional_paths(results: str, models: Sequence[str], cohorts: Sequence[str]) -> dict[str, list[str]]:

@@ -22,9 +22,9 @@ from ..io import atomic_path, write_csv, write_json
 from ..settings import Segment
 from . import data, fusion, metrics, overlays, training
 from .folds import plans
+from .review import FUSED
 
 log = logging.getLogger(__name__)
-FUSED = "fused"
 
 
 def encoder_spec(settings: Segment) -> dict | None:
@@ -73,8 +73,11 @@ def masks_of(probs: dict, settings: Segment) -> dict:
 
 
 def case_table(masks: dict, cases: dict, cohort_of: dict, primary: str, modality: str, view: str) -> pd.DataFrame:
+    """One row per model × patient: the metrics against the primary manual mask, and both masks'
+    pixel counts (the review list's areas)."""
     rows = [{"model": m, "modality": modality, "view": view, "cohort": cohort_of[p], "patient": p,
-             **metrics.case_metrics(mk, cases[p].masks[primary], cases[p].spacing)}
+             **metrics.case_metrics(mk, cases[p].masks[primary], cases[p].spacing),
+             "roi_pixels": int(np.count_nonzero(mk)), "manual_pixels": int(np.count_nonzero(cases[p].masks[primary]))}
             for m, by in masks.items() for p, mk in sorted(by.items())]
     return pd.DataFrame(rows)
 

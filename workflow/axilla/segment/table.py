@@ -1,5 +1,6 @@
-"""The study-wide segmentation tables: `segmentation/metrics.csv` (every model × view × cohort)
-and `segmentation/raters.csv` (Dice between manual masks, per view and rater pair)."""
+"""The study-wide segmentation tables: `segmentation/metrics.csv` (every model × view × cohort),
+`segmentation/raters.csv` (Dice between manual masks, per view and rater pair) and
+`segmentation/review.csv` (the automatic masks to check, axilla.segment.review)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 
 from ..io import write_csv
 from .metrics import bootstrap_ci, summarise
+from .review import review_list
 
 RATER_COLUMNS = ["modality", "view", "pair", "kind", "n", "dice", "dice_ci_low", "dice_ci_high"]
 
@@ -27,10 +29,12 @@ def rater_summary(raters: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RATER_COLUMNS)
 
 
-def run(view_dirs: Sequence[str], n_boot: int, seed: int, out_metrics: str, out_raters: str) -> None:
+def run(view_dirs: Sequence[str], n_boot: int, seed: int, out_metrics: str, out_raters: str,
+        out_review: str, dice_below: float) -> None:
     cases = pd.concat([pd.read_csv(Path(d) / "cases.csv", dtype={"patient": str}) for d in view_dirs],
                       ignore_index=True)
     raters = pd.concat([pd.read_csv(Path(d) / "raters.csv", dtype={"patient": str}) for d in view_dirs],
                        ignore_index=True)
     write_csv(summarise(cases, n_boot, seed), out_metrics)
     write_csv(rater_summary(raters, n_boot, seed), out_raters)
+    write_csv(review_list(cases, dice_below), out_review)
