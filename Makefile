@@ -60,8 +60,10 @@ weights: $(STAMP)
 # more on 2 cores; SIZES="30 60 120 240" DAG="1000 5000" to choose.
 SIZES ?= 30 60 120
 DAG ?= 1000 5000
+# the README's cluster cost table: this study at 866 patients (seed 002), from the largest size's job costs
+PROJECT ?= config/presets/us_tumor_node.yaml
 bench-scaling: $(STAMP)
-	PYTHONPATH=workflow $(BIN)/python -m axilla.bench scaling --sizes $(SIZES) --dag $(DAG)
+	PYTHONPATH=workflow $(BIN)/python -m axilla.bench scaling --sizes $(SIZES) --dag $(DAG) --project $(PROJECT)
 
 dag: $(STAMP)
 	$(BIN)/snakemake --rulegraph | dot -Tsvg > dag.svg

@@ -3,6 +3,7 @@
 import pytest
 
 import subprocess
+from pathlib import Path
 import sys
 
 from axilla.scaling import job_costs, logged_cpu, parallel_efficiency, report_size
@@ -27,7 +28,7 @@ def test_job_costs_by_rule_and_efficiency(tmp_path):
         "x INFO axilla: job usage: cpu_s=9.000 max_rss_mb=1\nx INFO axilla: job usage: cpu_s=2.750 max_rss_mb=1\n")
     (logs / "demo.log").write_text("x INFO axilla: started\n")
     costs = job_costs(b, logs)
-    assert costs == {"demo": [(10.0, 16.0)], "preprocess": [(2.0, 1.5), (3.0, 2.75)]}
+    assert costs == {"demo": [(10.0, 16.0, None)], "preprocess": [(2.0, 1.5, "US_tumor"), (3.0, 2.75, "US_tumor")]}
     # 20 CPU-seconds of jobs in 12.5 s on 2 cores: 20 / 25
     assert parallel_efficiency(20.0, 12.5, 2) == pytest.approx(0.8)
     lines = report_size(dict(n=2, wall=12.5, jobs=3, job_wall=15.0, job_cpu=20.0, costs=costs), 2,
@@ -46,3 +47,17 @@ def test_a_job_logs_its_exact_cpu_time(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True)
     cpu = logged_cpu(log)
     assert 1.2 <= cpu < 2.5
+
+
+def test_rules_are_named_from_snakemakes_run_log(tmp_path):
+    """Benchmark folders name stages (select/ holds select and select_scores jobs): the run log says which rule."""
+    from axilla.scaling import benchmark_rules
+
+    (tmp_path / "2026-12-01T000000.1.snakemake.log").write_text(
+        "localrule select:\n    output: x\n    benchmark: results/s/benchmarks/select/radiomics.tsv\n\n"
+        "rule select_scores:\n    jobid: 4\n    benchmark: results/s/benchmarks/select/scorefusion.tsv\n")
+    rules = benchmark_rules(tmp_path)
+    assert rules == {Path("select/radiomics.tsv"): "select", Path("select/scorefusion.tsv"): "select_scores"}
+    b = tmp_path / "benchmarks"
+    _tsv(b / "select" / "scorefusion.tsv", 2.0, 1.0)
+    assert job_costs(b, tmp_path / "logs", rules) == {"select_scores": [(2.0, 1.0, None)]}

@@ -50,9 +50,28 @@ def write_study(dst: Path, base_config: Path, n_patients: int) -> str:
     return cfg["study"]
 
 
-def job_costs(benchmarks: Path, logs: Path) -> dict[str, list[tuple[float, float]]]:
-    """(wall s, CPU s) of every job by rule: wall from Snakemake's benchmark TSVs under `benchmarks`
-    (benchmarks/<rule>[/...].tsv), CPU from the job's own last log line at the same relative path
+def benchmark_rules(snakemake_logs: Path) -> dict[Path, str]:
+    """Benchmark file (relative to `benchmarks`) -> the rule that wrote it, from Snakemake's own run
+    logs (`rule X:` / `localrule X:` ... `benchmark: <path>`): folders name stages, not rules
+    (benchmarks/select/ holds select and select_scores jobs)."""
+    out, rule = {}, None
+    for log in sorted(snakemake_logs.glob("*.snakemake.log")):
+        for ln in log.read_text(errors="replace").splitlines():
+            if ln.startswith(("rule ", "localrule ")) and ln.rstrip().endswith(":"):
+                rule = ln.split()[1].rstrip(":")
+            elif ln.strip().startswith("benchmark:") and rule:
+                path = Path(ln.split("benchmark:", 1)[1].strip())
+                parts = path.parts
+                if "benchmarks" in parts:
+                    out[Path(*parts[parts.index("benchmarks") + 1:])] = rule
+    return out
+
+
+def job_costs(benchmarks: Path, logs: Path, rules: dict[Path, str] | None = None
+              ) -> dict[str, list[tuple[float, float, str | None]]]:
+    """(wall s, CPU s, view) of every job by rule (view: `<MOD>_<view>` of a per-image job,
+    benchmarks/<rule>/<patient>/<view>.tsv; None otherwise): wall from Snakemake's benchmark TSVs under `benchmarks`
+    (by `rules`, from :func:`benchmark_rules`, else the first folder), CPU from the job's own last log line at the same relative path
     under `logs` (axilla.io writes it from getrusage). Snakemake's `cpu_time` polls the process
     (every 0.5 s, then 30 s) and misses each job's end; it is used only for a job without that line."""
     out: dict[str, list[tuple[float, float]]] = {}
@@ -62,7 +81,9 @@ def job_costs(benchmarks: Path, logs: Path) -> dict[str, list[tuple[float, float
             row = next(csv.DictReader(fh, delimiter="\t"))
         cpu = logged_cpu(logs / rel.with_suffix(".log"))
         cpu = float(row["cpu_time"]) if cpu is None else cpu
-        out.setdefault(rel.parts[0].removesuffix(".tsv"), []).append((float(row["s"]), cpu))
+        view = rel.stem if len(rel.parts) == 3 else None
+        rule = (rules or {}).get(rel, rel.parts[0].removesuffix(".tsv"))
+        out.setdefault(rule, []).append((float(row["s"]), cpu, view))
     return out
 
 
@@ -92,7 +113,8 @@ def run_size(work: Path, base_config: Path, n: int, cores: int) -> dict:
     wall = time.perf_counter() - t0
     if r.returncode:
         raise SystemExit(f"the {n}-patient study failed:\n{r.stderr[-3000:]}")
-    costs = job_costs(d / "results" / study / "benchmarks", d / "results" / study / "logs")
+    res = d / "results" / study
+    costs = job_costs(res / "benchmarks", res / "logs", benchmark_rules(d / ".snakemake" / "log"))
     jobs = [c for cs in costs.values() for c in cs]
     return dict(n=n, wall=wall, jobs=len(jobs), job_wall=sum(c[0] for c in jobs),
                 job_cpu=sum(c[1] for c in jobs), costs=costs)
@@ -129,6 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", default=str(ROOT / "config" / "config.yaml"), help="study settings (demo cohort)")
     ap.add_argument("--cores", type=int, default=os.cpu_count())
     ap.add_argument("--workdir", help="keep the runs here (default: a temporary folder)")
+    ap.add_argument("--project", help="a study config (e.g. a preset) whose cost to project from the largest size")
+    ap.add_argument("--project-n", type=int, default=866, help="its demo cohort size (seed 002: 866)")
+    ap.add_argument("--node-cores", type=int, default=16, help="cores per node of the projection")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="axilla-scaling-") as tmp:
         work = Path(a.workdir or tmp)
@@ -139,3 +164,18 @@ def main(argv: list[str] | None = None) -> None:
             previous = res
         for n in a.dag:
             print(f"dag_seconds_{n}={dag_seconds(work, Path(a.config), n):.1f}", flush=True)
+        if a.project and previous:
+            print("\n".join(projected(work, Path(a.project), a.project_n, previous, a.node_cores)), flush=True)
+
+
+def projected(work: Path, config: Path, n: int, measured: dict, cores: int) -> list[str]:
+    """The cost table of `config` with `n` demo patients, from the `measured` run's job costs."""
+    from .projection import dry_run_jobs, table
+
+    d = work / f"project{n}"
+    d.mkdir(parents=True)
+    copy_workflow(d)
+    write_study(d, config, n)
+    views = [f"{m}_{v}" for m, vs in yaml.safe_load(config.read_text())["views"].items() for v in vs]
+    head = f"projection {config.name} n={n} from the n={measured['n']} run (views {', '.join(views)})"
+    return [head, *table(dry_run_jobs(d), measured["costs"], views, n / measured["n"], cores)]
