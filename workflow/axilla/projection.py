@@ -4,8 +4,9 @@ Jobs per rule come from `snakemake -n` of the projected study itself (e.g. seed 
 866 demo patients: its real DAG). Per-job CPU comes from the measured run's jobs:
 - per-image rules (a `{patient}` wildcard: preprocess, radiomics): the mean of the measured jobs of
   the projected study's views (an image costs what an image of its view cost);
-- study-level rules (select, train, deep, ...): the measured mean scaled by cohort size (linear; a
-  stated assumption: LASSO paths and fine-tuning grow about linearly with patients).
+- study-level rules (select, train, deep, ...): a straight line a + b x patients through the mean
+  job cost of each measured size (least squares; with one size, proportional to patients), so a
+  job's fixed start-up is not multiplied by the cohort; a line falling with size is read as flat.
 Wall time on `nodes` x `cores`: per-image work spread over every core, each job paying `start_s`
 on a cluster (SLURM: ~10 s of `srun` and re-parsing the workflow per job, measured in the README's
 SLURM section; none locally), then the study-level jobs one after the other (an upper bound: they
@@ -17,6 +18,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 PER_IMAGE_RULES = ("preprocess", "radiomics")
 CLUSTER_START_S = 10.0
@@ -43,39 +46,57 @@ def parse_job_stats(text: str) -> dict[str, int]:
     return jobs
 
 
-def job_cost(rule: str, costs: dict, views: list[str], scale: float) -> tuple[float, float]:
-    """(CPU s, wall s) of one job of `rule` in the projected study."""
-    measured = costs.get(rule, [])
-    if rule in PER_IMAGE_RULES:
-        measured = [c for c in measured if c[2] in views] or measured
-        scale = 1.0
-    if not measured:
+def _mean(jobs: list, k: int) -> float:
+    return sum(j[k] for j in jobs) / len(jobs)
+
+
+def stage_cost(rule: str, runs: dict[int, dict], n: int) -> tuple[float, float]:
+    """(CPU s, wall s) of one job of a study-level `rule` at `n` patients, from `runs` (size -> costs)."""
+    sizes = sorted(m for m, costs in runs.items() if costs.get(rule))
+    if not sizes:
         return 0.0, 0.0
-    return (scale * sum(c[1] for c in measured) / len(measured), scale * sum(c[0] for c in measured) / len(measured))
+    if len(sizes) == 1:
+        m = sizes[0]
+        return tuple(n / m * _mean(runs[m][rule], k) for k in (1, 0))
+    out = []
+    for k in (1, 0):
+        y = np.array([_mean(runs[m][rule], k) for m in sizes])
+        b, a = np.polyfit(sizes, y, 1)
+        out.append(float(a + b * n) if b > 0 else float(y.mean()))
+    return out[0], out[1]
 
 
-def project(jobs: dict[str, int], costs: dict, views: list[str], scale: float, nodes: int, cores: int,
+def job_cost(rule: str, runs: dict[int, dict], views: list[str], n: int) -> tuple[float, float]:
+    """(CPU s, wall s) of one job of `rule` in the projected study of `n` patients."""
+    if rule not in PER_IMAGE_RULES:
+        return stage_cost(rule, runs, n)
+    measured = runs[max(runs)].get(rule, [])
+    measured = [c for c in measured if c[2] in views] or measured
+    return (_mean(measured, 1), _mean(measured, 0)) if measured else (0.0, 0.0)
+
+
+def project(jobs: dict[str, int], runs: dict[int, dict], views: list[str], n: int, nodes: int, cores: int,
             start_s: float) -> dict:
     """Jobs, CPU-hours and projected wall hours of the study on `nodes` x `cores`."""
     image_cpu = stage_wall = cpu = 0.0
     image_jobs = 0
-    for rule, n in jobs.items():
-        c, w = job_cost(rule, costs, views, scale)
-        cpu += n * c
+    for rule, count in jobs.items():
+        c, w = job_cost(rule, runs, views, n)
+        cpu += count * c
         if rule in PER_IMAGE_RULES:
-            image_cpu += n * c
-            image_jobs += n
+            image_cpu += count * c
+            image_jobs += count
         else:
-            stage_wall += n * w
+            stage_wall += count * w
     wall = (image_cpu + image_jobs * start_s) / (nodes * cores) + stage_wall
     return dict(nodes=nodes, cores=cores, jobs=sum(jobs.values()), cpu_hours=cpu / 3600, wall_hours=wall / 3600)
 
 
-def table(jobs: dict[str, int], costs: dict, views: list[str], scale: float, cores: int,
+def table(jobs: dict[str, int], runs: dict[int, dict], views: list[str], n: int, cores: int,
           nodes: tuple[int, ...] = (1, 10, 50)) -> list[str]:
     """The README's cost table: one node run locally (no job start cost), more through SLURM."""
-    lines = ["| nodes x cores | jobs | CPU-hours | wall time |", "|---|---|---|---|"]
+    lines = ["| nodes x cores | jobs | CPU-hours | wall time (upper bound) |", "|---|---|---|---|"]
     for k in nodes:
-        p = project(jobs, costs, views, scale, k, cores, 0.0 if k == 1 else CLUSTER_START_S)
+        p = project(jobs, runs, views, n, k, cores, 0.0 if k == 1 else CLUSTER_START_S)
         lines.append(f"| {k} x {cores} | {p['jobs']:,} | {p['cpu_hours']:.1f} | {p['wall_hours'] * 60:.0f} min |")
     return lines

@@ -157,19 +157,19 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="axilla-scaling-") as tmp:
         work = Path(a.workdir or tmp)
-        previous = None
+        previous, runs = None, {}
         for n in a.sizes:
             res = run_size(work, Path(a.config), n, a.cores)
             print("\n".join(report_size(res, a.cores, previous)), flush=True)
-            previous = res
+            previous, runs[n] = res, res["costs"]
         for n in a.dag:
             print(f"dag_seconds_{n}={dag_seconds(work, Path(a.config), n):.1f}", flush=True)
-        if a.project and previous:
-            print("\n".join(projected(work, Path(a.project), a.project_n, previous, a.node_cores)), flush=True)
+        if a.project and runs:
+            print("\n".join(projected(work, Path(a.project), a.project_n, runs, a.node_cores)), flush=True)
 
 
-def projected(work: Path, config: Path, n: int, measured: dict, cores: int) -> list[str]:
-    """The cost table of `config` with `n` demo patients, from the `measured` run's job costs."""
+def projected(work: Path, config: Path, n: int, runs: dict[int, dict], cores: int) -> list[str]:
+    """The cost table of `config` with `n` demo patients, from the measured runs' job costs (size -> costs)."""
     from .projection import dry_run_jobs, table
 
     d = work / f"project{n}"
@@ -177,5 +177,5 @@ def projected(work: Path, config: Path, n: int, measured: dict, cores: int) -> l
     copy_workflow(d)
     write_study(d, config, n)
     views = [f"{m}_{v}" for m, vs in yaml.safe_load(config.read_text())["views"].items() for v in vs]
-    head = f"projection {config.name} n={n} from the n={measured['n']} run (views {', '.join(views)})"
-    return [head, *table(dry_run_jobs(d), measured["costs"], views, n / measured["n"], cores)]
+    head = f"projection {config.name} n={n} from the runs of n={', '.join(map(str, sorted(runs)))} (views {', '.join(views)})"
+    return [head, *table(dry_run_jobs(d), runs, views, n, cores)]
