@@ -219,3 +219,21 @@ def test_the_qc_gallery_shows_a_maskless_image(tmp_path):
     table = qc.collect([str(prep)], str(tmp_path / "results"))
     assert len(table) == 1 and not any(c.startswith("roi_") and c != "roi_unit" for c in table.columns)
     assert "no manual mask" in qc.gallery_html(table, tmp_path / "results")
+
+
+def test_the_provenance_hash_skips_empty_mask_cells(tmp_path):
+    import hashlib
+
+    from axilla.report.provenance import image_set_row
+
+    (tmp_path / "a.nii.gz").write_bytes(b"image a")
+    (tmp_path / "m.nii.gz").write_bytes(b"mask of a")
+    (tmp_path / "b.nii.gz").write_bytes(b"image b")
+    a, m, b = (str(tmp_path / n) for n in ("a.nii.gz", "m.nii.gz", "b.nii.gz"))
+    pd.DataFrame({"patient_id": ["P1", "P2"], "image": [a, b], "mask": [m, ""], "rater": ["A", ""]}).to_csv(
+        tmp_path / "v.csv", index=False)
+    h = hashlib.sha256()
+    for p in sorted([a, b, m]):
+        h.update(f"{p}\0{hashlib.sha256(Path(p).read_bytes()).hexdigest()}\n".encode())
+    row = image_set_row(str(tmp_path / "v.csv"))
+    assert row["sha256"] == h.hexdigest() and row["input"] == "all 3 image and mask files"
