@@ -75,6 +75,17 @@ def test_a_maskless_row_beside_masked_rows_of_its_image_is_left_out(tiny_cohort)
     assert len(m) == 6 and (m["mask"] != "").all()
 
 
+def test_every_rater_row_of_an_image_blanked_leaves_one_maskless_row(tiny_cohort):
+    df = pd.read_csv(tiny_cohort / "manifest.csv", dtype=str)
+    second = df.iloc[[1]].assign(rater="B", mask="")
+    df = pd.concat([df, second], ignore_index=True).assign(
+        mask=lambda d: d["mask"].where(d.patient_id != "T1", ""))
+    df.to_csv(tiny_cohort / "manifest.csv", index=False)
+    m = load_manifest(tiny_cohort / "manifest.csv", VIEWS, "A", auto_views=["US_tumor"])
+    assert m.patient_id.tolist() == [f"T{i}" for i in range(6)]
+    assert m.set_index("patient_id").loc["T1", "mask"] == ""
+
+
 def test_availability_of_an_auto_view_is_the_image_and_of_a_manual_view_the_primary_mask():
     manifest = pd.DataFrame({"patient_id": ["P1", "P1", "P2"], "modality": "US", "view": ["tumor", "node", "tumor"],
                              "rater": ["", "", "B"]})

@@ -135,12 +135,15 @@ def _maskless(df: pd.DataFrame, auto_views) -> np.ndarray:
 
 
 def _without_redundant_maskless(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """A maskless row of an image that other rows list with masks adds nothing: left out (logged)."""
+    """A maskless row of an image that other rows list (with masks, or a first maskless row) adds
+    nothing: left out (logged)."""
     maskless = (df["mask"] == "").to_numpy(dtype=bool)
     if not maskless.any():
         return df
     masked = set(zip(df.patient_id[~maskless], df.modality[~maskless], df.view[~maskless]))
-    redundant = maskless & np.array([k in masked for k in zip(df.patient_id, df.modality, df.view)], dtype=bool)
+    repeated = df.duplicated(["patient_id", "modality", "view"], keep="first").to_numpy(dtype=bool)
+    listed = np.array([k in masked for k in zip(df.patient_id, df.modality, df.view)], dtype=bool)
+    redundant = maskless & (listed | repeated)
     if redundant.any():
         log.info("manifest %s: rows %s without a mask are left out (other rows list their images with masks)", name,
                  ", ".join(map(str, df.row[redundant])))
