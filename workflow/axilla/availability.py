@@ -21,15 +21,20 @@ def view_keys(views: Mapping[str, Sequence[str]]) -> list[str]:
     return [f"{m}_{v}" for m, vs in views.items() for v in vs]
 
 
-def availability_table(manifest: pd.DataFrame, views: Mapping[str, Sequence[str]], primary_rater: str) -> pd.DataFrame:
+def availability_table(manifest: pd.DataFrame, views: Mapping[str, Sequence[str]], primary_rater: str,
+                       auto_views: Sequence[str] = ()) -> pd.DataFrame:
     """``patient_id`` + one 0/1 column per view: 1 when the patient has the view's image with a
-    primary-rater mask (the image radiomics and deep features are computed from)."""
+    primary-rater mask (the image radiomics and deep features are computed from); in an auto view
+    (``roi.source: auto``) the image alone, with or without manual masks (its ROI is automatic)."""
     have = set(zip(manifest.patient_id, manifest.modality, manifest.view, manifest.rater))
+    images = set(zip(manifest.patient_id, manifest.modality, manifest.view))
     patients = sorted(manifest.patient_id.unique())
     table = pd.DataFrame({"patient_id": patients})
     for m, vs in views.items():
         for v in vs:
-            table[f"{m}_{v}"] = [int((p, m, v, primary_rater) in have) for p in patients]
+            auto = f"{m}_{v}" in auto_views
+            table[f"{m}_{v}"] = [int((p, m, v) in images if auto else (p, m, v, primary_rater) in have)
+                                 for p in patients]
     return table
 
 

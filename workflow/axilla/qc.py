@@ -53,6 +53,9 @@ def overlay_slice(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
     from .roi import largest_slice
 
     image, mask = np.asarray(image), np.asarray(mask) != 0
+    if image.ndim == 3 and not mask.any():  # no ROI (an image without a manual mask): the middle slice
+        index = image.shape[0] // 2
+        return image[index], mask[index].astype(np.uint8), index
     if image.ndim == 3:
         return largest_slice(image, mask, axis=0)
     return image, mask.astype(np.uint8), None
@@ -175,7 +178,7 @@ def gallery_html(qc_table, base_dir, max_per_view: int | None = 20) -> str:
             rr = r._asdict()
             data = base64.b64encode((base_dir / rr["png"]).read_bytes()).decode("ascii")
             sizes = ", ".join(f"{c[len('roi_mm_'):]} {float(rr[c]):.0f} {rr['roi_unit'].replace('mm', 'mm')}"
-                              for c in roi_cols if str(rr[c]) not in ("", "nan"))
+                              for c in roi_cols if str(rr[c]) not in ("", "nan")) or "no manual mask"
             warn = f"<br><b>{esc(str(rr['warnings']))}</b>" if rr["has_warning"] else ""
             title = esc(f"{rr['patient_id']} {mod} {view}: size {rr['size']}, spacing {rr['spacing']} mm")
             out.append(f'<figure class="{"warn" if rr["has_warning"] else "ok"}"><img alt="{title}" title="{title}" '

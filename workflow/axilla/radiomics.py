@@ -267,7 +267,9 @@ def aggregate(tables: dict[str, str], primary_rater: str, out_wide: str, out_rat
                       | ~long.auto_view.to_numpy() & (long.rater == primary_rater).to_numpy()]
         chosen = chosen.drop(columns="auto_view").assign(rater=primary_rater)  # one row per patient
         primary = _by_rater(chosen).drop(columns="rater").set_index("patient_id")
-        primary = primary.reindex(sorted(long.patient_id.unique())).rename_axis("patient_id").reset_index()
+        # every patient with a table, also one whose only image is maskless and its automatic mask unusable
+        patients = sorted({pid for pid, paths in tables.items() if any(not is_marker_csv(p) for p in paths)})
+        primary = primary.reindex(patients).rename_axis("patient_id").reset_index()
         log.info("radiomics table: automatic ROIs of %s", ", ".join(auto_views))
     else:
         primary = by_rater[by_rater.rater == primary_rater].drop(columns="rater")

@@ -61,7 +61,9 @@ if USE_DEMO:
 else:
     MANIFEST = S.manifest
     CLINICAL = S.clinical
-    IMAGES = load_manifest(MANIFEST, VIEWS, PRIMARY, S.validate.missing_view, S.validate.confine_paths)
+    # roi.source: auto views may list images without a manual mask (mask cell "")
+    IMAGES = load_manifest(MANIFEST, VIEWS, PRIMARY, S.validate.missing_view, S.validate.confine_paths,
+                           S.roi.auto_views)
 
 PATIENTS = sorted(IMAGES.patient_id.unique())
 VIEW_KEYS = [f"{m}_{v}" for m, vs in VIEWS.items() for v in vs]
@@ -140,13 +142,13 @@ def raw_files(wildcards):
     """
     if USE_DEMO:
         return []
-    files = sorted(set(IMAGES.image) | set(IMAGES["mask"]))
+    files = sorted(set(IMAGES.image) | set(IMAGES["mask"]) - {""})  # "": an auto view's image without a mask
     return files if all(os.path.exists(f) for f in files) else []
 
 
 def mask_paths(wildcards):
     rows = image_rows(wildcards)
-    return {r["rater"]: r["mask"] for r in rows}
+    return {r["rater"]: r["mask"] for r in rows if r["mask"]}  # none for an auto view's maskless image
 
 
 def prep_dir(patient, key):

@@ -26,6 +26,8 @@ rule validate:
         # each modality's network and its pretrained weights (a missing cache file stops here)
         deep=None if APPLY else S.deep,  # apply: the bundle's networks, checked by apply_check
         folds=S.select["lasso"]["folds"],
+        # roi.source: auto views, whose images may have no manual mask (only where set: no rerun otherwise)
+        **({"auto_views": S.roi.auto_views} if S.roi.auto_views else {}),
         seed=SEED,
         # every problem as a table when validation fails (not an output: a failed job keeps it)
         problems=f"{RESULTS}/validate/problems.csv",

@@ -8,4 +8,4 @@ validate.run(snakemake.input.manifest, snakemake.input.clinical, p.views, p.prim
              p.variables, o.manifest, o.clinical, o.qc, settings=p.settings, radiomics_params=p.radiomics_params,
              split_settings=p.split, folds=p.folds, seed=p.seed, out_missing=o.missing, out_excluded=o.excluded,
              preprocess=p.preprocess, out_problems=p.problems,
-             out_availability=o.availability, deep=p.deep)
+             out_availability=o.availability, deep=p.deep, auto_views=getattr(p, "auto_views", ()))

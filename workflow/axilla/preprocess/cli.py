@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m axilla.preprocess", description=main.__doc__)
     ap.add_argument("--image", required=True)
-    ap.add_argument("--mask", action="append", default=[], metavar="RATER=PATH", required=True)
+    # none for an auto view's image without a manual mask
+    ap.add_argument("--mask", action="append", default=[], metavar="RATER=PATH")
     ap.add_argument("--modality", required=True)
     ap.add_argument("--view", required=True)
     ap.add_argument("--settings", default="{}", help="JSON: the modality's `preprocess` config")

@@ -34,6 +34,8 @@ def preprocess_image(image_path: str, masks: dict[str, str], modality: str, view
 
     Writes `image.nii.gz`, `mask-<rater>.nii.gz`, `ring-<rater>.nii.gz` (with `ring_mm`),
     `qc.png` (mask contour over the preprocessed image) and `qc.json` (the QC record).
+    `masks` may be empty (an auto view's image without a manual mask): no step needs one (N4 and
+    normalisation use the image's foreground), so only the mask files and the outline are absent.
     """
     import SimpleITK as sitk
 
@@ -62,6 +64,9 @@ def preprocess_image(image_path: str, masks: dict[str, str], modality: str, view
                           spacing_source=spacing_from, raw_spacing=raw_spacing, raw_range=raw_range,
                           steps=steps, warnings=warnings)
     record["preprocessing"] = applied
+    if not masks:
+        log.info("%s %s %s: no manual mask (an auto view's image): no mask or ring files, QC without an ROI outline",
+                 modality, view, image_path)
     _write(out_dir, image, out_masks, rings, primary, record)
     for w in warnings:
         log.warning("%s %s %s: %s", modality, view, image_path, w)
@@ -217,9 +222,12 @@ def _write(out_dir: str, image, masks: dict, rings: dict, primary: str | None, r
             write_image(m, tmp / f"mask-{rater}.nii.gz")
         for rater, m in rings.items():
             write_image(m, tmp / f"ring-{rater}.nii.gz")
-        shown = primary if primary in masks else sorted(masks)[0]
-        qc.overlay_png(sitk.GetArrayViewFromImage(image), sitk.GetArrayViewFromImage(masks[shown]), tmp / "qc.png",
-                       spacing=image.GetSpacing()[::-1])
+        pixels = sitk.GetArrayViewFromImage(image)
+        if masks:
+            shown = sitk.GetArrayViewFromImage(masks[primary if primary in masks else sorted(masks)[0]])
+        else:  # an auto view's image without a manual mask: the image alone
+            shown = np.zeros(pixels.shape, np.uint8)
+        qc.overlay_png(pixels, shown, tmp / "qc.png", spacing=image.GetSpacing()[::-1])
         (tmp / "qc.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 

@@ -55,8 +55,9 @@ def input_files(inputs: Mapping[str, object], settings: Settings) -> list[tuple[
 
 def image_set_row(validated_manifest: str) -> dict[str, str]:
     """One sha256 over every image and mask file of the validated manifest (path and content)."""
-    man = pd.read_csv(validated_manifest)
-    img = sorted(set(man.get("image", [])) | set(man.get("mask", [])))
+    man = pd.read_csv(validated_manifest, dtype=str, keep_default_na=False)
+    # "": an auto view's image without a manual mask
+    img = sorted((set(man.get("image", [])) | set(man.get("mask", []))) - {""})
     h = hashlib.sha256()
     for p in img:
         h.update(f"{p}\0{file_sha256(p) if os.path.exists(p) else 'missing'}\n".encode())

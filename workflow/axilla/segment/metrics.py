@@ -53,9 +53,11 @@ def bootstrap_ci(values, n_boot: int, seed: int, level: float = 0.95) -> tuple[f
 
 
 def summarise(cases: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
-    """One row per model × modality × view × cohort of per-case rows (axilla.segment.stage)."""
+    """One row per model × modality × view × cohort of per-case rows (axilla.segment.stage); rows
+    without a manual mask (dice empty) are left out, so `n` counts the evaluated images."""
     rows = []
     keys = ["model", "modality", "view", "cohort"]
+    cases = cases[cases.dice.notna()]
     for i, (key, group) in enumerate(cases.groupby(keys, sort=True)):
         row = dict(zip(keys, key), n=len(group), n_empty=int(group["empty"].sum()))
         for m in METRICS:

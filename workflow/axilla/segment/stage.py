@@ -42,13 +42,19 @@ def segment_probabilities(cases: dict, cohort_of: dict, settings: Segment, prima
     """network -> patient -> probability map on the image's grid, and the record of every run.
 
     Each run trains on its plan's patients only (their `primary` masks) and segments its plan's
-    other patients (axilla.segment.folds)."""
+    other patients (axilla.segment.folds); patients without a `primary` mask are segmented by the
+    final run (networks of all masked training patients) and never trained on."""
     patients = sorted(cases)
     size = settings.size
     x = {p: data.to_input(cases[p].image, size) for p in patients}
-    y = {p: data.to_target(cases[p].masks[primary], size) for p in patients}
+    y = {p: data.to_target(cases[p].masks[primary], size) for p in patients if primary in cases[p].masks}
+    unmasked = [p for p in patients if p not in y]
+    if unmasked:
+        log.info("%d patient(s) without a %s mask: segmented by the networks of all masked training patients, "
+                 "never trained on nor evaluated: %s", len(unmasked), primary, ", ".join(unmasked))
     probs, records, weights = {n: {} for n in settings.models}, [], encoder_spec(settings)
-    for r, plan in enumerate(plans(patients, [cohort_of[p] for p in patients], settings.folds, seed)):
+    cohorts = [cohort_of[p] for p in patients]
+    for r, plan in enumerate(plans(patients, cohorts, settings.folds, seed, unmasked=unmasked)):
         for j, name in enumerate(settings.models):
             run_seed = seed + 1000 * j + r
             model, rec = training.fit(name, np.stack([x[p] for p in plan.train]), np.stack([y[p] for p in plan.train]),
@@ -74,12 +80,20 @@ def masks_of(probs: dict, settings: Segment) -> dict:
 
 def case_table(masks: dict, cases: dict, cohort_of: dict, primary: str, modality: str, view: str) -> pd.DataFrame:
     """One row per model × patient: the metrics against the primary manual mask, and both masks'
-    pixel counts (the review list's areas)."""
+    pixel counts (the review list's areas); metrics and manual_pixels empty without a manual mask."""
     rows = [{"model": m, "modality": modality, "view": view, "cohort": cohort_of[p], "patient": p,
-             **metrics.case_metrics(mk, cases[p].masks[primary], cases[p].spacing),
-             "roi_pixels": int(np.count_nonzero(mk)), "manual_pixels": int(np.count_nonzero(cases[p].masks[primary]))}
+             **_agreement(mk, cases[p].masks.get(primary), cases[p].spacing), "roi_pixels": int(np.count_nonzero(mk))}
             for m, by in masks.items() for p, mk in sorted(by.items())]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["manual_pixels"] = table.pop("manual_pixels").astype("Int64")  # last, whole numbers with gaps
+    return table
+
+
+def _agreement(mask: np.ndarray, manual: np.ndarray | None, spacing) -> dict:
+    """case_metrics and the manual mask's pixel count; NaN (empty cells) without a manual mask."""
+    if manual is None:
+        return {**{m: np.nan for m in metrics.METRICS}, "empty": not mask.any(), "manual_pixels": None}
+    return {**metrics.case_metrics(mask, manual, spacing), "manual_pixels": int(np.count_nonzero(manual))}
 
 
 def rater_table(cases: dict, cohort_of: dict, modality: str, view: str) -> pd.DataFrame:
@@ -98,9 +112,10 @@ def _write(out: Path, masks: dict, cases: dict, table: pd.DataFrame, raters: pd.
     write_csv(table, out / "cases.csv")
     write_csv(raters, out / "raters.csv")
     write_json(records, out / "training.json")
-    fused = table[table.model == FUSED]
+    fused = table[(table.model == FUSED) & table.dice.notna()]  # the cases with a manual mask
     overlays.write_examples(fused, {p: c.image for p, c in cases.items()},
-                            {p: c.masks[primary] for p, c in cases.items()}, masks[FUSED], out / "overlays")
+                            {p: c.masks[primary] for p, c in cases.items() if primary in c.masks}, masks[FUSED],
+                            out / "overlays")
 
 
 def run(prep_dirs: Sequence[str], split_csv: str, key: str, settings: Segment, primary_rater: str, seed: int,

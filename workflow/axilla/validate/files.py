@@ -53,6 +53,8 @@ def check_files(manifest: pd.DataFrame, manifest_path: str, preprocess: dict | N
         if r.image not in grids:
             grids[r.image] = _image_grid(r, row_spacing, settings, files, result)
         grid = grids[r.image]
+        if not r.mask:  # an auto view's image without a manual mask (axilla.validate.manifest)
+            continue
         if grid is None:  # a mask is read against its image; without one, only its presence is checked
             files.exists(r.mask, r, "mask")
             continue

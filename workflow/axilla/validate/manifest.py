@@ -28,7 +28,7 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_rater: str,
-                  missing_view: str = "stop", confine_paths: bool = False) -> pd.DataFrame:
+                  missing_view: str = "stop", confine_paths: bool = False, auto_views=()) -> pd.DataFrame:
     """Read and structurally check the image manifest; return the rows the study uses.
 
     Paths are resolved relative to the manifest's folder. Raises InputError listing every
@@ -39,19 +39,26 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
     `missing_view="allow"` they are kept with the views they have (rows of a view without a
     primary-rater mask are left out, since no feature is computed from them); a patient with none
     of the views is still a problem.
+
+    `auto_views` (``MOD_view`` keys with ``roi.source: auto``): there a row may leave `mask` (and
+    `rater`) empty, an image without any manual mask, whose ROI is the segment stage's; such a row
+    is kept with both cells "" (dropped when other rows list the image with masks), and the image
+    counts as the patient's view.
     """
     path = Path(path)
     name = str(path)
     df = _read_manifest(path, name)
-    problems = _value_problems(df, name)
+    auto_views = set(auto_views)
+    problems = _value_problems(df, name, auto_views)
     if problems:
         raise InputError(problems)
     df.insert(0, "row", np.arange(1, len(df) + 1))
+    df = _without_redundant_maskless(df, name)
     problems += _duplicate_problems(df, name)
     wanted = {(m, v) for m, vs in views.items() for v in vs}
     used = df[[(m, v) in wanted for m, v in zip(df.modality, df.view)]].copy()
     first_row = df.drop_duplicates("patient_id").set_index("patient_id").row
-    lacking = _lacking_views(used, sorted(first_row.index), wanted, primary_rater)
+    lacking = _lacking_views(used, sorted(first_row.index), wanted, primary_rater, auto_views)
     if missing_view == "drop":
         used = _drop_lacking(used, lacking, name, problems)
     elif missing_view == "allow":
@@ -68,7 +75,7 @@ def load_manifest(path: str | os.PathLike, views: dict[str, list[str]], primary_
         raise InputError(problems)
 
     for col in ("image", "mask"):
-        used[col] = [p if os.path.isabs(p) else os.path.normpath(os.path.join(base, p)) for p in used[col]]
+        used[col] = [p if not p or os.path.isabs(p) else os.path.normpath(os.path.join(base, p)) for p in used[col]]
     ignored = sum((m, v) not in wanted for m, v in zip(df.modality, df.view))
     if ignored:
         log.info("manifest %s: %d rows are for views this study does not use and are ignored", name, ignored)
@@ -93,17 +100,22 @@ def _read_manifest(path: Path, name: str) -> pd.DataFrame:
     return df
 
 
-def _value_problems(df: pd.DataFrame, name: str) -> list[Problem]:
-    """Empty cells, unsafe identifiers, unknown modalities and views; normalises pixel_spacing in place."""
+def _value_problems(df: pd.DataFrame, name: str, auto_views=frozenset()) -> list[Problem]:
+    """Empty cells, unsafe identifiers, unknown modalities and views; normalises pixel_spacing in place.
+
+    A row of an auto view with an empty `mask` is an image without a manual mask: its `rater` may be
+    empty too, and both become "" (the rater of such a row means nothing)."""
     problems = []
+    maskless = _maskless(df, auto_views)
+    df.loc[maskless, ["mask", "rater"]] = ""
     for i, r in enumerate(df.itertuples(index=False), start=1):
         for col in MANIFEST_COLUMNS:
-            if pd.isna(getattr(r, col)) or getattr(r, col) == "":
+            if (pd.isna(getattr(r, col)) or getattr(r, col) == "") and not (maskless[i - 1] and col in ("mask", "rater")):
                 problems.append(Problem(name, "empty value", i, col))
         if not pd.isna(r.patient_id) and not SAFE_ID.match(r.patient_id):
             problems.append(Problem(name, f"patient_id '{r.patient_id}' must contain only letters, digits, "
                                           "'_', '.', '-' (it names output files)", i, "patient_id"))
-        if not pd.isna(r.rater) and not SAFE_ID.match(r.rater):
+        if not pd.isna(r.rater) and r.rater != "" and not SAFE_ID.match(r.rater):
             problems.append(Problem(name, f"rater '{r.rater}' must contain only letters, digits, '_', '.', '-'",
                                     i, "rater"))
         if not pd.isna(r.modality) and r.modality not in MODALITY_VIEWS:
@@ -113,6 +125,29 @@ def _value_problems(df: pd.DataFrame, name: str) -> list[Problem]:
     if "pixel_spacing" in df.columns:
         problems += _pixel_spacing(df, name)
     return problems
+
+
+def _maskless(df: pd.DataFrame, auto_views) -> np.ndarray:
+    """Rows of an auto view whose mask cell is empty (images without a manual mask)."""
+    empty = (df["mask"].isna() | (df["mask"] == "")).to_numpy(dtype=bool)
+    auto = np.array([f"{m}_{v}" in auto_views for m, v in zip(df.modality, df.view)], dtype=bool)
+    return empty & auto
+
+
+def _without_redundant_maskless(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A maskless row of an image that other rows list (with masks, or a first maskless row) adds
+    nothing: left out (logged)."""
+    maskless = (df["mask"] == "").to_numpy(dtype=bool)
+    if not maskless.any():
+        return df
+    masked = set(zip(df.patient_id[~maskless], df.modality[~maskless], df.view[~maskless]))
+    repeated = df.duplicated(["patient_id", "modality", "view"], keep="first").to_numpy(dtype=bool)
+    listed = np.array([k in masked for k in zip(df.patient_id, df.modality, df.view)], dtype=bool)
+    redundant = maskless & (listed | repeated)
+    if redundant.any():
+        log.info("manifest %s: rows %s without a mask are left out (other rows list their images with masks)", name,
+                 ", ".join(map(str, df.row[redundant])))
+    return df[~redundant]
 
 
 def _duplicate_problems(df: pd.DataFrame, name: str) -> list[Problem]:
@@ -130,12 +165,19 @@ def _duplicate_problems(df: pd.DataFrame, name: str) -> list[Problem]:
     return problems
 
 
-def _lacking_views(used: pd.DataFrame, patients: list[str], wanted: set, primary_rater: str) -> dict[str, list[str]]:
-    """Patient -> the required views ("MRI T2") it has no primary-rater row for."""
+def _lacking_views(used: pd.DataFrame, patients: list[str], wanted: set, primary_rater: str,
+                   auto_views=frozenset()) -> dict[str, list[str]]:
+    """Patient -> the required views ("MRI T2") it has no primary-rater row for; in an auto view,
+    no image at all (a masked or maskless row: the segment stage gives every image its ROI)."""
     have = set(zip(used.patient_id, used.modality, used.view, used.rater))
+    images = set(zip(used.patient_id, used.modality, used.view))
+
+    def has(pid, m, v):
+        return (pid, m, v) in images if f"{m}_{v}" in auto_views else (pid, m, v, primary_rater) in have
+
     lacking: dict[str, list[str]] = {}
     for pid in patients:
-        gaps = [f"{m} {v}" for m, v in sorted(wanted) if (pid, m, v, primary_rater) not in have]
+        gaps = [f"{m} {v}" for m, v in sorted(wanted) if not has(pid, m, v)]
         if gaps:
             lacking[pid] = gaps
     return lacking
@@ -177,6 +219,8 @@ def _outside_paths(used: pd.DataFrame, base: Path, name: str) -> list[Problem]:
     for r in used.itertuples(index=False):
         for col in ("image", "mask"):
             p = getattr(r, col)
+            if not p:  # an auto view's image without a mask
+                continue
             real = os.path.realpath(os.path.join(base, p))
             if os.path.commonpath([root, real]) != root:
                 problems.append(Problem(name, f"path '{p}' leads outside the data folder {root}: move the file "

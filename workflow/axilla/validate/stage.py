@@ -24,7 +24,7 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
         radiomics_params: dict[str, str] | None = None, split_settings: Split | None = None, folds: int = 2,
         seed: int = 0, out_missing: str | None = None, out_excluded: str | None = None,
         preprocess: dict[str, Preprocess] | None = None, out_problems: str | None = None,
-        out_availability: str | None = None, deep: Deep | None = None) -> None:
+        out_availability: str | None = None, deep: Deep | None = None, auto_views=()) -> None:
     """The `validate` rule: check everything, then write the normalised tables and a QC table.
 
     `settings` is the config's `validate` section; `preprocess` its `preprocess` section (modality
@@ -39,13 +39,14 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
     `out_availability`: the views each kept patient has (:func:`axilla.availability.availability_table`).
     `deep` (the config's `deep` section): each modality's network and its pretrained weights, whose
     cache file must be there and be the pinned one (:func:`axilla.weights.weights_problems`).
+    `auto_views` (``roi.source: auto``): views whose images may come without a manual mask.
     """
     from ..io import write_csv
 
     try:
         manifest, clinical, checked, excluded = _check(
             manifest_path, clinical_path, views, primary_rater, outcome, variables, settings, radiomics_params,
-            preprocess, split_settings, folds, seed, deep)
+            preprocess, split_settings, folds, seed, deep, auto_views)
     except InputError as e:
         if out_problems is None:
             raise
@@ -63,18 +64,19 @@ def run(manifest_path: str, clinical_path: str, views: dict, primary_rater: str,
     if out_excluded:
         write_csv(excluded.table(), out_excluded)
     if out_availability:
-        write_csv(availability_table(manifest, views, primary_rater), out_availability)
+        write_csv(availability_table(manifest, views, primary_rater, auto_views), out_availability)
     log.info("validated %d images (%d masks) of %d patients; outcome prevalence %.1f %%",
-             len(qc), len(manifest), manifest.patient_id.nunique(), 100 * clinical[outcome].mean())
+             len(qc), int((manifest["mask"] != "").sum()), manifest.patient_id.nunique(), 100 * clinical[outcome].mean())
 
 
 def _check(manifest_path, clinical_path, views, primary_rater, outcome, variables, settings, radiomics_params,
-           preprocess, split_settings, folds, seed, deep=None):
+           preprocess, split_settings, folds, seed, deep=None, auto_views=()):
     """Every check, all problems of a kind at once: (manifest, clinical table, file check, exclusions).
 
     Exclusions come first (missing views, then files, then the clinical table); the cohort left
     must still have both classes and enough patients for the split and folds."""
-    manifest = load_manifest(manifest_path, views, primary_rater, settings.missing_view, settings.confine_paths)
+    manifest = load_manifest(manifest_path, views, primary_rater, settings.missing_view, settings.confine_paths,
+                             auto_views)
     excluded = Exclusions()
     for pid, gaps in manifest.attrs.get("dropped", {}).items():
         excluded.add(pid, "missing_view", "no " + " / ".join(gaps) + " image with a primary-rater mask")
