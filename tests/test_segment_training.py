@@ -84,3 +84,25 @@ def test_the_stage_writes_masks_on_the_image_grid_and_its_tables(tmp_path):
     assert {r["run"] for r in runs} == {"fold1", "fold2", "final"}
     assert all("P6" not in r["trained_on"] and "P7" not in r["trained_on"] for r in runs)
     assert sorted(p.name.split("_")[0] for p in (out / "overlays").glob("*.png")) == ["internal"] * 3 + ["train"] * 3
+
+
+def test_augmentation_moves_image_and_mask_together_within_its_ranges():
+    gen = torch.Generator().manual_seed(0)
+    theta = training.augmentation_matrices(4000, gen).double()
+    lin = theta[:, :, :2]
+    flip_x = torch.linalg.det(lin) < 0  # one flip turns orientation; two flips are a 180° rotation
+    scale = torch.linalg.norm(lin, dim=1)  # a rotation keeps the column norms: the crop's sides
+    assert 0.47 < flip_x.double().mean() < 0.53
+    assert float(scale.min()) >= 0.8 - 1e-6 and float(scale.max()) <= 1 + 1e-6
+    # the crop's corners stay inside the image before rotation: |centre| <= 1 - scale on each axis
+    centre = (torch.linalg.solve(lin, theta[:, :, 2:])[:, :, 0] * scale).abs()  # lin = flip·rot·diag(scale)
+    assert bool((centre <= 1 - scale + 1e-6).all())
+    angle = torch.rad2deg(torch.atan2(lin[:, 1, 0] / scale[:, 0], lin[:, 0, 0] / scale[:, 0])).abs()
+    angle = torch.minimum(angle, 180 - angle)  # up to the flips
+    assert float(angle.max()) <= 15 + 1e-6 and 0.4 < float((angle < 1e-9).double().mean()) < 0.6
+    # an image that is its mask stays its mask (bilinear image at 0.5 vs the nearest-neighbour mask)
+    x, y = discs(16, np.random.default_rng(2))
+    yt = torch.from_numpy(y)
+    xa, ya = training.augment(yt.clone(), yt, torch.Generator().manual_seed(1))
+    assert np.mean([dice(a[0].numpy() >= 0.5, b[0].numpy() > 0) for a, b in zip(xa, ya)]) > 0.95
+    assert set(np.unique(ya.numpy())) <= {0.0, 1.0} and not torch.equal(ya, yt)

@@ -21,6 +21,8 @@ SMALL = {
     "select": {"lasso": {"folds": 3}},
     # the rules run; 2 resamples / permutations keep the suite fast
     "evaluate": {"optimism_bootstraps": 2, "permutations": 2},
+    # the demo segments US_tumor and MG_CC (~9 CPU-min); tests/test_segment_*.py test segmentation
+    "segment": {"enabled": False},
 }
 
 

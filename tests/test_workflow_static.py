@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["demo", "validate", "preprocess", "radiomics", "radiomics_table", "deep", "deep_table",
           "reproducibility", "split", "select", "selection_funnel", "train", "select_scores", "train_scores",
           "train_fusion", "interpret", "nomogram", "nomo_risk", "evaluate", "optimism", "spared", "sample_size", "permutation",
-          "permutation_scores", "permutation_fusion", "bundle", "qc_table", "rulegraph", "report", "all"]
+          "permutation_scores", "permutation_fusion", "bundle", "qc_table", "segment", "segment_table", "rulegraph", "report",
+          "all"]  # segment, segment_table: the demo sets segment.enabled
 
 
 def _snakemake(*args):

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import torch
-from monai import transforms as mt
+from torch.nn import functional as F
 from monai.losses import DiceCELoss
 
 from ..deep.backbones import set_determinism
@@ -22,18 +22,28 @@ from ..settings import Segment
 from .networks import build
 
 
-def augmentation(size: int, seed: int) -> mt.Compose:
-    """Random flips, rotations (±15°) and crops (80–100 % of the side, resized back), seeded."""
-    keys, modes = ("image", "mask"), ("bilinear", "nearest")
-    aug = mt.Compose([
-        mt.RandFlipd(keys, prob=0.5, spatial_axis=1),
-        mt.RandFlipd(keys, prob=0.5, spatial_axis=0),
-        mt.RandRotated(keys, range_x=np.pi / 12, prob=0.5, mode=modes, padding_mode="border"),
-        mt.RandScaleCropd(keys, roi_scale=0.8, max_roi_scale=1.0, random_size=True),
-        mt.Resized(keys, spatial_size=(size, size), mode=modes),
-    ])
-    aug.set_random_state(seed=seed)
-    return aug
+def augmentation_matrices(n: int, gen: torch.Generator, max_angle: float = np.pi / 12,
+                          min_scale: float = 0.8) -> torch.Tensor:
+    """(n, 2, 3) affine maps from output to input coordinates (normalised, [-1, 1]) of n random
+    augmentations: a flip of each axis (p = 0.5 each), a rotation within ±15° (p = 0.5) and a crop of
+    80–100 % of each side at a random position, resized back to the full side."""
+    u = torch.rand(n, 8, generator=gen, dtype=torch.float64)
+    flip = torch.where(u[:, :2] < 0.5, -1.0, 1.0)  # (x, y) signs
+    angle = torch.where(u[:, 2] < 0.5, (2 * u[:, 3] - 1) * max_angle, torch.zeros(n, dtype=torch.float64))
+    scale = min_scale + (1 - min_scale) * u[:, 4:6]  # crop side / image side, per axis (x, y)
+    centre = (2 * u[:, 6:8] - 1) * (1 - scale)  # the crop stays inside the image
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # output -> input
+    crop = torch.cat([torch.diag_embed(scale), centre[:, :, None]], dim=2)  # resized crop -> rotated image
+    return (flip[:, :, None] * (rot @ crop)).float()
+
+
+def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch's images (bilinear) and masks (nearest) under one random augmentation each (border
+    padding), all in one resampling: flips, rotation and crop compose into one affine map."""
+    grid = F.affine_grid(augmentation_matrices(len(x), gen), list(x.shape), align_corners=False)
+    return (F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False),
+            F.grid_sample(y, grid, mode="nearest", padding_mode="border", align_corners=False))
 
 
 def inner_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,13 +62,13 @@ def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor
     return parts
 
 
-def _epoch(model, x, y, aug, opt, loss_fn, batch_size, gen, device) -> float:
+def _epoch(model, x, y, opt, loss_fn, batch_size, gen, device) -> float:
+    """One pass over tensors `x`, `y` (on the CPU: the seeded generator draws there)."""
     model.train()
     total = 0.0
     for idx in _batches(len(x), batch_size, gen):
-        pairs = [aug({"image": torch.from_numpy(x[i]), "mask": torch.from_numpy(y[i])}) for i in idx.tolist()]
-        xb = torch.stack([torch.as_tensor(p["image"]) for p in pairs]).to(device)
-        yb = torch.stack([torch.as_tensor(p["mask"]) for p in pairs]).to(device)
+        xb, yb = augment(x[idx], y[idx], gen)
+        xb, yb = xb.to(device), yb.to(device)
         opt.zero_grad()
         loss = loss_fn(model(xb), yb)
         loss.backward()
@@ -68,9 +78,9 @@ def _epoch(model, x, y, aug, opt, loss_fn, batch_size, gen, device) -> float:
 
 
 @torch.no_grad()
-def _val_loss(model, x, y, loss_fn, device) -> float:
+def _val_loss(model, x, y, loss_fn) -> float:
     model.eval()
-    return float(loss_fn(model(torch.from_numpy(x).to(device)), torch.from_numpy(y).to(device)))
+    return float(loss_fn(model(x), y))
 
 
 def fit(name: str, x: np.ndarray, y: np.ndarray, settings: Segment, seed: int, device: str = "cpu",
@@ -82,11 +92,13 @@ def fit(name: str, x: np.ndarray, y: np.ndarray, settings: Segment, seed: int, d
     tr, va = inner_split(len(x), settings.val_fraction, seed)
     loss_fn = DiceCELoss(sigmoid=True)
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    aug, gen = augmentation(settings.size, seed), torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt = torch.from_numpy(x[tr]), torch.from_numpy(y[tr])  # converted once, not every epoch
+    xv, yv = torch.from_numpy(x[va]).to(device), torch.from_numpy(y[va]).to(device)
     best, best_state, best_epoch, stale, start = np.inf, None, 0, 0, time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
-        train_loss = _epoch(model, x[tr], y[tr], aug, opt, loss_fn, settings.batch_size, gen, device)
-        score = _val_loss(model, x[va], y[va], loss_fn, device) if len(va) else train_loss
+        train_loss = _epoch(model, xt, yt, opt, loss_fn, settings.batch_size, gen, device)
+        score = _val_loss(model, xv, yv, loss_fn) if len(va) else train_loss
         if score < best - 1e-6:
             best, best_state, best_epoch, stale = score, copy.deepcopy(model.state_dict()), epoch, 0
         else:
