@@ -242,3 +242,65 @@ def test_describe_source_names_what_the_icc_was_computed_over():
                                       "one voxel, 2 contour randomisations; after Zwanenburg et al. 2019), "
                                       "no second rater")
     assert mp.rater_names(["contour", "erode"], 2) == ["~erode", "~contour1", "~contour2"]
+
+
+# --------------------------------------------------------------------------- ensemble members as raters
+
+def test_segmentation_networks_are_raters_of_their_views_only():
+    """`ensemble`: the networks' masks rate the segmented view (US) but not MG; each view's ICC
+    is over its own raters, equal to pingouin's on the same values (MG: A and ~erode only)."""
+    rng = np.random.default_rng(4)
+    n = 8
+    ids = [f"P{i}" for i in range(n)]
+    us, mg = rng.normal(100, 20, n), rng.normal(50, 10, n)
+    rows = []
+    for rater, dus, dmg in (("A", 0, 0), ("~erode", -5, -3), ("~unet", 2, None), ("~unetpp", 4, None)):
+        noise = rng.normal(0, 3, (2, n))
+        for i, p in enumerate(ids):
+            rows.append({"patient_id": p, "rater": rater, "US_tumor_original_shape2D_PixelSurface": us[i] + dus + noise[0, i],
+                         "MG_CC_original_shape2D_PixelSurface": np.nan if dmg is None else mg[i] + dmg + noise[1, i]})
+    table = pd.DataFrame(rows)
+    icc = rep.perturbation_icc(table, "A", "ICC2").set_index("feature")
+    assert icc.loc["US_tumor_original_shape2D_PixelSurface", "pair"] == "A-~erode-~unet-~unetpp"
+    assert icc.loc["MG_CC_original_shape2D_PixelSurface", "pair"] == "A-~erode"
+    assert (icc.n == n).all()
+    for view, raters in (("US_tumor", ["A", "~erode", "~unet", "~unetpp"]), ("MG_CC", ["A", "~erode"])):
+        col = f"{view}_original_shape2D_PixelSurface"
+        x = np.stack([table[table.rater == r].set_index("patient_id").loc[ids, col].to_numpy() for r in raters], 1)
+        assert icc.loc[col, "icc"] == pytest.approx(_pingouin(x)["ICC2"], abs=1e-9)
+
+
+def test_the_radiomics_job_reads_each_networks_mask_as_a_rater(tmp_path):
+    prep = _prep(tmp_path / "prep" / "P1" / "US_tumor", 9, 7.0)
+    ref = sitk.ReadImage(str(prep / "mask-A.nii.gz"))
+    seg = tmp_path / "segmentation" / "US_tumor"
+    for net, side in (("unet", 10), ("unetpp", 0), ("deeplabv3", 8)):  # unetpp's mask is empty: skipped
+        (seg / net).mkdir(parents=True)
+        a = np.zeros(sitk.GetArrayViewFromImage(ref).shape, np.uint8)
+        a[..., 10:10 + side, 12:12 + side] = 1
+        img = sitk.GetImageFromArray(a)
+        img.CopyInformation(ref)
+        sitk.WriteImage(img, str(seg / net / "P1.nii.gz"))
+    out = tmp_path / "r.csv"
+    perturb = {"primary": "A", "kinds": ["ensemble"], "contours": 0, "seed": 1, "image_id": "P1/US_tumor",
+               "ensemble": str(seg)}
+    radiomics.extract_image(str(prep), PARAMS, "US", "tumor", str(out), 4, perturb=perturb)
+    t = pd.read_csv(out)
+    area = t[t.feature == AREA].set_index("rater").value
+    assert set(area.index) == {"A", "~unet", "~deeplabv3"}
+    assert area["~unet"] == 100 and area["~deeplabv3"] == 64  # the networks' squares, counted by hand
+
+
+def test_ensemble_raters_without_segmentation_stop_at_parse_time():
+    from axilla import settings
+    from axilla.errors import InputError
+
+    base = {"study": "s", "views": {"US": ["tumor"]}, "models": {"m": {"features": ["radiomics"]}},
+            "reproducibility": {"source": "perturbation",
+                                                             "perturbation": {"kinds": ["erode", "ensemble"]}}}
+    with pytest.raises(InputError, match="ensemble uses the segmentation networks' masks as raters"):
+        settings.load(base)
+    assert rep.describe_source(settings.load({**base, "segment": {"enabled": True, "views": ["US_tumor"]}})
+                               .reproducibility).endswith(
+        "erosion by one voxel, each segmentation network's own mask, for the segmented views; "
+        "after Zwanenburg et al. 2019), no second rater")

@@ -22,6 +22,7 @@ CHANGES = {
     ("evaluate", "spared", "sensitivity"): (0.95, {"spared"}),
     ("reproducibility", "threshold"): (0.8, {"reproducibility"}),
     ("reproducibility", "source"): ("perturbation", {"radiomics", "reproducibility"}),
+    ("reproducibility", "perturbation", "kinds"): (["erode", "ensemble"], {"radiomics", "reproducibility"}),
     ("segment", "epochs"): (7, {"segment"}),
     ("blood", "neutrophils"): ("neut_count", {"select", "train", "interpret", "optimism", "permutation"}),
 }
@@ -70,3 +71,14 @@ def test_a_changed_setting_changes_what_snakemake_records_for_its_jobs(probes):
         missing = rules - changed_rules
         assert not missing, f"changing {'.'.join(keys)} would not rerun {sorted(missing)}"
     assert "preprocess" not in changed_rules  # nothing here concerns preprocessing
+
+
+def test_segmented_views_radiomics_jobs_read_the_networks_masks_as_raters(probes):
+    """kinds with ensemble: the radiomics jobs of the segmented view (US_tumor) get its segmentation
+    folder; the other views' jobs do not."""
+    _, after = probes
+    args = {j: " ".join(p["recorded"]) for j, p in after.items() if j.startswith("radiomics[")}
+    us = [a for j, a in args.items() if "view=tumor" in j and "modality=US" in j]
+    others = [a for j, a in args.items() if not ("view=tumor" in j and "modality=US" in j)]
+    assert us and all("--ensemble" in a and "segmentation/US_tumor" in a for a in us)
+    assert others and not any("--ensemble" in a for a in others)

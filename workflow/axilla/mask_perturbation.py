@@ -29,7 +29,8 @@ from scipy import ndimage
 
 log = logging.getLogger(__name__)
 
-KINDS = ("erode", "dilate", "contour")
+KINDS = ("erode", "dilate", "contour", "ensemble")
+GEOMETRIC = ("erode", "dilate", "contour")  # drawn here; `ensemble`: the segment stage's networks' masks
 PREFIX = "~"
 # Contour randomisation: boundary displacement SD and the noise field's correlation length, voxels.
 AMPLITUDE = 1.0
@@ -39,8 +40,8 @@ CORRELATION = 2.0
 def rater_names(kinds: Sequence[str], contours: int) -> list[str]:
     """Pseudo-rater names of the configured perturbations, in the order they are extracted."""
     names = []
-    for kind in KINDS:
-        if kind in kinds:
+    for kind in KINDS:  # ensemble members are named by their networks (radiomics.perturbed_rois)
+        if kind in kinds and kind in GEOMETRIC:
             names += [f"{PREFIX}contour{i + 1}" for i in range(contours)] if kind == "contour" else [PREFIX + kind]
     return names
 

@@ -227,6 +227,28 @@ def perturbed_rois(prep_dir: str, masks: dict, perturb: dict, settings: dict) ->
         out[("mask", name)] = image(m)
         if ring_mm:
             out[("ring", name)] = image(peritumoral_ring(m, ref.GetSpacing()[::-1], ring_mm))
+    if perturb.get("ensemble"):
+        out.update(_ensemble_rois(perturb["ensemble"], Path(prep_dir).parent.name, ref, ring_mm))
+    return out
+
+
+def _ensemble_rois(segmentation: str, patient: str, ref, ring_mm: float | None) -> dict:
+    """(roi, `~<network>`) -> each segmentation network's own mask of the image (kind `ensemble`:
+    the networks as raters, on the primary mask's grid), and its ring; an empty one is skipped."""
+    import SimpleITK as sitk
+
+    from .autoroi import read_mask, ring_of
+    from .mask_perturbation import PREFIX
+
+    out = {}
+    for net in sorted(d for d in Path(segmentation).iterdir() if (d / f"{patient}.nii.gz").exists()):
+        mask = read_mask(net / f"{patient}.nii.gz", ref)
+        if not sitk.GetArrayViewFromImage(mask).any():
+            log.warning("%s: the %s network's mask is empty: not a rater of this image", patient, net.name)
+            continue
+        out[("mask", PREFIX + net.name)] = mask
+        if ring_mm:
+            out[("ring", PREFIX + net.name)] = ring_of(mask, ref, ring_mm)
     return out
 
 
@@ -301,6 +323,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0, help="study seed (contour randomisation)")
     ap.add_argument("--primary", default=None, help="primary rater (with --perturb)")
     ap.add_argument("--image-id", default=None, help="image id seeding its contour randomisation")
+    ap.add_argument("--ensemble", default=None,
+                    help="with --perturb ensemble: the view's segmentation folder (its networks' masks as raters)")
     ap.add_argument("--auto-mask", default=None, help="roi.source: auto: the image's automatic mask (axilla.autoroi)")
     ap.add_argument("--ring-mm", type=float, default=None, help="with --auto-mask: its peritumoral ring's width")
     ap.add_argument("--log")
@@ -318,7 +342,8 @@ def main(argv: list[str] | None = None) -> None:
     perturb = None
     if a.perturb:
         perturb = {"primary": a.primary, "kinds": a.perturb.split(","), "contours": a.contours, "seed": a.seed,
-                   "image_id": a.image_id or f"{Path(a.prep).parent.name}/{a.modality}_{a.view}"}
+                   "image_id": a.image_id or f"{Path(a.prep).parent.name}/{a.modality}_{a.view}",
+                   "ensemble": a.ensemble}
     extract_image(a.prep, a.params, a.modality, a.view, a.out, a.min_roi_voxels,
                   perturb=perturb, auto_mask=a.auto_mask, ring_mm=a.ring_mm)
 

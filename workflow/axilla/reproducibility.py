@@ -10,7 +10,8 @@ compute them from the two-way ANOVA mean squares:
 Sources (`reproducibility.source`): `raters` — one ICC per configured rater pair
 (`reproducibility.pairs`, e.g. A-B inter-rater, A-A2 intra-rater); `perturbation` — one ICC per
 feature across the primary rater's mask and its perturbations (axilla.mask_perturbation: subjects
-= patients, "raters" = the primary mask, `~erode`, `~dilate`, `~contour1`, ...; Zwanenburg et al.
+= patients, "raters" = the primary mask, `~erode`, `~dilate`, `~contour1`, ... and, with kind
+`ensemble`, each segmentation network's mask `~<network>` of the segmented views; Zwanenburg et al.
 2019), for cohorts with one rater. Under `perturbation` real second raters are not used (pairs are
 ignored): one source per study, so the filter means one thing. Its rows have kind `perturbation`
 and pair = the raters joined by `-` (`A-~erode-~dilate-~contour1-...`).
@@ -93,6 +94,8 @@ def describe_source(settings) -> str:
     parts = [" and ".join(done) + " by one voxel"] if done else []
     if "contour" in kinds:
         parts.append(f"{contours} contour randomisation{'s' if contours > 1 else ''}")
+    if "ensemble" in kinds:
+        parts.append("each segmentation network's own mask, for the segmented views")
     return ("the primary rater's mask and its perturbations (" + ", ".join(parts)
             + "; after Zwanenburg et al. 2019), no second rater")
 
@@ -150,14 +153,17 @@ def perturbation_icc(by_rater: pd.DataFrame, primary: str, form: str) -> pd.Data
     """ICC per feature across the primary rater's mask and its perturbations (the pseudo-raters
     in `by_rater`), in the table format of :func:`feature_icc`.
 
-    A patient lacking one of the masks for a view (an erosion skipped for a small ROI) is left out
-    of that view's ICCs (`n` says how many remain): an ICC needs every subject rated by every rater.
+    Per view, the pseudo-raters that view has: the segmentation networks (`ensemble`) are raters
+    of the segmented views only. A patient lacking one of the view's masks (an erosion skipped for
+    a small ROI) is left out of that view's ICCs (`n` says how many remain): an ICC needs every
+    subject rated by every rater.
     """
     if form not in FORMS:
         raise ValueError(f"unknown ICC form '{form}' (ICC2 or ICC3)")
     features = [c for c in by_rater.columns if c not in ("patient_id", "rater")]
     present = set(by_rater.rater)
-    pseudo = [r for r in rater_names(KINDS, len(present)) if r in present]
+    drawn = [r for r in rater_names(KINDS, len(present)) if r in present]
+    pseudo = drawn + sorted(r for r in present if is_perturbation(r) and r not in drawn)
     others = sorted(r for r in present if r != primary and not is_perturbation(r))
     if others:
         log.info("reproducibility.source: perturbation: raters %s not used", ", ".join(others))
@@ -166,10 +172,27 @@ def perturbation_icc(by_rater: pd.DataFrame, primary: str, form: str) -> pd.Data
         log.warning("perturbation ICC: %d perturbations, %d patients of rater %s: no ICC computed", len(pseudo),
                     len(xp), primary)
         return pd.DataFrame(columns=COLUMNS)
-    stack = [xp.to_numpy(float)]
-    for r in pseudo:
-        stack.append(by_rater[by_rater.rater == r].set_index("patient_id")[features].reindex(xp.index).to_numpy(float))
-    return _icc_rows(np.stack(stack, axis=1), features, "-".join([primary, *pseudo]), "perturbation", form)
+    masks = {r: by_rater[by_rater.rater == r].set_index("patient_id")[features].reindex(xp.index) for r in pseudo}
+    rows = []
+    for cols in _view_columns(features).values():
+        raters = [r for r in pseudo if masks[r][cols].notna().any(axis=None)]
+        if not raters:
+            continue
+        stack = np.stack([xp[cols].to_numpy(float), *(masks[r][cols].to_numpy(float) for r in raters)], axis=1)
+        rows.append(_icc_rows(stack, cols, "-".join([primary, *raters]), "perturbation", form))
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
+    out = pd.concat(rows, ignore_index=True)
+    order = out.feature.map({f: i for i, f in enumerate(features)}).to_numpy()
+    return out.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+
+
+def _view_columns(features: list[str]) -> dict[str, list[str]]:
+    """Feature columns by view (`<MOD>_<view>_...`), in table order."""
+    out: dict[str, list[str]] = {}
+    for f in features:
+        out.setdefault("_".join(f.split("_", 2)[:2]), []).append(f)
+    return out
 
 
 def _absent_views(t: pd.DataFrame, r: np.ndarray, features: list[str]) -> None:

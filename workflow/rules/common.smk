@@ -184,9 +184,18 @@ _PERTURB = S.reproducibility.perturbation
 PERTURB = S.reproducibility.source == "perturbation" and not APPLY
 
 
-def perturb_args(wildcards):
+def ensemble_of(wildcards):
+    """With perturbation kind `ensemble`, a segmented view's segmentation folder (its networks' masks are raters)."""
+    key = f"{wildcards.modality}_{wildcards.view}"
+    used = PERTURB and "ensemble" in _PERTURB["kinds"] and S.segment.enabled and key in S.segment.views
+    return [f"{RESULTS}/segmentation/{key}"] if used else []
+
+
+def perturb_args(wildcards, input):
+    ensemble = f" --ensemble {shlex.quote(input.ensemble[0])}" if input.get("ensemble") else ""
     return (f"--perturb {','.join(_PERTURB['kinds'])} --contours {_PERTURB['contours']} --seed {SEED}"
-            f" --primary {shlex.quote(PRIMARY)} --image-id {wildcards.patient}/{wildcards.modality}_{wildcards.view}")
+            f" --primary {shlex.quote(PRIMARY)} --image-id {wildcards.patient}/{wildcards.modality}_{wildcards.view}"
+            + ensemble)
 
 
 def feature_inputs(wildcards):

@@ -8,6 +8,8 @@ rule radiomics:
         params=radiomics_params,
         # roi.source: auto: the view's automatic masks (axilla.autoroi)
         auto=segmentation_of,
+        # reproducibility.perturbation.kinds has ensemble: the segmentation networks' masks as raters
+        ensemble=ensemble_of,
     output:
         f"{RESULTS}/radiomics/{{patient}}/{{modality}}_{{view}}.csv",
     params:

@@ -9,7 +9,7 @@ from ..errors import Problem
 
 def problems(study) -> list[Problem]:
     """Problems of `study` (axilla.settings.Study) in `segment` and `roi`."""
-    return _segment_problems(study) + _roi_problems(study)
+    return _segment_problems(study) + _roi_problems(study) + _ensemble_problems(study)
 
 
 def _view_keys(study) -> set[str]:
@@ -45,3 +45,13 @@ def _roi_problems(study) -> list[Problem]:
                                      f"{', '.join(study.roi.auto_views)}, but a bundle holds no segmentation networks; "
                                      "apply needs a study whose views all have roi.source: manual"))
     return out
+
+
+def _ensemble_problems(study) -> list[Problem]:
+    """The segmentation networks as pseudo-raters need the networks."""
+    rep = study.reproducibility
+    if rep.source != "perturbation" or "ensemble" not in rep.perturbation["kinds"] or study.segment.enabled:
+        return []
+    return [Problem("config", "key 'reproducibility.perturbation.kinds': ensemble uses the segmentation networks' "
+                              "masks as raters: set segment.enabled: true with the views in segment.views, "
+                              "or remove ensemble")]

@@ -40,7 +40,9 @@ def augmentation_matrices(n: int, gen: torch.Generator, max_angle: float = np.pi
 
 def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch's images (bilinear) and masks (nearest) under one random augmentation each (border
-    padding), all in one resampling: flips, rotation and crop compose into one affine map."""
+    padding), all in one resampling: flips, rotation and crop compose into one affine map. Not
+    MONAI's dictionary transforms: per image they took 46 ms a batch of 8 at 64 x 64 (210 ms under
+    strict kernels), more than the U-Net's whole training step (29 ms); this takes 3.3 ms."""
     grid = F.affine_grid(augmentation_matrices(len(x), gen), list(x.shape), align_corners=False)
     return (F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False),
             F.grid_sample(y, grid, mode="nearest", padding_mode="border", align_corners=False))
