@@ -145,18 +145,28 @@ def _recorders(monkeypatch):
     monkeypatch.setattr(training, "predict", fake_predict)
 
 
+def segment_cohort(tmp_path, cohorts=None, size=None, maskless=()) -> tuple[list[str], Path]:
+    """The segment stage (two networks, 3 folds) on `cohorts` (patient -> cohort; default COHORTS):
+    patient i's image constant i, a box mask of rater A unless in `maskless`. Returns the
+    preprocessed folders and the stage's output folder."""
+    cohorts, size = cohorts or COHORTS, size or SIZE
+    preps = [str(_prep(tmp_path, p, np.full((size, size), float(i), np.float32),
+                       {} if p in maskless else {"A": _box((size, size), 20, 30, 20, 30)}))
+             for i, p in enumerate(cohorts)]
+    split = tmp_path / "split.csv"
+    pd.DataFrame({"patient_id": list(cohorts), "cohort": list(cohorts.values()), "y": 0}).to_csv(split, index=False)
+    seg = tmp_path / "segmentation" / "US_tumor"
+    cfg = settings.section("segment", enabled=True, views=["US_tumor"], models=["unet", "unetpp"], folds=3,
+                           size=size, bootstraps=0, reproducible="off")
+    stage.run(preps, str(split), "US_tumor", cfg, "A", 5, 1, str(seg))
+    return preps, seg
+
+
 def test_features_of_an_auto_view_use_out_of_fold_and_held_out_networks_masks(tmp_path, monkeypatch):
     from axilla.deep.stage import _read_cases
 
     _recorders(monkeypatch)
-    preps = [str(_prep(tmp_path, p, np.full((SIZE, SIZE), float(i), np.float32),
-                       {"A": _box((SIZE, SIZE), 20, 30, 20, 30)})) for i, p in enumerate(COHORTS)]
-    split = tmp_path / "split.csv"
-    pd.DataFrame({"patient_id": list(COHORTS), "cohort": list(COHORTS.values()), "y": 0}).to_csv(split, index=False)
-    seg = tmp_path / "segmentation" / "US_tumor"
-    cfg = settings.section("segment", enabled=True, views=["US_tumor"], models=["unet", "unetpp"], folds=3,
-                           size=SIZE, bootstraps=0, reproducible="off")
-    stage.run(preps, str(split), "US_tumor", cfg, "A", 5, 1, str(seg))
+    preps, seg = segment_cohort(tmp_path)
     train = [p for p, c in COHORTS.items() if c == "train"]
     patients, _, masks = _read_cases(preps, "A", str(seg))  # the deep job's ROIs
     assert patients == list(COHORTS)

@@ -21,7 +21,7 @@ from axilla.segment import stage, training
 from axilla.segment.review import review_list
 from axilla.validate import load_manifest, run
 
-from test_segment_autoroi import PARAMS, _box, _prep, _write
+from test_segment_autoroi import PARAMS, _box, _prep, _write, segment_cohort
 
 VIEWS = {"US": ["tumor"]}
 VARS = {"age": "numeric", "margin": "categorical"}
@@ -151,14 +151,7 @@ def test_maskless_patients_are_never_trained_on_get_full_cohort_masks_and_no_met
     calls = []
     _recorders(monkeypatch, calls)
     index = {p: i for i, p in enumerate(COHORTS)}
-    preps = [str(_prep(tmp_path, p, np.full((SIZE, SIZE), float(i), np.float32),
-                       {} if p in MASKLESS else {"A": _box((SIZE, SIZE), 20, 30, 20, 30)})) for p, i in index.items()]
-    split = tmp_path / "split.csv"
-    pd.DataFrame({"patient_id": list(COHORTS), "cohort": list(COHORTS.values()), "y": 0}).to_csv(split, index=False)
-    seg = tmp_path / "segmentation" / "US_tumor"
-    cfg = settings.section("segment", enabled=True, views=["US_tumor"], models=["unet", "unetpp"], folds=3,
-                           size=SIZE, bootstraps=0, reproducible="off")
-    stage.run(preps, str(split), "US_tumor", cfg, "A", 5, 1, str(seg))
+    preps, seg = segment_cohort(tmp_path, COHORTS, SIZE, MASKLESS)
 
     masked_train = {index[p] for p, c in COHORTS.items() if c == "train" and p not in MASKLESS}
     assert calls and all(seen <= masked_train for seen in calls)  # maskless patients never reach fit
