@@ -27,7 +27,7 @@ S = section("deep", **a["settings"])
 sm = NS(wildcards=NS(modality="US", view="node"), params=NS(settings=S, primary_rater="A", seed=5),
         output=NS(features=a["out"] + ".csv", provenance=a["out"] + ".json", gradcam=None,
                   network=[]),
-        input=NS(preps=a["dirs"], split=a["split"]), log=[a["out"] + ".log"], threads=a["threads"])
+        input=NS(preps=a["dirs"], split=a["split"], segmentation=[]), log=[a["out"] + ".log"], threads=a["threads"])
 runpy.run_path(a["script"], init_globals={"snakemake": sm})
 """
 

@@ -263,3 +263,11 @@ def test_the_schema_refuses_an_unknown_roi_source():
 
     with pytest.raises(InputError, match="roi.source.US_tumor"):
         check({**BASE, "roi": {"source": {"US_tumor": "semi"}}}, settings.SCHEMA)
+
+
+def test_segmented_views_are_checked_only_when_segmentation_is_on():
+    """`segment.enabled: false` alone switches the stage off, whatever views a merged config lists."""
+    foreign = {"segment": {"enabled": False, "views": ["MG_MLO"]}}
+    assert settings.load({**BASE, **foreign}).segment.views == ["MG_MLO"]
+    with pytest.raises(InputError, match="key 'segment.views': 'MG_MLO' is not a view of this study"):
+        settings.load({**BASE, "segment": {"enabled": True, "views": ["MG_MLO"]}})

@@ -17,8 +17,11 @@ def _view_keys(study) -> set[str]:
 
 
 def _segment_problems(study) -> list[Problem]:
-    """Segmented views must be views of the study; an enabled stage needs at least one."""
+    """Segmented views must be views of the study; an enabled stage needs at least one. A
+    disabled stage is not checked: `segment.enabled: false` alone switches it off."""
     seg, have = study.segment, _view_keys(study)
+    if not seg.enabled:
+        return []
     out = [Problem("config", f"key 'segment.views': '{k}' is not a view of this study ({', '.join(sorted(have))}); "
                              "add it under 'views' or remove it here") for k in seg.views if k not in have]
     if seg.enabled and not seg.views:
