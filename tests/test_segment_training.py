@@ -106,3 +106,26 @@ def test_augmentation_moves_image_and_mask_together_within_its_ranges():
     xa, ya = training.augment(yt.clone(), yt, torch.Generator().manual_seed(1))
     assert np.mean([dice(a[0].numpy() >= 0.5, b[0].numpy() > 0) for a, b in zip(xa, ya)]) > 0.95
     assert set(np.unique(ya.numpy())) <= {0.0, 1.0} and not torch.equal(ya, yt)
+
+
+def test_deeplabv3_encoder_takes_the_weights_files_tensors(tmp_path):
+    """segment.encoder_weights: imagenet hands DeepLabV3 the cache's file: every tensor of the file
+    (a ResNet-18 state dict written here) ends up in the encoder, the head stays fresh."""
+    import torch
+
+    from axilla.deep.backbones import build_backbone
+    from axilla.segment.networks import deeplabv3
+
+    torch.manual_seed(11)
+    source = build_backbone("resnet18", 2, in_channels=1)
+    for p in source.parameters():
+        torch.nn.init.normal_(p)
+    state = {k: v for k, v in source.state_dict().items() if not k.startswith("fc.")}
+    torch.save(state, tmp_path / "resnet18.pt")
+    net, words = deeplabv3(64, 8, "resnet18", {"path": str(tmp_path / "resnet18.pt")})
+    encoder = {**{f"conv1.{k}": v for k, v in net.stem[0].state_dict().items()},
+               **{f"bn1.{k}": v for k, v in net.stem[1].state_dict().items()},
+               **{f"layer{i + 1}.{k}": v for i, layer in enumerate(net.layers) for k, v in layer.state_dict().items()}}
+    assert set(state) <= set(encoder)
+    assert all(torch.equal(encoder[k], v) for k, v in state.items())
+    assert "resnet18 encoder from weights from" in words and "tensors mapped" in words
