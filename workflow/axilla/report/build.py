@@ -64,11 +64,11 @@ def run(inputs: Mapping[str, object], cfg: Mapping, cohorts, models, optional, o
         checklists: Mapping[str, str] | None = None) -> None:
     """Write the report, and the CLEAR / METRICS tables (`checklists`: clear_csv, metrics_csv,
     score_json; default :func:`checklist_paths`)."""
-    from . import checklist
+    from .checklist import run_of, write
 
     s = study_of(inputs, cfg, cohorts, models, optional)
     text = render(s)
     with atomic_path(out_html) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    checklist.write(checklist.run_of(s), **(checklists or checklist_paths(out_html)))
+    write(run_of(s), **(checklists or checklist_paths(out_html)))
     log.info("report written: %s (%.0f kB)", out_html, len(text) / 1024)
