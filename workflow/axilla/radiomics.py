@@ -200,8 +200,8 @@ def perturbed_rois(prep_dir: str, masks: dict, perturb: dict, settings: dict) ->
 
     import SimpleITK as sitk
 
+    from .autoroi import ring_of
     from .mask_perturbation import perturbed_masks, spatial_axes
-    from .roi import peritumoral_ring
 
     primary = perturb["primary"]
     if ("mask", primary) not in masks:
@@ -226,7 +226,7 @@ def perturbed_rois(prep_dir: str, masks: dict, perturb: dict, settings: dict) ->
     for name, m in perturbed.items():
         out[("mask", name)] = image(m)
         if ring_mm:
-            out[("ring", name)] = image(peritumoral_ring(m, ref.GetSpacing()[::-1], ring_mm))
+            out[("ring", name)] = ring_of(out[("mask", name)], ref, ring_mm)
     if perturb.get("ensemble"):
         out.update(_ensemble_rois(perturb["ensemble"], Path(prep_dir).parent.name, ref, ring_mm))
     return out
