@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 CORES ?= all
 
-.PHONY: demo test test-slurm slurm-plugin install dag clean bench bench-preprocess bench-scaling check-envs weights
+.PHONY: demo test test-slurm bench-slurm slurm-plugin install dag clean bench bench-preprocess bench-scaling check-envs weights
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ slurm-plugin: $(STAMP)
 # The small study through profiles/slurm on a one-node SLURM the test builds (root; README: Running on SLURM).
 test-slurm: slurm-plugin
 	$(BIN)/python -m pytest -m slurm -s tests/test_slurm.py
+
+# Per-image jobs as job arrays vs group: batches through the test SLURM, against a local run (README:
+# Running on SLURM). About 20 min on 2 cores; root.
+bench-slurm: slurm-plugin
+	$(BIN)/python tests/slurmbench.py
 
 # Each env in envs/ built from its pip list into a fresh virtualenv (what --use-conda gives a job), and
 # every rule's reachable modules imported inside it, after the static check that each env file lists

@@ -11,19 +11,24 @@ config only at its default path. Every daemon started here is stopped by its PID
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 PACKAGES = ("slurm-wlm", "munge")
 DAEMONS = ("munged", "slurmctld", "slurmd")
+ROOT = Path(__file__).resolve().parents[1]
 ETC_CONF = Path("/etc/slurm/slurm.conf")
 PARTITION = "debug"
+# The README's command on a cluster without accounting (python -m: this interpreter's Snakemake).
+SLURM_FLAGS = ("--profile", "profiles/slurm", "--slurm-no-account", "--slurm-status-command", "squeue")
 
 CONF = """\
 ClusterName=axillatest
@@ -69,6 +74,13 @@ def install() -> None:
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env, capture_output=True, timeout=600)
     subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
                    check=True, env=env, capture_output=True, timeout=900)
+
+
+def install_plugin() -> None:
+    """The README's plugin install (`make slurm-plugin`) into this interpreter's environment, when missing."""
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-r",
+                        str(ROOT / "profiles" / "slurm" / "requirements.txt")], check=True, timeout=600)
 
 
 def _free_port() -> int:
@@ -171,3 +183,16 @@ class Cluster:
         if self._linked and ETC_CONF.is_symlink():
             ETC_CONF.unlink()
             self._linked = False
+
+
+def submit(d: Path, cluster: Cluster, extra: tuple[str, ...] = (), timeout: int = 1500) -> tuple[str, float]:
+    """The study in ``d`` through the SLURM profile (plus ``extra`` flags): its console output and
+    wall seconds; the output is also kept as ``d/snakemake-console.log``."""
+    start = time.time()
+    r = subprocess.run([sys.executable, "-m", "snakemake", *SLURM_FLAGS, *extra], cwd=d, env=cluster.env(),
+                       capture_output=True, text=True, timeout=timeout)
+    wall = time.time() - start
+    out = r.stdout + r.stderr
+    (Path(d) / "snakemake-console.log").write_text(out)
+    assert r.returncode == 0, out[-6000:]
+    return out, wall
