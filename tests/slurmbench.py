@@ -1,9 +1,9 @@
 """Per-image jobs on SLURM as `group:` batches (the profile's `groups` / `group-components`, here
 `per_image=K`) against job arrays (`slurm-array-jobs: preprocess,radiomics` instead), measured in
 one run on the one-node test cluster (tests/slurmcluster.py) with the small study
-(tests/smallstudy.py), after a local `--cores <all>` run of the same study. Every run starts from an
+(tests/smallstudy.py), after a local `--cores 2` run of the same study. Every run starts from an
 empty copy; each SLURM run's results must equal the local run's. `make bench-slurm` (root; about
-40 min on 2 cores; README: Running on SLURM).
+20 min on 2 cores; README: Running on SLURM).
 
     python tests/slurmbench.py [--components K]   # K: per-image jobs per group job (default: CPUs)
 """

@@ -16,14 +16,12 @@ import os
 import re
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 import slurmcluster
 import smallstudy
 
-ROOT = Path(__file__).resolve().parents[1]
 # Rules the profile sends to SLURM for the small study (the others are `localrules`).
 CLUSTER_RULES = {"demo", "validate", "preprocess", "radiomics", "deep", "reproducibility", "select",
                  "train", "optimism", "interpret", "train_fusion", "evaluate"}
