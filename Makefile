@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 CORES ?= all
 
-.PHONY: demo test test-slurm bench-slurm slurm-plugin install dag clean bench bench-preprocess bench-scaling check-envs weights
+.PHONY: demo test test-cpu test-slurm bench-slurm slurm-plugin install dag clean bench bench-preprocess bench-scaling check-envs weights
 
 install: $(STAMP)
 
@@ -24,6 +24,13 @@ demo: $(STAMP)
 # The SLURM test is left to `make test-slurm` (minutes; it installs slurm-wlm and runs daemons).
 test: $(STAMP) slurm-plugin
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slurm" --durations=15
+
+# The same suite with each test's CPU seconds (subprocesses included) recorded, then CPU per test file
+# (tests/cpuprof.py; the suite is CPU-bound on two cores, so this is where its time goes).
+test-cpu: $(STAMP) slurm-plugin
+	rm -f test-cpu.tsv
+	CPUPROF=$(CURDIR)/test-cpu.tsv PYTHONPATH=tests $(BIN)/python -m pytest -p cpuprof -n 2 --dist loadgroup -m "not slurm" -q
+	$(BIN)/python tests/cpuprof.py test-cpu.tsv | head -25
 
 # The SLURM executor plugin, pinned and without its dependencies (profiles/slurm/requirements.txt
 # says why; README: Running on SLURM).
