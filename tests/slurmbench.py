@@ -1,5 +1,5 @@
-"""Per-image jobs on SLURM as `group:` batches (the profile's `groups` / `group-components`, here
-`per_image=K`) against job arrays (`slurm-array-jobs: preprocess,radiomics` instead), measured in
+"""Per-image jobs on SLURM as `group:` batches (the rules' `group: per_image`, the profile's `group-components`,
+here `per_image=K`) against job arrays (`slurm-array-jobs: preprocess,radiomics` instead), measured in
 one run on the one-node test cluster (tests/slurmcluster.py) with the small study
 (tests/smallstudy.py), after a local `--cores 2` run of the same study. Every run starts from an
 empty copy; each SLURM run's results must equal the local run's. `make bench-slurm` (root; about
@@ -36,9 +36,12 @@ def _copy(parent: Path, name: str) -> Path:
 
 
 def _arrays_instead(d: Path) -> None:
-    """The copy's profile with job arrays for the per-image rules instead of its groups."""
+    """The copy with job arrays for the per-image rules instead of their group."""
+    for rules in ("preprocess", "radiomics"):
+        p = d / "workflow" / "rules" / f"{rules}.smk"
+        p.write_text(p.read_text().replace("    group: PER_IMAGE_GROUP\n", ""))
     p = d / "profiles" / "slurm" / "config.v8+.yaml"
-    kept = [line for line in p.read_text().splitlines() if not line.startswith(("groups:", "group-components:"))]
+    kept = [line for line in p.read_text().splitlines() if not line.startswith("group-components:")]
     p.write_text("\n".join([*kept, 'slurm-array-jobs: "preprocess,radiomics"', ""]))
 
 

@@ -184,11 +184,20 @@ _PERTURB = S.reproducibility.perturbation
 PERTURB = S.reproducibility.source == "perturbation" and not APPLY
 
 
+ENSEMBLE = PERTURB and "ensemble" in _PERTURB["kinds"] and S.segment.enabled
+
+
 def ensemble_of(wildcards):
     """With perturbation kind `ensemble`, a segmented view's segmentation folder (its networks' masks are raters)."""
     key = f"{wildcards.modality}_{wildcards.view}"
-    used = PERTURB and "ensemble" in _PERTURB["kinds"] and S.segment.enabled and key in S.segment.views
-    return [f"{RESULTS}/segmentation/{key}"] if used else []
+    return [f"{RESULTS}/segmentation/{key}"] if ENSEMBLE and key in S.segment.views else []
+
+
+# On a cluster an image's preprocess + radiomics run as one job, several images per job
+# (profiles/slurm: group-components; local runs ignore groups). Not when radiomics waits for the
+# segment stage, which reads every image's preprocess: Snakemake refuses a group whose outside
+# inputs depend on the group itself.
+PER_IMAGE_GROUP = None if AUTO_VIEWS or ENSEMBLE else "per_image"
 
 
 def perturb_args(wildcards, input):

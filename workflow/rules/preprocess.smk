@@ -22,6 +22,7 @@ rule preprocess:
     benchmark:
         f"{RESULTS}/benchmarks/preprocess/{{patient}}/{{modality}}_{{view}}.tsv"
     # ITK / ANTs use this many threads in the job (N4 and resampling of a 3D image).
+    group: PER_IMAGE_GROUP
     threads: SITE.threads(lambda wc: S.preprocess[wc.modality].threads)
     resources:
         **SITE.fit(mem_mb=2000, runtime=15),

@@ -24,6 +24,7 @@ rule radiomics:
     benchmark:
         f"{RESULTS}/benchmarks/radiomics/{{patient}}/{{modality}}_{{view}}.tsv"
     threads: 1
+    group: PER_IMAGE_GROUP
     # Run each image's radiomics as soon as it is preprocessed, so few jobs wait in the ready set.
     priority: 1
     resources:
