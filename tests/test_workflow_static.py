@@ -77,3 +77,31 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert r.returncode != 0
     out = r.stdout + r.stderr
     assert "key 'views.US.0': 'tumour' is not one of ['tumor', 'node']" in out
+
+
+_GROUPS = """\
+import sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+with SnakemakeApi(OutputSettings()) as api:
+    wf = api.workflow(snakefile=Path("Snakefile"), resource_settings=ResourceSettings(cores=1),
+                      config_settings=ConfigSettings(configfiles=[Path(p) for p in sys.argv[1:]]))
+    # Rule.group reads None outside cluster runs; the declared group is kept in _group
+    print(" ".join(str(wf._workflow._rules[r]._group) for r in ("preprocess", "radiomics")))
+"""
+
+
+def _per_image_groups(*configfiles: str) -> list[str]:
+    r = subprocess.run([sys.executable, "-c", _GROUPS, *configfiles], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout.split()[-2:]
+
+
+def test_cluster_groups_an_images_jobs_unless_radiomics_waits_for_segmentation():
+    """preprocess + radiomics are one group job per image on a cluster (profiles/slurm), except when
+    radiomics reads the segment stage's masks (seed 003's auto ROIs): segment reads every image's
+    preprocess, and Snakemake refuses a group whose outside inputs depend on the group."""
+    assert _per_image_groups() == ["per_image", "per_image"]
+    assert _per_image_groups("config/presets/us_dl_signature.yaml") == ["None", "None"]
