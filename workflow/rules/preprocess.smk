@@ -21,8 +21,8 @@ rule preprocess:
         f"{RESULTS}/logs/preprocess/{{patient}}/{{modality}}_{{view}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/preprocess/{{patient}}/{{modality}}_{{view}}.tsv"
-    # ITK / ANTs use this many threads in the job (N4 and resampling of a 3D image).
     group: PER_IMAGE_GROUP
+    # ITK / ANTs use this many threads in the job (N4 and resampling of a 3D image).
     threads: SITE.threads(lambda wc: S.preprocess[wc.modality].threads)
     resources:
         **SITE.fit(mem_mb=2000, runtime=15),
