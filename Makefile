@@ -30,7 +30,7 @@ test: $(STAMP) slurm-plugin
 test-cpu: $(STAMP) slurm-plugin
 	rm -f test-cpu.tsv
 	CPUPROF=$(CURDIR)/test-cpu.tsv PYTHONPATH=tests $(BIN)/python -m pytest -p cpuprof -n 2 --dist loadgroup -m "not slurm" -q
-	$(BIN)/python tests/cpuprof.py test-cpu.tsv | head -25
+	$(BIN)/python tests/cpuprof.py test-cpu.tsv 25
 
 # The SLURM executor plugin, pinned and without its dependencies (profiles/slurm/requirements.txt
 # says why; README: Running on SLURM).

@@ -41,7 +41,9 @@ def by_file(path: str) -> list[tuple[str, float]]:
 
 
 if __name__ == "__main__":
+    # python tests/cpuprof.py [TSV [TOP]]: the total, then the TOP files (all when not given)
     rows = by_file(sys.argv[1] if len(sys.argv) > 1 else "test-cpu.tsv")
+    top = int(sys.argv[2]) if len(sys.argv) > 2 else len(rows)
     print(f"{sum(c for _, c in rows):8.1f}  all")
-    for name, cpu in rows:
+    for name, cpu in rows[:top]:
         print(f"{cpu:8.1f}  {name}")

@@ -1,5 +1,5 @@
 """A small study on data laid out as a real cohort's (issue 19), run once per test session and
-shared by the exclusion and missing-modality tests: 40 demo patients written as manifest + files,
+shared by the exclusion and missing-modality tests: 25 demo patients written as manifest + files,
 a fifth without MRI (``validate.missing_view: allow``), one patient's US mask shrunk below the ROI
 size limit and another's truncated (``small_roi`` / ``unreadable``: drop)."""
 
@@ -18,6 +18,7 @@ import numpy as np
 from smallstudy import copy_workflow
 
 STUDY = "real"
+N_PATIENTS, LACKING_MRI = 25, 0.2
 SMALL_ROI, UNREADABLE = "P003", "P006"
 CONFIG = """\
 study: real
@@ -72,7 +73,7 @@ def run() -> Path:
     atexit.register(shutil.rmtree, d, ignore_errors=True)
     copy_workflow(d)
     (d / "config" / "config.yaml").write_text(CONFIG)
-    generate(d / "data", 40, 3, 0.3, missing={"MRI": 0.2})
+    generate(d / "data", N_PATIENTS, 3, 0.3, missing={"MRI": LACKING_MRI})
     _damage(d / "data")
     r = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=d, capture_output=True, text=True,
                        timeout=1800)

@@ -1,5 +1,6 @@
-"""A small whole study (24 demo patients, one US view, one fine-tuning epoch, a bundle) for the
-fault, determinism and apply tests. Two runs are made once per test session and shared: the uninterrupted
+"""A small whole study (24 demo patients, one US view, one fine-tuning epoch, an external centre,
+every model kind, permutation control, a nomogram and a bundle) for the end-to-end, fault, determinism
+and apply tests. Two runs are made once per test session and shared: the uninterrupted
 reference, and a run killed twice and resumed (:func:`resumed`). Every job of the second is
 computed afresh in its own working copy, so comparing the two is also the determinism check."""
 
@@ -38,15 +39,17 @@ deep:
   size_2d: [32, 32]
   weights: {source: finetune, epochs: 1, batch_size: 8, patience: 1}
 reproducibility: {pairs: [[A, B]]}
-split: {method: random, test_fraction: 0.3, external: null}
+split: {method: random, test_fraction: 0.3, external: {column: center, values: [B]}}
 select: {lasso: {folds: 2}}
 models:
   clinical: {features: [clinical]}
   radiomics: {features: [radiomics]}
   deep: {features: [deep]}
-  combined: {features: [clinical], scores: [radiomics]}
+  prefusion: {features: [clinical, radiomics, deep]}
+  combined: {features: [clinical], scores: [radiomics, deep], nomogram: true}
   postfusion: {fuse: [clinical, radiomics, deep]}
-evaluate: {optimism_bootstraps: 2}
+# the rules run; 2 resamples / permutations keep the suite fast
+evaluate: {optimism_bootstraps: 2, permutations: 2}
 # the frozen study that tests/test_apply.py applies to a cohort
 bundle: true
 """

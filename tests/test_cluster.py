@@ -111,6 +111,6 @@ def test_lazy_handle_reads_the_site_when_the_executor_is_known(tmp_path, monkeyp
 def test_resampling_jobs_start_workers_only_when_each_gets_enough_resamples():
     from axilla.cluster import resample_threads
 
-    # the demo's 3 bootstraps and 5 permutations, the e2e's 2: one process, no worker start-up
+    # the demo's 3 bootstraps and 5 permutations, the small study's 2: one process, no worker start-up
     assert [resample_threads(n) for n in (0, 2, 3, 5, 15)] == [1] * 5
     assert [resample_threads(n) for n in (16, 31, 32, 200, 1000)] == [2, 3, 4, 4, 4]

@@ -17,7 +17,8 @@ def test_study_with_a_fifth_of_patients_lacking_mri_runs_to_a_report():
     gone = {realstudy.SMALL_ROI, realstudy.UNREADABLE}
     everyone = set(manifest.patient_id) - gone
     with_mri = set(manifest.patient_id[manifest.modality == "MRI"]) - gone
-    assert len(set(manifest.patient_id) - set(manifest.patient_id[manifest.modality == "MRI"])) == 8  # 20 % of 40
+    n_lacking = round(realstudy.LACKING_MRI * realstudy.N_PATIENTS)  # demo.missing draws exactly this many
+    assert len(set(manifest.patient_id) - set(manifest.patient_id[manifest.modality == "MRI"])) == n_lacking
     lacking_mri = everyone - with_mri
 
     avail = pd.read_csv(res / "validate" / "availability.csv")

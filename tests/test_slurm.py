@@ -24,7 +24,7 @@ import smallstudy
 
 # Rules the profile sends to SLURM for the small study (the others are `localrules`).
 CLUSTER_RULES = {"demo", "validate", "preprocess", "radiomics", "deep", "reproducibility", "select",
-                 "train", "optimism", "interpret", "train_fusion", "evaluate"}
+                 "train", "optimism", "interpret", "train_fusion", "permutation", "evaluate"}
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group(name="smallstudy")]
 

@@ -34,7 +34,7 @@ GPU_STYLES = ("gpu", "gpu_model", "gres")
 SITE_RESOURCES = ("slurm_partition", "slurm_account", "gpu", "gpu_model", "gres")
 FIELDS = ("partition", "gpu_partition", "account", "gpu_request", "gpu_model", "max_threads", "max_mem_mb")
 # A resampling job (optimism bootstraps, label permutations) starts a worker process per thread
-# beyond the first, each importing the stack (~2-3 s of CPU); measured on the e2e study (2
+# beyond the first, each importing the stack (~2-3 s of CPU); measured on the former e2e study (2
 # resamples per model), its 11 jobs took 194 s with 2 threads each and 104 s with 1. A worker
 # earns its start-up with this many resamples or more.
 RESAMPLES_PER_WORKER = 8
