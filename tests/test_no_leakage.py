@@ -16,7 +16,9 @@ from axilla import interpret
 from axilla.train import FeatureModel, run_feature_model, run_fusion_model
 
 SETTINGS = {"steps": ["variance", "zscore", "univariate", "correlation", "lasso"],
-            "univariate": {"p": 0.2}, "correlation": {"threshold": 0.9}, "lasso": {"folds": 3, "rule": "min"}}
+            "univariate": {"p": 0.2}, "correlation": {"threshold": 0.9},
+            # a coarser λ path than glmnet's 100 (what is fitted on which rows is the question here)
+            "lasso": {"folds": 3, "rule": "min", "n_lambda": 20}}
 KINDS = {"age": "numeric", "margin": "categorical"}
 
 
