@@ -45,7 +45,6 @@ models:
   clinical: {features: [clinical]}
   radiomics: {features: [radiomics]}
   deep: {features: [deep]}
-  prefusion: {features: [clinical, radiomics, deep]}
   combined: {features: [clinical], scores: [radiomics, deep], nomogram: true}
   postfusion: {fuse: [clinical, radiomics, deep]}
 # the rules run; 2 resamples / permutations keep the suite fast

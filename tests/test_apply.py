@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 
 import smallstudy
 
-MODELS = ("clinical", "radiomics", "deep", "prefusion", "combined", "postfusion")  # smallstudy's models, all kinds
+MODELS = ("clinical", "radiomics", "deep", "combined", "postfusion")  # smallstudy's models, all kinds
 # rules an apply run may use: none of them fits anything
 APPLY_RULES = {"validate", "preprocess", "radiomics", "radiomics_table", "deep", "deep_table", "apply", "split",
                "evaluate", "report", "qc_table"}
