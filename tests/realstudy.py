@@ -38,7 +38,7 @@ deep:
   weights: {source: finetune, epochs: 1, batch_size: 8, patience: 1}
 reproducibility: {pairs: [[A, B]]}
 split: {method: random, test_fraction: 0.3, external: null}
-select: {lasso: {folds: 2}}
+select: {lasso: {folds: 2, n_lambda: 20}}
 models:
   clinical: {features: [clinical]}
   mri: {features: ["radiomics:MRI"]}

@@ -29,6 +29,7 @@ def test_default_config_valid_and_defaults_filled(config):
 @pytest.mark.parametrize("edit, fragment", [
     (lambda c: c.update(sede=1), "sede"),                                   # misspelt top-level key
     (lambda c: c["select"]["lasso"].update(folds="five"), "five"),          # wrong type
+    (lambda c: c["select"]["lasso"].update(lambda_min_ratio=1.5), "1.5"),   # out of (0, 1)
     (lambda c: c["views"].update(CT=["axial"]), "CT"),                      # unknown modality
     (lambda c: c["views"].update(MG=["ML"]), "ML"),                         # unknown view
     (lambda c: c.update(study="my study/1"), "my study/1"),                 # unsafe study name

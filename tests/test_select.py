@@ -314,8 +314,11 @@ def test_build_chain_defaults_and_errors():
     chain = build_chain({}, random_state=3)
     assert [n for n, _ in chain.steps] == ["variance", "zscore", "univariate", "correlation", "lasso"]
     assert chain["lasso"].random_state == 3 and chain["lasso"].rule == "1se"
-    short = build_chain({"steps": ["zscore", "lasso"], "lasso": {"rule": "min", "folds": 3}})
+    assert chain["lasso"].n_lambda == 100 and chain["lasso"].lambda_min_ratio is None  # glmnet's
+    short = build_chain({"steps": ["zscore", "lasso"],
+                         "lasso": {"rule": "min", "folds": 3, "n_lambda": 20, "lambda_min_ratio": 0.05}})
     assert short["lasso"].n_folds == 3 and short["lasso"].rule == "min"
+    assert short["lasso"].n_lambda == 20 and short["lasso"].lambda_min_ratio == 0.05
     with pytest.raises(ValueError, match="unknown step"):
         build_chain({"steps": ["mrmr_typo"]})
     with pytest.raises(ValueError, match="unknown option"):

@@ -58,7 +58,7 @@ def test_schema_defaults_reach_optional_objects_and_unlisted_modalities():
     assert st.radiomics.params == {"MG": "resources/radiomics/MG.yaml", "MRI": "resources/radiomics/MRI.yaml",
                                    "US": "resources/radiomics/US.yaml"}
     assert st.deep.backbone["US"] == "resnet18" and st.deep.weights == {"source": "finetune"}
-    assert st.models["m"].select["lasso"] == {"folds": 5, "repeats": 1, "rule": "1se"}
+    assert st.models["m"].select["lasso"] == {"folds": 5, "repeats": 1, "rule": "1se", "n_lambda": 100}
     assert st.models["m"].kind == "features"
 
 
