@@ -88,20 +88,24 @@ def with_quick(cfg: dict) -> dict:
 
 
 def representative(models: dict) -> dict:
-    """The models of a learner × feature-set grid that cover every learner and every feature set
-    once (seed 001: 8 learners × 3 sets → 10); a model is left out only when both its learner and
-    its inputs (features, scores, selection) occur in a model kept before it, and no other model
-    fuses or scores it."""
+    """The fewest models of a learner × feature-set grid that cover every learner and every
+    feature set (seed 001: 8 learners × 3 sets → 8), chosen greedily as a set cover in config
+    order, with every model that is fused or scored and every fusion model; kept in config order."""
     needed = {b for spec in models.values() for b in [*spec.get("fuse", []), *spec.get("scores", [])]}
-    kept, learners, inputs = {}, set(), set()
-    for m, spec in models.items():
+
+    def covers(spec):
         learner = (spec.get("classifier") or {}).get("name", "lr")
-        key = json.dumps([spec.get(k) for k in ("features", "scores", "select", "fuse")], sort_keys=True)
-        if m in needed or "fuse" in spec or learner not in learners or key not in inputs:
-            kept[m] = spec
-            learners.add(learner)
-            inputs.add(key)
-    return kept
+        inputs = json.dumps([spec.get(k) for k in ("features", "scores", "select", "fuse")], sort_keys=True)
+        return {("learner", learner), ("inputs", inputs)}
+
+    chosen = {m for m, spec in models.items() if m in needed or "fuse" in spec}
+    todo = set().union(*(covers(spec) for spec in models.values())) - set().union(
+        *(covers(models[m]) for m in chosen))
+    while todo:  # the model covering most of what is left; ties: the first in config order
+        best = max(models, key=lambda m: len(covers(models[m]) & todo))
+        chosen.add(best)
+        todo -= covers(models[best])
+    return {m: spec for m, spec in models.items() if m in chosen}
 
 
 def run_training_stage(cfg: dict, tmp: Path) -> dict:
